@@ -1,0 +1,72 @@
+"""mpref: a readable reference implementation of ``multiprocessing`` (spec 16.6).
+
+Chapter: ``notebooks/00_introduction.ipynb``.
+
+This is the public namespace the spec describes (16.6.1, 16.6.2.3).  Every
+name here is imported directly from the module that defines it -- one hop from
+``mpref.X`` to its source -- so a reader can jump straight there:
+
+=====================  =================================================
+``process.py``         ``Process``, ``current_process``, ``active_children``
+``popen_fork.py``      how ``fork`` starts a child (the default)
+``popen_spawn.py``     how ``spawn`` starts a child (a new interpreter)
+``spawn.py``           what a spawned child receives, ``set_executable``
+``exceptions.py``      ``ProcessError`` and its subclasses
+``util.py``            logging, finalizers, after-fork hooks
+=====================  =================================================
+"""
+
+import sys as _sys
+
+from .exceptions import AuthenticationError, BufferTooShort, ProcessError, TimeoutError
+from .process import (Process, active_children, cpu_count, current_process,
+                      freeze_support, get_start_method, set_start_method)
+from .process import ForkProcess as _ForkProcess, SpawnProcess as _SpawnProcess
+from .spawn import set_executable
+from .util import SUBDEBUG, SUBWARNING, get_logger, log_to_stderr
+
+__version__ = '0.1.0'
+
+__all__ = [
+    'Process', 'current_process', 'active_children', 'cpu_count',
+    'freeze_support', 'set_executable', 'set_start_method',
+    'get_start_method', 'get_context',
+    'ProcessError', 'BufferTooShort', 'TimeoutError', 'AuthenticationError',
+    'get_logger', 'log_to_stderr', 'SUBDEBUG', 'SUBWARNING',
+]
+
+#: The spec's Python 2 spelling of ``set_executable`` (16.6.2.3).
+setExecutable = set_executable
+
+
+def get_context(method=None):
+    """Return the mpref namespace with ``Process`` bound to one start method.
+
+    Beyond the spec (Python 3.4).  ``get_context('spawn').Process`` always
+    spawns, whatever the default; every other name is the plain ``mpref``
+    one.  ``method=None`` means the current default.
+    """
+    method = method or get_start_method()
+    if method not in _CONTEXT_PROCESS:
+        raise ValueError("unknown start method %r: choose 'fork' or 'spawn'" % (method,))
+    return _Context(method)
+
+
+_CONTEXT_PROCESS = {'fork': _ForkProcess, 'spawn': _SpawnProcess}
+
+
+class _Context:
+    """What ``get_context(method)`` returns: a view of mpref for one method."""
+
+    def __init__(self, method):
+        self._method = method
+        self.Process = _CONTEXT_PROCESS[method]
+
+    def get_start_method(self):
+        return self._method
+
+    def __getattr__(self, name):
+        return getattr(_sys.modules[__name__], name)
+
+    def __repr__(self):
+        return '<mpref context %r>' % self._method

@@ -1,0 +1,39 @@
+"""Benchmark: the cost of starting and joining a process, fork vs spawn.
+
+Run with ``python -m mpref.examples.benchmarks process``.
+"""
+
+import time
+
+import mpref
+from mpref.examples import targets
+from mpref.examples._yardstick import best_rate, stdlib_multiprocessing
+
+SIZES = {'small': 20, 'large': 200}
+
+
+def _starts_per_second(context, count):
+    def once():
+        t0 = time.perf_counter()
+        for _ in range(count):
+            p = context.Process(target=targets.nothing)
+            p.start()
+            p.join()
+        return count, time.perf_counter() - t0
+    return best_rate(once)
+
+
+def run(size='small'):
+    """Processes started and joined per second, for each start method."""
+    count = SIZES[size]
+    stdlib = stdlib_multiprocessing()
+    rows = []
+    for method in ('fork', 'spawn'):
+        n = count if method == 'fork' else max(4, count // 4)
+        rows.append({
+            'name': 'start+join a process (%s)' % method,
+            'mpref': _starts_per_second(mpref.get_context(method), n),
+            'stdlib': _starts_per_second(stdlib.get_context(method), n),
+            'unit': 'processes/s',
+        })
+    return rows

@@ -1,0 +1,335 @@
+"""The ground floor: logging, finalizers, after-fork hooks (spec 16.6.2.12).
+
+Chapter: ``notebooks/09_logging.ipynb``.
+
+Everything else in mpref stands on this module, and this module stands on
+nothing but the standard library.  It holds four small ideas:
+
+* **Logging.**  ``get_logger()`` returns the logger mpref writes to;
+  ``log_to_stderr()`` adds a handler with the spec's format
+  ``[LEVEL/ProcessName] message``.  Two extra levels, ``SUBDEBUG`` (5) and
+  ``SUBWARNING`` (25), sit between the standard ones.
+* **Finalizers.**  ``Finalize(obj, callback, ...)`` runs ``callback`` once:
+  when ``obj`` is garbage collected, when called directly, or at process exit
+  (if it was given an ``exitpriority``).  Queues, heaps, listeners and temp
+  directories use them so that nothing is left behind.
+* **After-fork hooks.**  ``register_after_fork(obj, func)`` asks for
+  ``func(obj)`` to run in every child created by ``fork``: a forked child
+  inherits a copy of the parent's memory, including locks that some parent
+  thread may have held, and those must be reset.
+* **Process start-up plumbing** shared by both start methods: the lock that
+  serialises process creation and the child's "sentinel" pipe end.
+"""
+
+import atexit
+import itertools
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import weakref
+
+__all__ = [
+    'SUBDEBUG', 'SUBWARNING', 'get_logger', 'log_to_stderr',
+    'sub_debug', 'debug', 'info', 'sub_warning',
+    'Finalize', 'register_after_fork', 'get_temp_dir', 'wait_readable',
+]
+
+# --------------------------------------------------------------------------
+# Logging
+# --------------------------------------------------------------------------
+
+SUBDEBUG = 5
+SUBWARNING = 25
+
+LOGGER_NAME = 'mpref'
+DEFAULT_LOGGING_FORMAT = '[%(levelname)s/%(processName)s] %(message)s'
+
+_logger = None
+
+
+def sub_debug(msg, *args):
+    if _logger:
+        _logger.log(SUBDEBUG, msg, *args)
+
+
+def debug(msg, *args):
+    if _logger:
+        _logger.log(logging.DEBUG, msg, *args)
+
+
+def info(msg, *args):
+    if _logger:
+        _logger.log(logging.INFO, msg, *args)
+
+
+def sub_warning(msg, *args):
+    if _logger:
+        _logger.log(SUBWARNING, msg, *args)
+
+
+class _ProcessNameFilter(logging.Filter):
+    """Stamp each record with mpref's idea of the current process name.
+
+    ``logging`` fills ``%(processName)s`` by asking the *stdlib*
+    multiprocessing (if imported) -- which knows nothing of mpref's processes.
+    We look the name up in ``mpref.process`` instead; a dynamic lookup rather
+    than an import because ``process`` stands on this module, not under it.
+    """
+
+    def filter(self, record):
+        process_module = sys.modules.get('mpref.process')
+        if process_module is not None:
+            record.processName = process_module.current_process().name
+        return True
+
+
+def get_logger():
+    """Return mpref's logger, creating it on first use.
+
+    When created it has level ``NOTSET``, no handler, and does not propagate
+    to the root logger -- exactly as the spec describes.
+    """
+    global _logger
+    if _logger is None:
+        logging.addLevelName(SUBDEBUG, 'SUBDEBUG')
+        logging.addLevelName(SUBWARNING, 'SUBWARNING')
+        _logger = logging.getLogger(LOGGER_NAME)
+        _logger.propagate = False
+        _logger.addFilter(_ProcessNameFilter())
+    return _logger
+
+
+def log_to_stderr(level=None):
+    """Return ``get_logger()`` after adding a handler that writes to stderr.
+
+    The handler uses the spec's format ``[%(levelname)s/%(processName)s] ...``.
+    """
+    logger = get_logger()
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter(DEFAULT_LOGGING_FORMAT))
+    logger.addHandler(handler)
+    if level:
+        logger.setLevel(level)
+    return logger
+
+
+# --------------------------------------------------------------------------
+# Finalizers
+# --------------------------------------------------------------------------
+
+_finalizer_registry = {}            # (exitpriority, counter) -> Finalize
+_finalizer_counter = itertools.count()
+
+
+class Finalize:
+    """Run ``callback(*args, **kwargs)`` exactly once, in the creating process.
+
+    It runs when the finalizer is called directly, when ``obj`` (if given) is
+    garbage collected, or -- if ``exitpriority`` is not None -- at process
+    exit, higher priorities first and, within a priority, the most recently
+    created first.  A forked child inherits a copy of the registry, so each
+    finalizer remembers its creator's pid and does nothing anywhere else:
+    a child must not unlink the semaphore or delete the directory its parent
+    is still using.
+    """
+
+    def __init__(self, obj, callback, args=(), kwargs=None, exitpriority=None):
+        if obj is None and exitpriority is None:
+            raise TypeError('Finalize needs an object to watch or an exitpriority')
+        self._weakref = weakref.ref(obj, self) if obj is not None else None
+        self._callback = callback
+        self._args = args
+        self._kwargs = kwargs or {}
+        self._key = (exitpriority, next(_finalizer_counter))
+        self._pid = os.getpid()
+        _finalizer_registry[self._key] = self
+
+    def __call__(self, wr=None):
+        """Run the callback if it has not run yet; return its result."""
+        try:
+            del _finalizer_registry[self._key]
+        except KeyError:
+            sub_debug('finalizer no longer registered')
+            return None
+        if self._pid != os.getpid():
+            sub_debug('finalizer ignored because created in another process')
+            return None
+        sub_debug('finalizer calling %s with args %s and kwargs %s',
+                  self._callback, self._args, self._kwargs)
+        result = self._callback(*self._args, **self._kwargs)
+        self._weakref = self._callback = self._args = self._kwargs = self._key = None
+        return result
+
+    def cancel(self):
+        """Forget the callback without running it."""
+        try:
+            del _finalizer_registry[self._key]
+        except KeyError:
+            pass
+        else:
+            self._weakref = self._callback = self._args = self._kwargs = self._key = None
+
+    def still_active(self):
+        """True if the callback has neither run nor been cancelled."""
+        return self._key in _finalizer_registry
+
+    def __repr__(self):
+        if self._callback is None:
+            return '<Finalize object, dead>'
+        name = getattr(self._callback, '__name__', self._callback)
+        text = '<Finalize object, callback=%s' % name
+        if self._args:
+            text += ', args=' + str(self._args)
+        if self._key[0] is not None:
+            text += ', exitpriority=' + str(self._key[0])
+        return text + '>'
+
+
+def _run_finalizers(minpriority=None):
+    """Run registered finalizers whose exitpriority is >= ``minpriority``.
+
+    With ``minpriority=None`` run every finalizer that has an exitpriority.
+    Highest priority first; ties broken newest first.
+    """
+    if minpriority is None:
+        wanted = lambda priority: priority is not None   # noqa: E731
+    else:
+        wanted = lambda priority: priority is not None and priority >= minpriority  # noqa: E731
+    keys = sorted((key for key in list(_finalizer_registry) if wanted(key[0])), reverse=True)
+    for key in keys:
+        finalizer = _finalizer_registry.get(key)
+        if finalizer is None:
+            continue
+        try:
+            finalizer()
+        except Exception:
+            import traceback
+            traceback.print_exc()
+
+
+# --------------------------------------------------------------------------
+# After-fork hooks
+# --------------------------------------------------------------------------
+
+_afterfork_registry = weakref.WeakValueDictionary()   # (counter, id, func) -> obj
+_afterfork_counter = itertools.count()
+
+
+def register_after_fork(obj, func):
+    """In every child created by fork, call ``func(obj)`` (if obj still lives)."""
+    _afterfork_registry[(next(_afterfork_counter), id(obj), func)] = obj
+
+
+def _run_after_forkers():
+    for (_, _, func), obj in sorted(list(_afterfork_registry.items()), key=lambda kv: kv[0][0]):
+        try:
+            func(obj)
+        except Exception as exc:
+            info('after forker raised exception %s', exc)
+
+
+# --------------------------------------------------------------------------
+# A private temporary directory, removed at exit
+# --------------------------------------------------------------------------
+
+_temp_dir = None
+
+
+def get_temp_dir():
+    """Return this process's private temporary directory, creating it once.
+
+    It is removed (with everything in it) when the process exits.
+    """
+    global _temp_dir
+    if _temp_dir is None or _temp_dir[1] != os.getpid():
+        path = tempfile.mkdtemp(prefix='mpref-')
+        info('created temp directory %s', path)
+        Finalize(None, shutil.rmtree, args=(path,), kwargs={'ignore_errors': True},
+                 exitpriority=-100)
+        _temp_dir = (path, os.getpid())
+    return _temp_dir[0]
+
+
+# --------------------------------------------------------------------------
+# Plumbing shared by the start methods
+# --------------------------------------------------------------------------
+
+#: Held while a child is being created.  Creating a child makes a pipe whose
+#: write end must reach *only* that child (see ``adopt_sentinel``); if another
+#: thread forked at the same moment, its child would inherit the write end
+#: too, and the first child's death would go unnoticed until the second died.
+start_lock = threading.Lock()
+
+_own_sentinel = None
+
+
+def adopt_sentinel(fd):
+    """Called first thing in a new child with the write end of its sentinel pipe.
+
+    The parent holds the read end; it becomes readable (EOF) when every copy
+    of the write end is closed, which is when the child has died -- so the
+    parent can wait for "child exited" with ``select``/``poll`` and a timeout.
+    The child never writes to it, only keeps it open.  A forked grandchild
+    inherits the child's write end, so we close the inherited one here:
+    otherwise the grandchild would keep its parent looking alive.
+    """
+    global _own_sentinel
+    if _own_sentinel is not None and _own_sentinel != fd:
+        try:
+            os.close(_own_sentinel)
+        except OSError:
+            pass
+    _own_sentinel = fd
+
+
+def wait_readable(fd, timeout=None):
+    """Wait until ``fd`` is readable (or at EOF); return False on timeout.
+
+    ``select.poll`` rather than ``select.select`` because the latter cannot
+    watch descriptors numbered 1024 or higher.
+    """
+    import select
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    ms = None if timeout is None else max(0, int(timeout * 1000 + 0.999))
+    return bool(poller.poll(ms))
+
+
+def _flush_std_streams():
+    """Flush stdout and stderr; a child calls this before it exits."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (AttributeError, ValueError, OSError):
+            pass
+
+
+def _close_stdin():
+    """Replace stdin with /dev/null in a new child (spec 16.6.3.1).
+
+    A child must not compete with its parent for the terminal's input; the
+    spec's guideline describes exactly this close-and-reopen.
+    """
+    if sys.stdin is None:
+        return
+    try:
+        sys.stdin.close()
+    except (OSError, ValueError):
+        pass
+    try:
+        sys.stdin = open(os.devnull)
+    except (OSError, ValueError):
+        pass
+
+
+@atexit.register
+def _run_exit_finalizers():
+    # process.py registers its own exit function (terminate daemons, join the
+    # rest) which calls _run_finalizers itself; this catches processes that
+    # import util alone.  Both are idempotent.
+    _run_finalizers(0)
+    _run_finalizers()

@@ -1,0 +1,58 @@
+"""What a test run may leave behind, and how to look for it.
+
+Used by ``conftest.pytest_sessionfinish`` and by ``test_leakcheck.py``.
+"""
+
+import os
+import tempfile
+
+
+def snapshot():
+    """The things that must not grow: /dev/shm entries and mpref temp dirs."""
+    return {
+        'shm': set(_listdir('/dev/shm')),
+        'tmp': {name for name in _listdir(tempfile.gettempdir())
+                if name.startswith(('mpref-', 'pymp-'))},
+    }
+
+
+def compare(before, after):
+    """Describe each thing present ``after`` that was not there ``before``."""
+    problems = []
+    new_shm = sorted(after['shm'] - before['shm'])
+    if new_shm:
+        problems.append('left in /dev/shm: %s' % ', '.join(new_shm))
+    new_tmp = sorted(after['tmp'] - before['tmp'])
+    if new_tmp:
+        problems.append('temp directories left in %s: %s'
+                        % (tempfile.gettempdir(), ', '.join(new_tmp)))
+    return problems
+
+
+def live_children(pid):
+    """Pids of the processes whose parent is ``pid`` (zombies included).
+
+    Jupyter kernels started by nbval are children too, but nbval shuts
+    them down itself; by the end of the session none should remain.
+    """
+    children = []
+    for entry in _listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            with open('/proc/%s/stat' % entry) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # The command name is in parentheses and may contain spaces.
+        fields = stat[stat.rfind(')') + 2:].split()
+        if int(fields[1]) == pid:
+            children.append(int(entry))
+    return children
+
+
+def _listdir(path):
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
