@@ -8,6 +8,7 @@ name here is imported directly from the module that defines it -- one hop from
 
 =====================  =================================================
 ``process.py``         ``Process``, ``current_process``, ``active_children``
+``connection.py``      ``Pipe``, ``Connection`` (and ``Listener``, ``Client``)
 ``popen_fork.py``      how ``fork`` starts a child (the default)
 ``popen_spawn.py``     how ``spawn`` starts a child (a new interpreter)
 ``spawn.py``           what a spawned child receives, ``set_executable``
@@ -18,6 +19,7 @@ name here is imported directly from the module that defines it -- one hop from
 
 import sys as _sys
 
+from .connection import Pipe
 from .exceptions import AuthenticationError, BufferTooShort, ProcessError, TimeoutError
 from .process import (Process, active_children, cpu_count, current_process,
                       freeze_support, get_start_method, set_start_method)
@@ -28,7 +30,7 @@ from .util import SUBDEBUG, SUBWARNING, get_logger, log_to_stderr
 __version__ = '0.1.0'
 
 __all__ = [
-    'Process', 'current_process', 'active_children', 'cpu_count',
+    'Process', 'current_process', 'Pipe', 'active_children', 'cpu_count',
     'freeze_support', 'set_executable', 'set_start_method',
     'get_start_method', 'get_context',
     'ProcessError', 'BufferTooShort', 'TimeoutError', 'AuthenticationError',
