@@ -14,6 +14,7 @@ import importlib
 #: benchmark name -> module under mpref.examples
 BENCHMARKS = {
     'process': 'bench_process',
+    'pipe': 'bench_connection',
 }
 
 
