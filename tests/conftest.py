@@ -55,7 +55,7 @@ def pytest_sessionfinish(session, exitstatus):
     problems = leakcheck.compare(_before, leakcheck.snapshot())
     children = leakcheck.live_children(os.getpid())
     if children:
-        problems.append('child processes still running: %s' % children)
+        problems.append('child processes still running: %s' % leakcheck.describe(children))
         for pid in children:
             try:
                 os.kill(pid, signal.SIGKILL)

@@ -1,0 +1,738 @@
+"""Tests for mpref/process.py and the start methods (spec 16.6.1.1, 16.6.2.1, 16.6.2.3).
+
+Children report to the parent by writing a small file (``_record``): that
+works the same under fork and spawn and needs nothing but the filesystem.
+Targets are module-level functions so a spawned child can import them.
+"""
+
+import ast
+import multiprocessing as stdlib_mp
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+import mpref
+from mpref import process as mp_process
+
+JOIN = 30          # generous bound for a child that should exit promptly
+
+
+# --------------------------------------------------------------------------
+# Targets (module level: a spawned child imports them by name)
+# --------------------------------------------------------------------------
+
+def _record(path, value):
+    with open(path, 'w') as f:
+        f.write(repr(value))
+
+
+def _read(path):
+    with open(path) as f:
+        return ast.literal_eval(f.read())
+
+
+def record_call(path, *args, **kwargs):
+    _record(path, (args, kwargs))
+
+
+def record_identity(path):
+    me = mpref.current_process()
+    _record(path, {'name': me.name, 'pid': os.getpid(), 'ppid': os.getppid(),
+                   'mp_pid': me.pid, 'authkey': bytes(me.authkey).hex(),
+                   'daemon': me.daemon})
+
+
+def record_grandchild_name(path):
+    grandchild = mpref.Process(target=record_identity, args=(path + '.g',))
+    grandchild.start()
+    grandchild.join(JOIN)
+    _record(path, (mpref.current_process().name, grandchild.name, _read(path + '.g')['name']))
+
+
+def record_stdin(path):
+    _record(path, (sys.stdin.name, sys.stdin.read()))
+
+
+def record_join_self(path):
+    try:
+        mpref.current_process().join()
+    except AssertionError as exc:
+        _record(path, ('AssertionError', str(exc)))
+    else:
+        _record(path, 'no error')
+
+
+def record_daemon_child_error(path):
+    try:
+        mpref.Process(target=time.sleep, args=(0,)).start()
+    except AssertionError as exc:
+        _record(path, ('AssertionError', str(exc)))
+    else:
+        _record(path, 'no error')
+
+
+def write_partial_line(text):
+    # No newline and no flush: only the bootstrap's flush can save it.
+    sys.stdout.write(text)
+    sys.stderr.write(text)
+
+
+def exit_with(code):
+    sys.exit(code)
+
+
+def raise_value_error():
+    raise ValueError('boom from the child')
+
+
+def start_daemon_sleeper_and_return(path):
+    sleeper = mpref.Process(target=time.sleep, args=(60,), daemon=True)
+    sleeper.start()
+    _record(path, sleeper.pid)
+
+
+def start_slow_writer_and_return(path):
+    writer = mpref.Process(target=slow_write, args=(path,))
+    writer.start()
+
+
+def slow_write(path):
+    time.sleep(0.5)
+    _record(path, 'written by the grandchild')
+
+
+MODULE_GLOBAL = 'as imported'
+
+
+def record_module_global(path):
+    _record(path, MODULE_GLOBAL)
+
+
+class Subclassed(mpref.Process):
+    """A subclass overriding __init__ and run(), as the spec allows."""
+
+    def __init__(self, path, word):
+        super().__init__()
+        self.path = path
+        self.word = word
+
+    def run(self):
+        _record(self.path, (type(self).__name__, self.word * 2))
+
+
+def _joined(p, timeout=JOIN):
+    p.join(timeout)
+    assert p.exitcode is not None, '%r did not finish within %ss' % (p, timeout)
+    return p.exitcode
+
+
+# --------------------------------------------------------------------------
+# Running a target
+# --------------------------------------------------------------------------
+
+def test_run_calls_target_with_args_and_kwargs(ctx, tmp_path):
+    path = str(tmp_path / 'out')
+    p = ctx.Process(target=record_call, args=(path, 1, 'two'), kwargs={'three': [3]})
+    p.start()
+    assert _joined(p) == 0
+    assert _read(path) == ((1, 'two'), {'three': [3]})
+
+
+def test_no_target_does_nothing(ctx):
+    p = ctx.Process()
+    p.start()
+    assert _joined(p) == 0
+
+
+def test_subclass_overrides_init_and_run(start_method, tmp_path):
+    path = str(tmp_path / 'out')
+    mpref.set_start_method(start_method)
+    try:
+        p = Subclassed(path, 'ab')
+        p.start()
+        assert _joined(p) == 0
+    finally:
+        mpref.set_start_method('fork')
+    assert _read(path) == ('Subclassed', 'abab')
+
+
+def test_run_in_parent_calls_target_directly(tmp_path):
+    path = str(tmp_path / 'out')
+    mpref.Process(target=record_call, args=(path, 'here')).run()
+    assert _read(path) == (('here',), {})
+
+
+def test_group_must_be_none():
+    with pytest.raises(ValueError, match='group'):
+        mpref.Process(group='workers')
+
+
+# --------------------------------------------------------------------------
+# Names, pids, identity
+# --------------------------------------------------------------------------
+
+def test_default_names_count_up():
+    first, second = mpref.Process(), mpref.Process()
+    n = int(first.name.split('-')[1])
+    assert first.name == 'Process-%d' % n
+    assert second.name == 'Process-%d' % (n + 1)
+
+
+def test_names_extend_by_generation(ctx, tmp_path):
+    path = str(tmp_path / 'out')
+    p = ctx.Process(target=record_grandchild_name, args=(path,))
+    p.start()
+    assert _joined(p) == 0
+    child_name, grandchild_name, grandchild_self_name = _read(path)
+    assert child_name == p.name
+    assert grandchild_name == p.name + ':1'
+    assert grandchild_self_name == grandchild_name
+
+
+def test_names_match_stdlib_pattern():
+    # The stdlib numbers its children the same way: Process-N, Process-N+1.
+    a, b = stdlib_mp.Process(), stdlib_mp.Process()
+    assert a.name.startswith('Process-') and b.name.startswith('Process-')
+    assert int(b.name.split('-')[1]) == int(a.name.split('-')[1]) + 1
+
+
+def test_name_is_settable_and_must_be_str():
+    p = mpref.Process(name='worker')
+    assert p.name == 'worker'
+    p.name = 'renamed'
+    assert p.name == 'renamed'
+    with pytest.raises(TypeError, match='name must be a string'):
+        p.name = 42
+
+
+def test_pid_none_before_start_then_the_childs_pid(ctx, tmp_path):
+    path = str(tmp_path / 'out')
+    p = ctx.Process(target=record_identity, args=(path,))
+    assert p.pid is None
+    p.start()
+    assert isinstance(p.pid, int)
+    assert _joined(p) == 0
+    info = _read(path)
+    assert info['pid'] == p.pid == info['mp_pid']
+    assert info['ppid'] == os.getpid()
+    assert info['name'] == p.name
+
+
+def test_main_process():
+    me = mpref.current_process()
+    assert me.name == 'MainProcess'
+    assert me.pid == os.getpid()
+    assert me.is_alive()
+    assert repr(me) == '<_MainProcess(MainProcess, started)>'
+
+
+# --------------------------------------------------------------------------
+# Exit codes and signals
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize('code, expected', [(None, 0), (0, 0), (3, 3), (255, 255)])
+def test_sys_exit_codes_are_honoured(ctx, code, expected):
+    p = ctx.Process(target=exit_with, args=(code,))
+    p.start()
+    assert _joined(p) == expected
+
+
+def test_sys_exit_with_message_prints_it_and_exits_1(ctx, capfd):
+    p = ctx.Process(target=exit_with, args=('a reason to stop',))
+    p.start()
+    assert _joined(p) == 1
+    assert 'a reason to stop' in capfd.readouterr().err
+
+
+def test_uncaught_exception_prints_traceback_and_exits_1(ctx, capfd):
+    p = ctx.Process(target=raise_value_error)
+    p.start()
+    assert _joined(p) == 1
+    err = capfd.readouterr().err
+    assert 'Process %s:' % p.name in err
+    assert 'Traceback (most recent call last)' in err
+    assert 'ValueError: boom from the child' in err
+
+
+def test_exit_codes_match_stdlib(start_method):
+    # The same programs, run on mpref and on the reference implementation.
+    targets = [(time.sleep, (0,)), (exit_with, (7,)), (exit_with, ('msg',)),
+               (raise_value_error, ())]
+    codes = {}
+    for name, module in (('mpref', mpref), ('stdlib', stdlib_mp)):
+        context = module.get_context(start_method)
+        codes[name] = []
+        for target, args in targets:
+            p = context.Process(target=target, args=args)
+            p.start()
+            p.join(JOIN)
+            codes[name].append(p.exitcode)
+    assert codes['mpref'] == codes['stdlib'] == [0, 7, 1, 1]
+
+
+def test_terminate_gives_minus_sigterm(ctx):
+    p = ctx.Process(target=time.sleep, args=(60,))
+    p.start()
+    assert p.is_alive()
+    p.terminate()
+    assert _joined(p) == -signal.SIGTERM
+    assert not p.is_alive()
+
+
+def test_kill_gives_minus_sigkill(ctx):
+    p = ctx.Process(target=time.sleep, args=(60,))
+    p.start()
+    p.kill()
+    assert _joined(p) == -signal.SIGKILL
+
+
+def test_terminate_before_start_is_an_error():
+    with pytest.raises(ValueError, match='not been started'):
+        mpref.Process().terminate()
+
+
+def test_exitcode_none_while_running_and_before_start(ctx):
+    p = ctx.Process(target=time.sleep, args=(60,))
+    assert p.exitcode is None
+    p.start()
+    assert p.exitcode is None
+    p.terminate()
+    _joined(p)
+
+
+# --------------------------------------------------------------------------
+# repr, as in the spec's example session
+# --------------------------------------------------------------------------
+
+def test_repr_states():
+    p = mpref.Process(target=time.sleep, args=(1000,))
+    name = p.name
+    assert (repr(p), p.is_alive()) == ('<Process(%s, initial)>' % name, False)
+    p.start()
+    assert (repr(p), p.is_alive()) == ('<Process(%s, started)>' % name, True)
+    p.terminate()
+    p.join(JOIN)
+    assert (repr(p), p.is_alive()) == ('<Process(%s, stopped[SIGTERM])>' % name, False)
+    assert p.exitcode == -signal.SIGTERM
+
+
+def test_repr_of_exit_codes_and_daemon():
+    ok = mpref.Process(target=time.sleep, args=(0,))
+    ok.start()
+    ok.join(JOIN)
+    assert repr(ok) == '<Process(%s, stopped)>' % ok.name
+    three = mpref.Process(target=exit_with, args=(3,), daemon=True)
+    three.start()
+    three.join(JOIN)
+    assert repr(three) == '<Process(%s, stopped[3] daemon)>' % three.name
+
+
+# --------------------------------------------------------------------------
+# join, is_alive and their errors
+# --------------------------------------------------------------------------
+
+def test_join_with_timeout_returns_while_alive(ctx):
+    p = ctx.Process(target=time.sleep, args=(60,))
+    p.start()
+    t0 = time.monotonic()
+    assert p.join(0.2) is None
+    assert time.monotonic() - t0 < JOIN
+    assert p.is_alive() and p.exitcode is None
+    p.terminate()
+    _joined(p)
+
+
+def test_join_many_times(ctx):
+    p = ctx.Process(target=time.sleep, args=(0,))
+    p.start()
+    for _ in range(3):
+        p.join(JOIN)
+    assert p.exitcode == 0
+
+
+def test_start_twice_is_an_error(ctx):
+    p = ctx.Process(target=time.sleep, args=(0,))
+    p.start()
+    with pytest.raises(AssertionError, match='cannot start a process twice'):
+        p.start()
+    _joined(p)
+
+
+def test_join_before_start_is_an_error():
+    with pytest.raises(AssertionError, match='can only join a started process'):
+        mpref.Process().join()
+
+
+def test_join_self_is_an_error_in_main():
+    with pytest.raises(AssertionError, match='cannot join itself'):
+        mpref.current_process().join()
+
+
+def test_join_self_is_an_error_in_child(ctx, tmp_path):
+    path = str(tmp_path / 'out')
+    p = ctx.Process(target=record_join_self, args=(path,))
+    p.start()
+    assert _joined(p) == 0
+    kind, message = _read(path)
+    assert kind == 'AssertionError' and 'cannot join itself' in message
+
+
+def test_daemon_set_after_start_is_an_error(ctx):
+    p = ctx.Process(target=time.sleep, args=(0,))
+    p.start()
+    with pytest.raises(AssertionError, match='process has already started'):
+        p.daemon = True
+    _joined(p)
+
+
+def test_daemonic_process_cannot_have_children(ctx, tmp_path):
+    path = str(tmp_path / 'out')
+    p = ctx.Process(target=record_daemon_child_error, args=(path,), daemon=True)
+    p.start()
+    assert _joined(p) == 0
+    assert _read(path) == ('AssertionError', 'daemonic processes are not allowed to have children')
+
+
+def test_daemon_flag_is_inherited_and_settable(ctx, tmp_path):
+    path = str(tmp_path / 'out')
+    p = ctx.Process(target=record_identity, args=(path,))
+    assert p.daemon is False          # the main process is not daemonic
+    p.daemon = True
+    p.start()
+    assert _joined(p) == 0
+    assert _read(path)['daemon'] is True
+
+
+# --------------------------------------------------------------------------
+# authkey
+# --------------------------------------------------------------------------
+
+def test_main_authkey_is_random_bytes():
+    key = mpref.current_process().authkey
+    assert isinstance(key, bytes) and len(key) == 32
+
+
+def test_child_inherits_authkey(ctx, tmp_path):
+    path = str(tmp_path / 'out')
+    p = ctx.Process(target=record_identity, args=(path,))
+    assert p.authkey == mpref.current_process().authkey
+    p.start()
+    assert _joined(p) == 0
+    assert _read(path)['authkey'] == bytes(mpref.current_process().authkey).hex()
+
+
+def test_authkey_is_settable(ctx, tmp_path):
+    path = str(tmp_path / 'out')
+    p = ctx.Process(target=record_identity, args=(path,))
+    p.authkey = b'a new key'
+    p.start()
+    assert _joined(p) == 0
+    assert _read(path)['authkey'] == b'a new key'.hex()
+
+
+def test_authkey_must_be_bytes():
+    with pytest.raises(TypeError, match='authkey must be bytes'):
+        mpref.Process().authkey = 'a str key'
+
+
+def test_authkey_refuses_to_be_pickled():
+    with pytest.raises(TypeError, match='security'):
+        pickle.dumps(mpref.current_process().authkey)
+
+
+def test_process_object_refuses_to_be_pickled_outside_spawning():
+    with pytest.raises(RuntimeError, match='inherit'):
+        pickle.dumps(mpref.Process())
+
+
+# --------------------------------------------------------------------------
+# The child's bootstrap
+# --------------------------------------------------------------------------
+
+def test_child_stdin_is_devnull(ctx, tmp_path):
+    path = str(tmp_path / 'out')
+    p = ctx.Process(target=record_stdin, args=(path,))
+    p.start()
+    assert _joined(p) == 0
+    assert _read(path) == (os.devnull, '')
+
+
+def test_child_flushes_std_streams_before_exit(ctx, capfd):
+    p = ctx.Process(target=write_partial_line, args=('unflushed-text',))
+    p.start()
+    assert _joined(p) == 0
+    out, err = capfd.readouterr()
+    assert 'unflushed-text' in out
+    assert 'unflushed-text' in err
+
+
+def test_forked_child_does_not_rerun_parent_atexit(tmp_path):
+    script = tmp_path / 'prog.py'
+    script.write_text(textwrap.dedent('''
+        import atexit, mpref
+        atexit.register(print, 'atexit ran', flush=True)
+        if __name__ == '__main__':
+            p = mpref.Process(target=print, args=('child ran',))
+            p.start(); p.join(30)
+    '''))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=60).stdout
+    assert out.splitlines() == ['child ran', 'atexit ran']
+
+
+# --------------------------------------------------------------------------
+# Exit: daemons terminated, others joined; reaping
+# --------------------------------------------------------------------------
+
+def _dead_or_zombie(pid):
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            state = f.read().rsplit(')', 1)[1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state in ('Z', 'X')
+
+
+def test_exiting_process_terminates_its_daemonic_children(ctx, tmp_path):
+    path = str(tmp_path / 'out')
+    p = ctx.Process(target=start_daemon_sleeper_and_return, args=(path,))
+    p.start()
+    assert _joined(p) == 0
+    sleeper_pid = _read(path)
+    deadline = time.monotonic() + JOIN
+    while not _dead_or_zombie(sleeper_pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _dead_or_zombie(sleeper_pid)
+
+
+def test_exiting_process_joins_its_non_daemonic_children(ctx, tmp_path):
+    path = str(tmp_path / 'out')
+    p = ctx.Process(target=start_slow_writer_and_return, args=(path,))
+    p.start()
+    assert _joined(p) == 0
+    # The child could only exit after joining the grandchild, which wrote this.
+    assert _read(path) == 'written by the grandchild'
+
+
+def test_active_children_lists_live_children_and_reaps_finished(ctx):
+    sleeper = ctx.Process(target=time.sleep, args=(60,))
+    quick = ctx.Process(target=time.sleep, args=(0,))
+    sleeper.start()
+    quick.start()
+    os.waitid(os.P_PID, quick.pid, os.WEXITED | os.WNOWAIT)   # dead, not yet reaped
+    assert _dead_or_zombie(quick.pid) and os.path.exists('/proc/%d' % quick.pid)
+    assert mpref.active_children() == [sleeper]
+    assert not os.path.exists('/proc/%d' % quick.pid)         # reaped: no zombie
+    sleeper.terminate()
+    _joined(sleeper)
+    assert mpref.active_children() == []
+
+
+def test_is_alive_reaps_a_finished_child(ctx):
+    p = ctx.Process(target=time.sleep, args=(0,))
+    p.start()
+    os.waitid(os.P_PID, p.pid, os.WEXITED | os.WNOWAIT)
+    assert os.path.exists('/proc/%d' % p.pid)                 # a zombie
+    assert p.is_alive() is False
+    assert not os.path.exists('/proc/%d' % p.pid)
+    assert p not in mpref.active_children()
+
+
+# --------------------------------------------------------------------------
+# Miscellaneous functions
+# --------------------------------------------------------------------------
+
+def test_cpu_count():
+    assert mpref.cpu_count() == os.cpu_count() == stdlib_mp.cpu_count()
+
+
+def test_cpu_count_raises_when_unknown(monkeypatch):
+    monkeypatch.setattr(os, 'cpu_count', lambda: None)
+    with pytest.raises(NotImplementedError):
+        mpref.cpu_count()
+
+
+def test_freeze_support_is_a_no_op():
+    assert mpref.freeze_support() is None
+
+
+def record_executable(path):
+    _record(path, sys.executable)
+
+
+def test_set_executable_is_used_by_spawn(tmp_path):
+    link = tmp_path / 'python-link'
+    link.symlink_to(sys.executable)
+    out = str(tmp_path / 'out')
+    mpref.set_executable(link)
+    try:
+        p = mpref.get_context('spawn').Process(target=record_executable, args=(out,))
+        p.start()
+        assert _joined(p) == 0
+    finally:
+        mpref.set_executable(sys.executable)
+    assert _read(out) == str(link)
+    assert mpref.setExecutable is mpref.set_executable
+
+
+def test_exceptions_hierarchy_and_locations():
+    from mpref import exceptions
+    for name in ('BufferTooShort', 'TimeoutError', 'AuthenticationError'):
+        cls = getattr(exceptions, name)
+        assert issubclass(cls, mpref.ProcessError)
+        assert getattr(mpref, name) is cls
+    assert mpref.TimeoutError is not TimeoutError     # the spec's own, not the builtin
+    assert issubclass(mpref.ProcessError, Exception)
+    err = mpref.BufferTooShort(b'the whole message')
+    assert err.args[0] == b'the whole message'
+
+
+# --------------------------------------------------------------------------
+# Start methods
+# --------------------------------------------------------------------------
+
+def test_default_start_method_is_fork():
+    assert mpref.get_start_method() == 'fork'
+    assert mpref.get_context().get_start_method() == 'fork'
+    assert mpref.get_context('spawn').Process is mp_process.SpawnProcess
+
+
+def test_unknown_start_method_is_refused():
+    with pytest.raises(ValueError, match='unknown start method'):
+        mpref.set_start_method('forkserver')
+    with pytest.raises(ValueError, match='unknown start method'):
+        mpref.get_context('thread')
+
+
+def test_set_start_method_changes_how_children_start(tmp_path):
+    path = str(tmp_path / 'out')
+    mpref.set_start_method('spawn')
+    try:
+        p = mpref.Process(target=record_module_global, args=(path,))
+        p.start()
+        assert _joined(p) == 0
+        assert p._popen.method == 'spawn'
+    finally:
+        mpref.set_start_method('fork')
+
+
+def test_global_variables_fork_sees_parent_value_spawn_reimports(start_method, tmp_path, monkeypatch):
+    # Spec 16.6.3.2 "Global variables": a spawned child re-imports the module.
+    monkeypatch.setattr(sys.modules[__name__], 'MODULE_GLOBAL', 'changed by the parent')
+    path = str(tmp_path / 'out')
+    p = mpref.get_context(start_method).Process(target=record_module_global, args=(path,))
+    p.start()
+    assert _joined(p) == 0
+    expected = 'changed by the parent' if start_method == 'fork' else 'as imported'
+    assert _read(path) == expected
+
+
+def test_spawn_refuses_a_lambda_target_with_an_explanation():
+    p = mpref.get_context('spawn').Process(target=lambda: None)
+    with pytest.raises(pickle.PicklingError) as info:
+        p.start()
+    message = str(info.value)
+    assert "'spawn' start method" in message and 'picklable' in message and 'lambda' in message
+    assert p.pid is None and mpref.active_children() == []
+
+
+def test_fork_accepts_a_lambda_target():
+    p = mpref.Process(target=lambda: sys.exit(5))
+    p.start()
+    assert _joined(p) == 5
+
+
+def _run_script(tmp_path, source, timeout=60):
+    script = tmp_path / 'prog.py'
+    script.write_text(textwrap.dedent(source))
+    return subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=timeout, cwd=str(tmp_path))
+
+
+def test_spawn_refuses_a_function_from_an_interactive_main():
+    # `python -c` gives a __main__ without a file, as an interactive session does.
+    code = textwrap.dedent("""
+        import mpref, pickle
+        def f():
+            pass
+        p = mpref.get_context('spawn').Process(target=f)
+        try:
+            p.start()
+        except pickle.PicklingError as exc:
+            print('refused:', exc)
+    """)
+    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=60)
+    assert 'refused:' in result.stdout
+    assert 'interactive __main__' in result.stdout
+    assert result.returncode == 0
+
+
+def test_spawn_imports_a_guarded_main_module_safely(tmp_path):
+    result = _run_script(tmp_path, """
+        import mpref
+        print('imported as', __name__, flush=True)
+        def greet(name):
+            print('hello', name, flush=True)
+        if __name__ == '__main__':
+            p = mpref.get_context('spawn').Process(target=greet, args=('bob',))
+            p.start(); p.join(30)
+            print('exitcode', p.exitcode)
+    """)
+    assert result.stdout.splitlines() == [
+        'imported as __main__', 'imported as __mp_main__', 'hello bob', 'exitcode 0']
+
+
+def test_spawn_refuses_to_start_while_importing_an_unguarded_main(tmp_path):
+    result = _run_script(tmp_path, """
+        import mpref
+        def foo():
+            print('hello')
+        p = mpref.get_context('spawn').Process(target=foo)
+        p.start()
+        p.join(30)
+        print('parent saw exitcode', p.exitcode, flush=True)
+    """)
+    assert 'parent saw exitcode 1' in result.stdout
+    assert 'RuntimeError' in result.stderr
+    assert "if __name__ == '__main__':" in result.stderr
+
+
+def test_sentinel_becomes_readable_when_the_child_exits(ctx):
+    from mpref import util
+    p = ctx.Process(target=time.sleep, args=(0.2,))
+    p.start()
+    assert util.wait_readable(p.sentinel, JOIN)
+    _joined(p)
+
+
+def start_sleeper_and_hang(path):
+    sleeper = mpref.Process(target=time.sleep, args=(60,))
+    sleeper.start()
+    _record(path, sleeper.pid)
+    time.sleep(60)
+
+
+def test_join_is_not_fooled_by_a_grandchild_outliving_the_child(ctx, tmp_path):
+    # A grandchild inherits copies of its parent's descriptors.  If it kept the
+    # child's sentinel open, join(timeout) would think the dead child alive.
+    path = str(tmp_path / 'out')
+    p = ctx.Process(target=start_sleeper_and_hang, args=(path,))
+    p.start()
+    deadline = time.monotonic() + JOIN
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.05)
+    grandchild = _read(path)
+    try:
+        p.kill()                        # the child dies without joining its child
+        p.join(JOIN)
+        assert p.exitcode == -signal.SIGKILL
+        assert not _dead_or_zombie(grandchild)
+    finally:
+        os.kill(grandchild, signal.SIGKILL)
