@@ -1,5 +1,8 @@
 """The exceptions of mpref, all in one place (spec 16.6.2.1, 16.6.2.9, 16.6.2.10).
 
+Chapters: ``notebooks/01_process.ipynb`` introduces them; each is met again in
+the chapter of the module that raises it.
+
 Every error that mpref invents derives from :class:`ProcessError`, so a caller
 can catch "anything multiprocessing-specific" with one ``except`` clause.  The
 spec puts ``BufferTooShort`` and ``TimeoutError`` in the top-level namespace
