@@ -241,22 +241,19 @@ class Connection:
         return size
 
     def _read_payload(self, size):
-        data = _read(self._handle, size)
-        if len(data) == size:
-            return data
-        return self._read_rest(data, size)
-
-    def _read_rest(self, first, size):
-        # A long message arrives in pieces: collect them and join once.
-        chunks = [first]
-        got = len(first)
-        while got < size:
-            chunk = _read(self._handle, size - got)
-            if not chunk:
-                self._truncated(size, got)
-            chunks.append(chunk)
-            got += len(chunk)
-        return b''.join(chunks)
+        # Small messages: one read almost always brings the whole payload.
+        # Large ones arrive in pieces: read them straight into one buffer.
+        if size <= _CONCATENATE_LIMIT:
+            data = _read(self._handle, size)
+            if len(data) == size:
+                return data
+            buffer = bytearray(size)
+            buffer[:len(data)] = data
+            self._read_into(memoryview(buffer), size, len(data))
+        else:
+            buffer = bytearray(size)
+            self._read_into(memoryview(buffer), size)
+        return bytes(buffer)
 
     def _read_exact(self, n, expected):
         data = b''
@@ -267,8 +264,7 @@ class Connection:
             data += chunk
         return data
 
-    def _read_into(self, view, size):
-        got = 0
+    def _read_into(self, view, size, got=0):
         while got < size:
             n = os.readv(self._handle, [view[got:]])
             if n == 0:

@@ -37,12 +37,17 @@ def consumer(conn):
         if order is None:
             break
         kind, count = order
+        # Hold each message until the next arrives, as a consumer working on
+        # its data would (dropping it at once makes the allocator hand the
+        # memory back to the OS and fault it in again for every message).
+        last = None
         if kind == 'objects':
             for _ in range(count):
-                conn.recv()
+                last = conn.recv()
         else:
             for _ in range(count):
-                conn.recv_bytes()
+                last = conn.recv_bytes()
+        del last
         conn.send('done')
     conn.close()
 
