@@ -12,6 +12,8 @@ name here is imported directly from the module that defines it -- one hop from
 ``popen_fork.py``      how ``fork`` starts a child (the default)
 ``popen_spawn.py``     how ``spawn`` starts a child (a new interpreter)
 ``spawn.py``           what a spawned child receives, ``set_executable``
+``synchronize.py``     ``Lock``, ``RLock``, ``Semaphore``, ``BoundedSemaphore``,
+                       ``Condition``, ``Event`` (POSIX named semaphores)
 ``exceptions.py``      ``ProcessError`` and its subclasses
 ``util.py``            logging, finalizers, after-fork hooks
 =====================  =================================================
@@ -25,6 +27,7 @@ from .process import (Process, active_children, cpu_count, current_process,
                       freeze_support, get_start_method, set_start_method)
 from .process import ForkProcess as _ForkProcess, SpawnProcess as _SpawnProcess
 from .spawn import set_executable
+from .synchronize import BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore
 from .util import SUBDEBUG, SUBWARNING, get_logger, log_to_stderr
 
 __version__ = '0.1.0'
@@ -35,6 +38,7 @@ __all__ = [
     'get_start_method', 'get_context',
     'ProcessError', 'BufferTooShort', 'TimeoutError', 'AuthenticationError',
     'get_logger', 'log_to_stderr', 'SUBDEBUG', 'SUBWARNING',
+    'Lock', 'RLock', 'Semaphore', 'BoundedSemaphore', 'Condition', 'Event',
 ]
 
 #: The spec's Python 2 spelling of ``set_executable`` (16.6.2.3).

@@ -1,0 +1,629 @@
+"""Locks, semaphores, conditions and events between processes (spec 16.6.1.3, 16.6.2.5).
+
+Chapter: ``notebooks/03_synchronization.ipynb``.
+
+Every primitive here stands on one operating-system object, the **POSIX named
+semaphore**: a counter that lives in the kernel's shared memory (on Linux a
+small file ``/dev/shm/sem.NAME``, mapped into every process that opens it),
+reached through the C library with ``ctypes``.  Three layers, read in order:
+
+1. **The C functions** -- ``sem_open``, ``sem_wait``, ``sem_trywait``,
+   ``sem_timedwait``, ``sem_post``, ``sem_getvalue``, ``sem_close``,
+   ``sem_unlink``, declared once with their C signatures.
+2. **SemLock** -- one named semaphore plus the per-process bookkeeping the
+   kernel does not keep: which thread of *this* process acquired it last and
+   how many times (for ``RLock`` and for the reprs).
+3. **The primitives**, clones of ``threading``'s: ``Lock`` and ``RLock`` (a
+   semaphore with maximum value 1), ``Semaphore``, ``BoundedSemaphore``,
+   ``Condition`` (four semaphores, the same algorithm as CPython) and
+   ``Event`` (a condition plus a flag semaphore).
+
+How a primitive reaches another process (the spec's sharing rules, 16.6.3):
+
+* under **fork** the child inherits the mapping: the same semaphore, nothing
+  to do;
+* under **spawn** the primitive is pickled with the ``Process`` arguments and
+  the child re-opens the semaphore *by name* (``SemLock.__setstate__``);
+* pickling it at any other time -- into a pipe or a queue -- raises
+  ``RuntimeError`` ("better to inherit than pickle"): the receiver would get a
+  name that may already be gone, and nothing else.
+
+**Who removes the name from /dev/shm.**  A named semaphore outlives every
+process unless someone calls ``sem_unlink``.  The process that *creates* a
+semaphore keeps its name linked for as long as the ``SemLock`` object lives
+(a spawned child may still need to open it) and unlinks it when the object is
+garbage collected or, at the latest, when the creating process exits -- after
+it has joined its children (``util.Finalize`` with a negative exitpriority).
+Children never unlink: a child killed with SIGKILL while holding or waiting
+on a semaphore leaves nothing behind, because the name belongs to its parent.
+Only a *creator* killed by SIGKILL leaves its names in /dev/shm (CPython
+starts a separate "resource tracker" process to cover that case too; mpref
+keeps to one honest rule instead).
+
+The Mac OS X notes of the spec are real code paths, chosen by two switches
+detected at import time (and set by the tests to exercise them on Linux):
+``HAVE_SEM_TIMEDWAIT`` (without it a timed ``acquire`` is a sleeping loop of
+``sem_trywait``) and ``HAVE_SEM_GETVALUE`` (without it value queries raise
+``NotImplementedError`` and a ``BoundedSemaphore`` cannot notice
+over-release, exactly as the spec warns).
+"""
+
+import ctypes
+import ctypes.util
+import errno
+import os
+import secrets
+import sys
+import threading
+import time
+
+from . import process, spawn, util
+
+__all__ = ['Lock', 'RLock', 'Semaphore', 'BoundedSemaphore', 'Condition', 'Event',
+           'SemLock', 'SEM_VALUE_MAX']
+
+# --------------------------------------------------------------------------
+# 1. The C library's POSIX semaphore functions
+# --------------------------------------------------------------------------
+
+
+def _load_libc():
+    """The library holding ``sem_open``: libc (glibc >= 2.34, macOS's
+    libSystem), or libpthread on older glibc."""
+    for name in ('c', 'pthread'):
+        path = ctypes.util.find_library(name)
+        lib = ctypes.CDLL(path, use_errno=True)
+        if hasattr(lib, 'sem_open'):
+            return lib
+    return ctypes.CDLL(None, use_errno=True)      # the running program's symbols
+
+
+_libc = _load_libc()
+
+
+class _timespec(ctypes.Structure):
+    """``struct timespec``: an absolute CLOCK_REALTIME deadline for sem_timedwait."""
+    _fields_ = [('tv_sec', ctypes.c_long), ('tv_nsec', ctypes.c_long)]
+
+
+def _declare(name, restype, *argtypes):
+    function = getattr(_libc, name)
+    function.restype = restype
+    function.argtypes = list(argtypes)
+    return function
+
+
+_handle_t = ctypes.c_void_p                    # sem_t *
+# sem_open(name, oflag, ...) is variadic: declaring only the two fixed
+# arguments and passing mode and value as ctypes objects lets ctypes use the
+# variadic calling convention (it differs on Apple Silicon).
+_sem_open = _declare('sem_open', _handle_t, ctypes.c_char_p, ctypes.c_int)
+_sem_close = _declare('sem_close', ctypes.c_int, _handle_t)
+_sem_unlink = _declare('sem_unlink', ctypes.c_int, ctypes.c_char_p)
+_sem_wait = _declare('sem_wait', ctypes.c_int, _handle_t)
+_sem_trywait = _declare('sem_trywait', ctypes.c_int, _handle_t)
+_sem_post = _declare('sem_post', ctypes.c_int, _handle_t)
+
+#: Mac OS X has no sem_timedwait: a timed acquire then becomes a sleeping loop.
+HAVE_SEM_TIMEDWAIT = hasattr(_libc, 'sem_timedwait')
+if HAVE_SEM_TIMEDWAIT:
+    _sem_timedwait = _declare('sem_timedwait', ctypes.c_int, _handle_t, ctypes.POINTER(_timespec))
+
+#: Mac OS X exports sem_getvalue but it always fails (ENOSYS): treat it as missing.
+HAVE_SEM_GETVALUE = hasattr(_libc, 'sem_getvalue') and sys.platform != 'darwin'
+if hasattr(_libc, 'sem_getvalue'):
+    _sem_getvalue = _declare('sem_getvalue', ctypes.c_int, _handle_t, ctypes.POINTER(ctypes.c_int))
+
+_SEM_FAILED = ctypes.c_void_p(-1).value       # sem_open's error result, (sem_t *)-1
+
+try:
+    SEM_VALUE_MAX = os.sysconf('SC_SEM_VALUE_MAX')
+except (ValueError, OSError):
+    SEM_VALUE_MAX = -1
+if SEM_VALUE_MAX <= 0:
+    SEM_VALUE_MAX = 32767                      # the POSIX minimum; macOS's value
+
+# Runs pending Python signal handlers now; if one raises (SIGINT's raises
+# KeyboardInterrupt) ctypes re-raises that exception from this call.
+_check_signals = ctypes.pythonapi.PyErr_CheckSignals
+_check_signals.restype = ctypes.c_int
+_check_signals.argtypes = []
+
+_get_ident = threading.get_ident
+
+
+def _raise_errno():
+    err = ctypes.get_errno()
+    raise OSError(err, os.strerror(err))
+
+
+def _open(name, create, value=0):
+    """``sem_open`` the semaphore ``name`` (bytes), creating it if ``create``."""
+    if create:
+        handle = _sem_open(name, os.O_CREAT | os.O_EXCL, ctypes.c_uint(0o600), ctypes.c_uint(value))
+    else:
+        handle = _sem_open(name, 0)
+    if handle is None or handle == _SEM_FAILED:
+        err = ctypes.get_errno()
+        if err == errno.EEXIST:
+            raise FileExistsError(err, os.strerror(err), name.decode())
+        raise OSError(err, os.strerror(err), name.decode())
+    return handle
+
+
+def sem_unlink(name):
+    """Remove the name ``name`` (str) from the system; open handles stay valid."""
+    if _sem_unlink(name.encode()) < 0:
+        _raise_errno()
+
+
+def _close_and_unlink(handle, name):
+    """The creator's finalizer: close our handle, then remove the name."""
+    _sem_close(handle)
+    if name is not None and _sem_unlink(name.encode()) < 0 and ctypes.get_errno() != errno.ENOENT:
+        util.sub_warning('sem_unlink(%r) failed: %s', name, os.strerror(ctypes.get_errno()))
+
+
+def _make_name():
+    # At most 31 characters with the slash: macOS's limit for semaphore names.
+    return '/mpref-%d-%s' % (os.getpid(), secrets.token_hex(4))
+
+
+# --------------------------------------------------------------------------
+# 2. SemLock: one named semaphore and this process's view of it
+# --------------------------------------------------------------------------
+
+SEMAPHORE, RECURSIVE_MUTEX = 0, 1              # the two kinds, as in CPython
+
+
+class SemLock:
+    """A process-shared semaphore with threading-style ``acquire``/``release``.
+
+    ``kind`` is ``SEMAPHORE`` or ``RECURSIVE_MUTEX``; ``maxvalue`` bounds the
+    value for ``release`` (``SEM_VALUE_MAX`` means unbounded).  Besides the
+    kernel's counter, each process keeps ``_count`` (acquisitions made in this
+    process and not yet released) and ``_owner`` (the thread ident that
+    acquired last): together they answer "do I hold it?" (``_is_mine``), which
+    the kernel cannot.  A forked child starts with ``_count = 0``: it holds
+    nothing, whatever its parent held (``_after_fork``).
+    """
+
+    def __init__(self, kind, value, maxvalue):
+        for _ in range(100):
+            name = _make_name()
+            try:
+                handle = _open(name.encode(), True, value)
+            except FileExistsError:
+                continue
+            break
+        else:
+            raise FileExistsError('cannot find an unused name for a semaphore')
+        util.debug('created semlock %s', name)
+        self._setup(handle, kind, maxvalue, name)
+        # The name stays until this object is collected or this process exits
+        # after joining its children (module docstring: who unlinks).
+        self._finalizer = util.Finalize(self, _close_and_unlink, (handle, name), exitpriority=-10)
+
+    def _setup(self, handle, kind, maxvalue, name):
+        self._handle = handle
+        self._kind = kind
+        self._maxvalue = maxvalue
+        self._name = name
+        self._count = 0
+        self._owner = None
+        util.register_after_fork(self, SemLock._after_fork)
+
+    def _after_fork(self):
+        self._count = 0
+        self._owner = None
+
+    # -- acquire / release -----------------------------------------------------
+
+    def acquire(self, block=True, timeout=None):
+        """Decrement the semaphore, waiting while it is zero; return True.
+
+        ``block=False``: do not wait, return False if it is zero.  A
+        ``timeout`` (seconds) bounds the wait; on expiry return False.  A
+        signal handler that raises (SIGINT's ``KeyboardInterrupt``) interrupts
+        the wait at once.
+        """
+        if block and timeout is None:
+            # The fast path: one C call (ctypes releases the GIL while it waits).
+            while _sem_wait(self._handle):
+                _interrupted()
+        elif not self._acquire_slow(block, timeout):
+            return False
+        self._count += 1
+        self._owner = _get_ident()
+        return True
+
+    def release(self):
+        """Increment the semaphore, waking one waiter.
+
+        A bounded semaphore (``maxvalue`` below ``SEM_VALUE_MAX``, e.g. a
+        ``Lock``) at its maximum raises ``ValueError`` instead.
+        """
+        if self._maxvalue < SEM_VALUE_MAX:
+            self._check_not_full()
+        if _sem_post(self._handle):
+            _raise_errno()
+        self._count -= 1
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc_info):
+        self.release()
+
+    def _acquire_slow(self, block, timeout):
+        """Non-blocking or timed acquire; True if it succeeded."""
+        if not block or timeout <= 0:
+            return self._try()
+        if HAVE_SEM_TIMEDWAIT:
+            deadline = time.time() + timeout
+            when = _timespec(int(deadline), int((deadline % 1) * 1e9))
+            while _sem_timedwait(self._handle, when):
+                if ctypes.get_errno() == errno.ETIMEDOUT:
+                    return False
+                _interrupted()
+            return True
+        # The spec's Mac OS X path: try, sleep a little, try again.  The naps
+        # grow to 20 ms, so a long wait costs little CPU and a short one
+        # little delay; signal handlers get their turn between naps.
+        deadline = time.monotonic() + timeout
+        nap = 0.001
+        while not self._try():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            time.sleep(min(nap, remaining))
+            nap = min(nap * 2, 0.02)
+            _check_signals()
+        return True
+
+    def _try(self):
+        if _sem_trywait(self._handle) == 0:
+            return True
+        if ctypes.get_errno() != errno.EAGAIN:
+            _raise_errno()
+        return False
+
+    def _check_not_full(self):
+        if HAVE_SEM_GETVALUE:
+            if self._get_value() >= self._maxvalue:
+                raise ValueError('semaphore or lock released too many times')
+        elif self._maxvalue == 1:
+            # Without sem_getvalue a lock can still be checked: if we can take
+            # it, it was not held -- put it back and complain.
+            if self._try():
+                _sem_post(self._handle)
+                raise ValueError('semaphore or lock released too many times')
+        # else: the spec's Mac OS X note -- a BoundedSemaphore cannot tell.
+
+    # -- queries ---------------------------------------------------------------
+
+    def _get_value(self):
+        """The semaphore's current value (NotImplementedError without sem_getvalue)."""
+        if not HAVE_SEM_GETVALUE:
+            raise NotImplementedError('sem_getvalue() is not implemented on this platform')
+        value = ctypes.c_int()
+        if _sem_getvalue(self._handle, value):
+            _raise_errno()
+        # Linux may report waiters as a negative value; a count is never below 0.
+        return max(value.value, 0)
+
+    def _is_zero(self):
+        """True if an acquire would block now (works without sem_getvalue too)."""
+        if HAVE_SEM_GETVALUE:
+            return self._get_value() == 0
+        if self._try():
+            _sem_post(self._handle)
+            return False
+        return True
+
+    def _is_mine(self):
+        """Does the calling thread of this process hold it?"""
+        return self._count > 0 and self._owner == _get_ident()
+
+    # -- travelling to a spawned child ------------------------------------------
+
+    def __getstate__(self):
+        spawn.assert_spawning(self)
+        return (self._name, self._kind, self._maxvalue)
+
+    def __setstate__(self, state):
+        name, kind, maxvalue = state
+        handle = _open(name.encode(), False)
+        util.debug('re-opened semlock %s', name)
+        self._setup(handle, kind, maxvalue, name)
+        # Not the creator: close our handle when done, never unlink the name.
+        self._finalizer = util.Finalize(self, _close_and_unlink, (handle, None))
+
+    def _owner_name(self):
+        """The owner as CPython's reprs show it."""
+        if self._is_mine():
+            name = process.current_process().name
+            if threading.current_thread().name != 'MainThread':
+                name += '|' + threading.current_thread().name
+            return name
+        if self._get_value() == 1:
+            return 'None'
+        if self._count > 0:
+            return 'SomeOtherThread'
+        return 'SomeOtherProcess'
+
+
+def _interrupted():
+    """A semaphore call failed: run signal handlers on EINTR, else raise OSError."""
+    if ctypes.get_errno() != errno.EINTR:
+        _raise_errno()
+    _check_signals()      # raises KeyboardInterrupt (or whatever a handler raises)
+
+
+# --------------------------------------------------------------------------
+# 3. The primitives: clones of threading's
+# --------------------------------------------------------------------------
+
+class Semaphore(SemLock):
+    """A counting semaphore: a clone of ``threading.Semaphore`` across processes."""
+
+    def __init__(self, value=1):
+        SemLock.__init__(self, SEMAPHORE, value, SEM_VALUE_MAX)
+
+    def get_value(self):
+        """The current value (beyond the spec; NotImplementedError on macOS)."""
+        return self._get_value()
+
+    def __repr__(self):
+        try:
+            value = self._get_value()
+        except Exception:
+            value = 'unknown'
+        return '<%s(value=%s)>' % (type(self).__name__, value)
+
+
+class BoundedSemaphore(Semaphore):
+    """A semaphore that refuses to be released above its initial value.
+
+    Over-release raises ``ValueError``.  (Without ``sem_getvalue`` -- Mac OS X
+    -- it cannot check, and behaves like ``Semaphore``, as the spec says.)
+    """
+
+    def __init__(self, value=1):
+        SemLock.__init__(self, SEMAPHORE, value, value)
+
+    def __repr__(self):
+        try:
+            value = self._get_value()
+        except Exception:
+            value = 'unknown'
+        return '<%s(value=%s, maxvalue=%s)>' % (type(self).__name__, value, self._maxvalue)
+
+
+class Lock(SemLock):
+    """A non-recursive lock: a semaphore with value and maximum 1.
+
+    Like ``threading.Lock``, any thread or process may release it; releasing
+    it when unlocked raises ``ValueError`` (as CPython's multiprocessing does;
+    ``threading`` raises ``RuntimeError``).
+    """
+
+    def __init__(self):
+        SemLock.__init__(self, SEMAPHORE, 1, 1)
+
+    def __repr__(self):
+        try:
+            owner = self._owner_name()
+        except Exception:
+            owner = 'unknown'
+        return '<%s(owner=%s)>' % (type(self).__name__, owner)
+
+
+class RLock(SemLock):
+    """A recursive lock: its owner (a thread of one process) may acquire it again.
+
+    Each ``acquire`` by the owner must be matched by a ``release``; only the
+    last one releases the semaphore.  A release by anyone but the owner raises
+    ``AssertionError``, as in CPython's multiprocessing.
+    """
+
+    def __init__(self):
+        SemLock.__init__(self, RECURSIVE_MUTEX, 1, 1)
+
+    def acquire(self, block=True, timeout=None):
+        if self._count > 0 and self._owner == _get_ident():
+            self._count += 1             # already ours: no semaphore call at all
+            return True
+        return SemLock.acquire(self, block, timeout)
+
+    def release(self):
+        if not (self._count > 0 and self._owner == _get_ident()):
+            raise AssertionError('attempt to release recursive lock not owned by thread')
+        if self._count > 1:
+            self._count -= 1
+            return
+        # We hold it, so it is at 0: no over-release check needed.
+        if _sem_post(self._handle):
+            _raise_errno()
+        self._count = 0
+
+    def __repr__(self):
+        try:
+            if self._is_mine():
+                owner, count = self._owner_name(), self._count
+            elif self._get_value() == 1:
+                owner, count = 'None', 0
+            elif self._count > 0:
+                owner, count = 'SomeOtherThread', 'nonzero'
+            else:
+                owner, count = 'SomeOtherProcess', 'nonzero'
+        except Exception:
+            owner, count = 'unknown', 'unknown'
+        return '<%s(%s, %s)>' % (type(self).__name__, owner, count)
+
+
+class Condition:
+    """A condition variable: a clone of ``threading.Condition`` across processes.
+
+    ``lock`` must be an mpref ``Lock`` or ``RLock`` (default: a new ``RLock``).
+    Processes share no memory, so the waiters are counted in semaphores
+    rather than kept in a list (CPython's algorithm):
+
+    * ``_sleeping_count`` -- released once by each waiter going to sleep;
+    * ``_wait_semaphore`` -- released by ``notify`` once per waiter to wake;
+    * ``_woken_count`` -- released by each waiter as it wakes (notified or
+      timed out), so ``notify`` can wait until its sleepers are really awake.
+    """
+
+    def __init__(self, lock=None):
+        self._lock = lock if lock is not None else RLock()
+        self._sleeping_count = Semaphore(0)
+        self._woken_count = Semaphore(0)
+        self._wait_semaphore = Semaphore(0)
+        self._make_methods()
+
+    def _make_methods(self):
+        self.acquire = self._lock.acquire
+        self.release = self._lock.release
+
+    def __enter__(self):
+        return self._lock.__enter__()
+
+    def __exit__(self, *exc_info):
+        return self._lock.__exit__(*exc_info)
+
+    def wait(self, timeout=None):
+        """Release the lock, sleep until notified or ``timeout``, re-acquire.
+
+        Returns False if the timeout expired, True otherwise.  The caller must
+        hold the lock; a recursive lock is released completely and then
+        re-acquired as many times as it was held.
+        """
+        assert self._lock._is_mine(), 'must acquire() condition before using wait()'
+        self._sleeping_count.release()          # "one more sleeper"
+        count = self._lock._count
+        for _ in range(count):
+            self._lock.release()
+        try:
+            return self._wait_semaphore.acquire(True, timeout)
+        finally:
+            # Even when interrupted or timed out: tell notify() we are awake.
+            self._woken_count.release()
+            for _ in range(count):
+                self._lock.acquire()
+
+    def wait_for(self, predicate, timeout=None):
+        """Wait until ``predicate()`` is true (or the timeout); return its last value.
+
+        Beyond the spec (Python 3.2).
+        """
+        result = predicate()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not result:
+            waittime = None
+            if deadline is not None:
+                waittime = deadline - time.monotonic()
+                if waittime <= 0:
+                    break
+            self.wait(waittime)
+            result = predicate()
+        return result
+
+    def notify(self, n=1):
+        """Wake up to ``n`` waiting processes/threads; the caller must hold the lock."""
+        assert self._lock._is_mine(), 'lock is not owned'
+        assert not self._wait_semaphore.acquire(False), \
+            'notify: should not have been able to acquire _wait_semaphore'
+        # Waiters that timed out since the last notify are both "sleeping" and
+        # "woken": cancel them out so we do not wake someone who left.
+        while self._woken_count.acquire(False):
+            res = self._sleeping_count.acquire(False)
+            assert res, 'notify: bug in sleeping_count.acquire'
+        sleepers = 0
+        while sleepers < n and self._sleeping_count.acquire(False):
+            self._wait_semaphore.release()
+            sleepers += 1
+        if sleepers:
+            for _ in range(sleepers):
+                self._woken_count.acquire()     # wait until that sleeper is up
+            # A sleeper that timed out meanwhile left its wake-up unused: take it back.
+            while self._wait_semaphore.acquire(False):
+                pass
+
+    def notify_all(self):
+        """Wake every waiter; the caller must hold the lock."""
+        self.notify(n=sys.maxsize)
+
+    notifyAll = notify_all                      # the spec's (threading's) old name
+
+    def __repr__(self):
+        try:
+            waiters = self._sleeping_count._get_value() - self._woken_count._get_value()
+        except Exception:
+            waiters = 'unknown'
+        return '<%s(%s, %s)>' % (type(self).__name__, self._lock, waiters)
+
+    def __getstate__(self):
+        spawn.assert_spawning(self)
+        return (self._lock, self._sleeping_count, self._woken_count, self._wait_semaphore)
+
+    def __setstate__(self, state):
+        self._lock, self._sleeping_count, self._woken_count, self._wait_semaphore = state
+        self._make_methods()
+
+
+class Event:
+    """A flag processes can wait for: a clone of ``threading.Event``.
+
+    The flag is a semaphore holding 0 or 1, guarded by a condition whose
+    lock makes "test the flag, then sleep" one step.
+    """
+
+    def __init__(self):
+        self._cond = Condition(Lock())
+        self._flag = Semaphore(0)
+
+    def is_set(self):
+        """True if the flag is set."""
+        with self._cond:
+            if self._flag.acquire(False):
+                self._flag.release()
+                return True
+            return False
+
+    isSet = is_set                              # the spec's (threading's) old name
+
+    def set(self):
+        """Set the flag and wake every waiter."""
+        with self._cond:
+            self._flag.acquire(False)
+            self._flag.release()
+            self._cond.notify_all()
+
+    def clear(self):
+        """Reset the flag."""
+        with self._cond:
+            self._flag.acquire(False)
+
+    def wait(self, timeout=None):
+        """Block until the flag is set or ``timeout`` expires; return the flag."""
+        with self._cond:
+            if self._flag.acquire(False):
+                self._flag.release()
+            else:
+                self._cond.wait(timeout)
+            if self._flag.acquire(False):
+                self._flag.release()
+                return True
+            return False
+
+    def __repr__(self):
+        return '<%s at %#x %s>' % (type(self).__qualname__, id(self),
+                                   'set' if self.is_set() else 'unset')
+
+    def __getstate__(self):
+        spawn.assert_spawning(self)
+        return (self._cond, self._flag)
+
+    def __setstate__(self, state):
+        self._cond, self._flag = state
