@@ -405,3 +405,471 @@ _WaitSelector = getattr(selectors, 'PollSelector', selectors.SelectSelector)
 # ---- Listeners and clients (spec 16.6.2.10, 16.6.2.11) ----
 # Everything below this line belongs to the Listener/Client/authentication
 # section (issues 7 and 8); everything above it to Connection and Pipe.
+#
+# A Listener is a bound, listening socket whose ``accept()`` returns a
+# Connection; ``Client()`` connects to one.  Either end may first prove it
+# knows a shared secret, the *authkey*, with the challenge/response handshake
+# at the end of this section.  The socket plumbing is the plain BSD one:
+# socket, (setsockopt,) bind, listen, accept on one side; socket, connect on
+# the other; then the connected socket's descriptor is detached into a
+# Connection, so a socket end and a Pipe end are the same kind of object.
+
+import hmac          # noqa: E402 - this half of the module's own imports
+import shutil        # noqa: E402
+import tempfile      # noqa: E402
+
+from .process import current_process   # noqa: E402
+
+__all__ += ['Listener', 'Client', 'deliver_challenge', 'answer_challenge',
+            'answerChallenge', 'families', 'default_family', 'address_type']
+
+#: The families this platform can listen on.  ``'AF_PIPE'`` (Windows named
+#: pipes) is never among them: mpref is POSIX-only.
+families = ['AF_INET'] + (['AF_UNIX'] if hasattr(socket, 'AF_UNIX') else [])
+
+#: The family used when neither an address nor a family is given: the
+#: fastest available one.  A Unix domain socket never leaves the kernel --
+#: no TCP/IP stack, no checksums -- so it wins wherever it exists.
+default_family = 'AF_UNIX' if 'AF_UNIX' in families else 'AF_INET'
+
+_NO_AF_PIPE = (
+    "'AF_PIPE' (a Windows named pipe, address like r'\\\\.\\pipe\\Name') exists "
+    "only on Windows, and mpref runs on POSIX systems.  Use 'AF_UNIX' (a "
+    "filesystem path) or 'AF_INET' (a (host, port) tuple) instead.  (Any "
+    "string starting with two backslashes is taken for an AF_PIPE address; "
+    "pass family='AF_UNIX' if you really mean such a path.)")
+
+
+class Listener:
+    """A bound socket listening for connections (spec 16.6.2.10).
+
+    ``address`` is where to listen: a ``(host, port)`` tuple for
+    ``'AF_INET'`` (port 0 lets the OS pick a free port; read it back from
+    ``address``) or a filesystem path for ``'AF_UNIX'``.  ``family`` may be
+    omitted when it can be inferred from ``address`` (see
+    ``address_type``); with neither, ``default_family`` is used and, for
+    ``'AF_UNIX'``, a socket in a fresh private temporary directory, which
+    ``close()`` removes along with the socket file.  ``backlog`` is passed
+    to ``listen()``.
+
+    Authentication: if ``authkey`` is given (bytes) or ``authenticate`` is
+    true, every ``accept()`` runs the challenge/response handshake of
+    ``deliver_challenge`` and ``answer_challenge`` with the client, using
+    ``authkey`` or, if that is None, ``current_process().authkey``.  A client
+    that fails it gets its connection closed, ``accept()`` raises
+    ``AuthenticationError``, and the listener can accept the next client.
+
+    ``handshake_timeout`` (keyword-only, beyond the spec): seconds that each
+    read or write of the handshake may wait for the client.  A client that
+    connects and then says nothing would otherwise hold ``accept()`` for
+    ever; with a timeout it is dropped with ``AuthenticationError``.
+
+    ``close()`` closes the socket (and removes an ``AF_UNIX`` socket file);
+    it also happens when the Listener is garbage collected or at exit.  A
+    Listener is a context manager (beyond the spec, Python 3.3).
+    """
+
+    def __init__(self, address=None, family=None, backlog=1, authenticate=False,
+                 authkey=None, *, handshake_timeout=None):
+        family = _choose_family(address, family)
+        # Check the key before binding: a TypeError must not leave a socket behind.
+        self._authkey = _resolve_authkey(authenticate, authkey)
+        self._handshake_timeout = _check_timeout(handshake_timeout)
+        self._last_accepted = None
+        private_dir = None
+        if address is None:
+            address, private_dir = _arbitrary_address(family)
+        sock = socket.socket(getattr(socket, family))
+        try:
+            if family == 'AF_INET':
+                # Let a restarted server bind its port again at once, while
+                # connections of the previous run are still in TIME_WAIT.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(address)
+            sock.listen(backlog)
+            self._address = sock.getsockname()
+        except BaseException:
+            sock.close()
+            if private_dir is not None:
+                shutil.rmtree(private_dir, ignore_errors=True)
+            raise
+        self._family = family
+        self._socket = sock
+        # A socket file outlives its socket: someone must unlink it.  (Linux's
+        # "abstract" addresses, starting with a NUL byte, have no file.)
+        path = address if family == 'AF_UNIX' and not _is_abstract(address) else None
+        # The finalizer holds the socket, not the Listener, so it can run
+        # when the Listener is collected.  It runs only in this process: a
+        # forked child closing its copy must not delete the parent's file.
+        self._cleanup = util.Finalize(self, _close_listening_socket,
+                                      args=(sock, path, private_dir), exitpriority=0)
+        util.sub_debug('listener bound to %r', self._address)
+
+    def accept(self):
+        """Wait for a client; return a ``Connection`` to it.
+
+        If this Listener authenticates and the handshake fails, the
+        client's connection is closed and ``AuthenticationError`` is raised.
+        """
+        if self._socket is None:
+            raise OSError('listener is closed')
+        sock, peer = self._socket.accept()
+        # An AF_UNIX client normally has no address of its own ('').  The
+        # spec says None when the address is unavailable; CPython gives ''.
+        self._last_accepted = peer if peer not in ('', b'') else None
+        conn = Connection(sock.detach())
+        util.sub_debug('accepted a connection from %r', self._last_accepted)
+        if self._authkey is not None:
+            _authenticate(conn, self._authkey, deliver_first=True,
+                          timeout=self._handshake_timeout)
+        return conn
+
+    def close(self):
+        """Close the listening socket; remove the socket file of an ``AF_UNIX``
+        listener (and its private directory, if mpref chose the address).
+
+        Idempotent.  Also called when the Listener is garbage collected.
+        """
+        sock, self._socket = self._socket, None
+        if sock is not None:
+            sock.close()           # in every process, the creator or a forked child
+            self._cleanup()        # unlink the file: only in the creating process
+
+    @property
+    def address(self):
+        """The address the Listener is bound to (with the real port for port 0)."""
+        return self._address
+
+    @property
+    def last_accepted(self):
+        """The address of the last accepted client, or None if unavailable."""
+        return self._last_accepted
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def __repr__(self):
+        state = 'closed' if self._socket is None else 'listening'
+        return '<%s.Listener %s %r %s>' % (__name__, self._family, self._address, state)
+
+
+def Client(address, family=None, authenticate=False, authkey=None, *, handshake_timeout=None):
+    """Connect to the Listener at ``address``; return a ``Connection``.
+
+    ``family`` is usually inferred from ``address`` (see ``address_type``).
+    If ``authkey`` is given (bytes) or ``authenticate`` is true, the client
+    first answers the Listener's challenge and then challenges it back,
+    with ``authkey`` or ``current_process().authkey``; a failure raises
+    ``AuthenticationError``.  ``handshake_timeout`` as for ``Listener``
+    (beyond the spec).
+    """
+    family = _choose_family(address, family)
+    authkey = _resolve_authkey(authenticate, authkey)
+    _check_timeout(handshake_timeout)
+    with socket.socket(getattr(socket, family)) as sock:
+        sock.connect(address)
+        conn = Connection(sock.detach())
+    if authkey is not None:
+        _authenticate(conn, authkey, deliver_first=False, timeout=handshake_timeout)
+    return conn
+
+
+def address_type(address):
+    """Return the family an address belongs to (spec 16.6.2.10.1).
+
+    A tuple is ``'AF_INET'``; a string starting with two backslashes is
+    ``'AF_PIPE'``; any other string (or bytes, for Linux's abstract
+    namespace) is ``'AF_UNIX'``.
+    """
+    if isinstance(address, tuple):
+        return 'AF_INET'
+    if isinstance(address, str) and address.startswith('\\\\'):
+        return 'AF_PIPE'
+    if isinstance(address, (str, bytes)):
+        return 'AF_UNIX'
+    raise ValueError('address type of %r unrecognized: use a (host, port) tuple '
+                     'for AF_INET or a filesystem path for AF_UNIX' % (address,))
+
+
+def _choose_family(address, family):
+    """The family to use for ``address``, checked against this platform."""
+    if family is None:
+        family = default_family if address is None else address_type(address)
+    if family == 'AF_PIPE':
+        raise ValueError(_NO_AF_PIPE)
+    if family not in families:
+        raise ValueError('family %r is not available here: choose one of %s'
+                         % (family, ', '.join(repr(f) for f in families)))
+    if address is not None:
+        ok = (isinstance(address, tuple) if family == 'AF_INET'
+              else isinstance(address, (str, bytes)))
+        if not ok:
+            raise ValueError('%r is not an %s address' % (address, family))
+    return family
+
+
+def _arbitrary_address(family):
+    """An address for a Listener given none; and a directory to remove later."""
+    if family == 'AF_INET':
+        return ('localhost', 0), None      # port 0: the OS picks a free one
+    # The spec asks for a private temporary directory: mode 0700, so no other
+    # user can connect to (or replace) the socket inside it.
+    private_dir = tempfile.mkdtemp(prefix='mpref-listener-')
+    return os.path.join(private_dir, 'socket'), private_dir
+
+
+def _is_abstract(address):
+    return isinstance(address, (str, bytes)) and address[:1] in ('\0', b'\0')
+
+
+def _close_listening_socket(sock, path, private_dir):
+    sock.close()
+    if path is not None:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+    if private_dir is not None:
+        shutil.rmtree(private_dir, ignore_errors=True)
+
+
+def _resolve_authkey(authenticate, authkey):
+    """The key to authenticate with, or None for no authentication (spec rules)."""
+    if authkey is None:
+        return bytes(current_process().authkey) if authenticate else None
+    return _check_authkey(authkey)
+
+
+def _check_authkey(authkey):
+    if isinstance(authkey, str):
+        raise TypeError("authkey must be bytes, not str: in Python 3 write "
+                        "b'secret password' (or encode the string)")
+    if not isinstance(authkey, (bytes, bytearray)):
+        raise TypeError('authkey must be bytes, not %s' % type(authkey).__name__)
+    return bytes(authkey)
+
+
+def _authenticate(conn, authkey, deliver_first, timeout):
+    """Run both challenges on a new connection; on failure close it and raise.
+
+    The Listener challenges first, the Client second: each must prove it
+    knows the key.  Any error on the way -- a wrong digest, a peer that hangs
+    up, garbage, an oversized message, silence past ``timeout`` -- becomes
+    ``AuthenticationError``, and the connection is closed.
+    """
+    try:
+        if timeout is not None:
+            _set_io_timeout(conn.fileno(), timeout)
+        if deliver_first:
+            deliver_challenge(conn, authkey)
+            answer_challenge(conn, authkey)
+        else:
+            answer_challenge(conn, authkey)
+            deliver_challenge(conn, authkey)
+        if timeout is not None:
+            _set_io_timeout(conn.fileno(), 0)      # authenticated: no limit any more
+    except AuthenticationError:
+        conn.close()
+        raise
+    except (OSError, EOFError) as exc:
+        conn.close()
+        if isinstance(exc, BlockingIOError):
+            reason = 'the peer sent nothing for %g seconds (handshake_timeout)' % timeout
+        elif isinstance(exc, EOFError):
+            reason = 'the peer closed the connection'
+        else:
+            reason = str(exc) or type(exc).__name__
+        raise AuthenticationError('authentication handshake failed: ' + reason) from exc
+
+
+def _check_timeout(timeout):
+    if timeout is not None and not timeout > 0:
+        raise ValueError('handshake_timeout must be a positive number of seconds or None')
+    return timeout
+
+
+def _set_io_timeout(fd, seconds):
+    """Make each read/write on socket ``fd`` give up after ``seconds`` (0: never).
+
+    Connections use plain ``os.read``/``os.write``, so Python's
+    ``socket.settimeout`` (which makes the socket non-blocking and polls)
+    does not apply; the kernel's own per-socket timeouts do: a read that
+    waits too long fails with ``EAGAIN`` (``BlockingIOError``).  Unlike a
+    ``poll()`` before each message, this also catches a peer that stops in
+    the middle of one.
+    """
+    timeval = struct.pack('@ll', int(seconds), int((seconds % 1) * 1e6))
+    sock = socket.socket(fileno=fd)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
+    finally:
+        sock.detach()          # the Connection still owns the descriptor
+
+
+# ---- The authentication handshake (spec 16.6.2.11) ----
+#
+# Both ends know a key; neither sends it.  The challenger sends a random
+# message, the answerer returns HMAC(key, message), the challenger computes
+# the same HMAC and compares.  A listener and a client do this twice, once in
+# each direction, so both prove they know the key.  On the wire (each line is
+# one framed message, see the top of this module)::
+#
+#     challenger                                   answerer
+#     #CHALLENGE#{sha256}<40 random bytes>   -->
+#                                             <--  {sha256}<32-byte HMAC-SHA256>
+#     #WELCOME#   (or #FAILURE#)             -->
+#
+# Two generations of CPython speak two dialects of this, and mpref speaks both:
+#
+# * Python <= 3.11 (and the spec's 2.6): the challenge is ``#CHALLENGE#``
+#   followed by 20 random bytes, and the answer is the raw 16-byte HMAC-MD5
+#   of those 20 bytes -- no prefix.
+# * Python >= 3.12: the challenge names its digest, ``#CHALLENGE#{sha256}``
+#   + 40 random bytes, and the answer repeats the name, ``{sha256}`` + the
+#   HMAC of everything after ``#CHALLENGE#`` (prefix included, so a
+#   man in the middle cannot rewrite it to ask for a weaker digest).
+#
+# mpref always challenges with ``{sha256}``.  An old peer does not know the
+# prefix: it takes the whole ``{sha256}...`` text as its 20-odd random bytes
+# and answers with a raw 16-byte HMAC-MD5 over it.  A 16-byte unprefixed
+# answer is therefore recognised as the legacy dialect and, unless
+# ``allow_legacy_md5`` is false, checked as HMAC-MD5 over the same message.
+# (HMAC-MD5 is still sound as a MAC -- MD5's collisions do not let anyone
+# forge an HMAC -- but it is old, and some environments ban MD5 outright;
+# see docs/authentication.md.)
+
+CHALLENGE = b'#CHALLENGE#'
+WELCOME = b'#WELCOME#'
+FAILURE = b'#FAILURE#'
+
+#: Random bytes in a challenge mpref sends (as Python >= 3.12 does).
+CHALLENGE_LENGTH = 40
+#: The random part of a legacy challenge (Python <= 3.11): unprefixed.
+LEGACY_CHALLENGE_LENGTH = 20
+#: A legacy answer: a raw HMAC-MD5 digest, unprefixed.
+LEGACY_ANSWER_LENGTH = 16
+#: The digests a peer may name in ``{...}`` (the same set as CPython 3.12).
+DIGESTS = ('sha256', 'sha384', 'sha3_256', 'sha3_384', 'md5')
+#: Before authentication nothing longer than this is read: a stranger cannot
+#: make us allocate memory by announcing a huge message.
+HANDSHAKE_MAX_MESSAGE = 256
+
+#: Accept (and give) HMAC-MD5 answers for peers that speak the legacy
+#: dialect (Python <= 3.11).  Set to False to refuse them: a legacy peer's
+#: MD5 answer is then rejected, and a legacy challenge is answered with
+#: HMAC-SHA256, which the legacy peer rejects.  The functions below also take
+#: ``allow_md5=`` to decide per call.
+allow_legacy_md5 = True
+
+
+def deliver_challenge(connection, authkey, *, digest='sha256', allow_md5=None):
+    """Challenge the peer to prove it knows ``authkey`` (spec 16.6.2.10).
+
+    Sends ``#CHALLENGE#{digest}`` and random bytes, reads the answer (at most
+    ``HANDSHAKE_MAX_MESSAGE`` bytes) and checks it in constant time.  A right
+    answer gets ``#WELCOME#``; a wrong one gets ``#FAILURE#`` and raises
+    ``AuthenticationError``.  Accepted answers: ``{name}`` + HMAC for any
+    name in ``DIGESTS``, or a raw 16-byte HMAC-MD5 from a legacy peer --
+    MD5 in either form only if ``allow_md5`` (default: the module's
+    ``allow_legacy_md5``) is true.
+    """
+    authkey = _check_authkey(authkey)
+    if digest not in DIGESTS:
+        raise ValueError('digest must be one of %s, not %r' % (', '.join(DIGESTS), digest))
+    message = b'{%s}' % digest.encode('ascii') + os.urandom(CHALLENGE_LENGTH)
+    connection.send_bytes(CHALLENGE + message)
+    answer = connection.recv_bytes(HANDSHAKE_MAX_MESSAGE)
+    try:
+        _verify_answer(authkey, message, answer, _md5_allowed(allow_md5))
+    except AuthenticationError:
+        connection.send_bytes(FAILURE)
+        raise
+    connection.send_bytes(WELCOME)
+
+
+def answer_challenge(connection, authkey, *, allow_md5=None):
+    """Prove to the peer that we know ``authkey`` (spec 16.6.2.10).
+
+    Reads a challenge (at most ``HANDSHAKE_MAX_MESSAGE`` bytes) and answers
+    in the dialect it asks for: ``{name}`` + HMAC for a challenge that
+    names its digest, a raw HMAC-MD5 for a legacy one (or, if MD5 is not
+    allowed, ``{sha256}`` + HMAC-SHA256, which a legacy peer will reject).
+    Raises ``AuthenticationError`` if the message is not a challenge or the
+    peer does not reply ``#WELCOME#``.
+    """
+    authkey = _check_authkey(authkey)
+    challenge = connection.recv_bytes(HANDSHAKE_MAX_MESSAGE)
+    if not challenge.startswith(CHALLENGE):
+        raise AuthenticationError('expected a %r message, got %d bytes starting %r'
+                                  % (CHALLENGE, len(challenge), challenge[:16]))
+    message = challenge[len(CHALLENGE):]
+    digest, _ = _split_digest_name(message, legacy_length=LEGACY_CHALLENGE_LENGTH)
+    if digest is None and len(message) != LEGACY_CHALLENGE_LENGTH:
+        raise AuthenticationError('challenge names no digest and is not the %d-byte '
+                                  'legacy kind' % LEGACY_CHALLENGE_LENGTH)
+    asked_for_md5 = digest in (None, 'md5')
+    refused = asked_for_md5 and not _md5_allowed(allow_md5)
+    if digest is None and not refused:
+        answer = hmac.new(authkey, message, 'md5').digest()          # the legacy dialect
+    else:
+        if refused:
+            digest = 'sha256'
+        answer = b'{%s}' % digest.encode('ascii') + hmac.new(authkey, message, digest).digest()
+    connection.send_bytes(answer)
+    reply = connection.recv_bytes(HANDSHAKE_MAX_MESSAGE)
+    if reply != WELCOME:
+        why = 'digest sent was rejected'
+        if refused:
+            why += (' (the peer asked for HMAC-MD5, which allow_legacy_md5=False '
+                    'refuses, so we answered with HMAC-SHA256)')
+        raise AuthenticationError(why)
+
+
+#: The spec's Python 2 spelling.
+answerChallenge = answer_challenge
+
+
+def _md5_allowed(allow_md5):
+    return allow_legacy_md5 if allow_md5 is None else allow_md5
+
+
+def _split_digest_name(message, legacy_length):
+    """``(name, rest)`` if ``message`` starts with ``{name}`` for a name in
+    ``DIGESTS``; ``(None, message)`` if it is unprefixed.
+
+    A message of exactly ``legacy_length`` bytes is always the legacy kind
+    (as in CPython 3.12): its random bytes might happen to begin with ``{``,
+    and no modern message has that length.
+    """
+    if len(message) != legacy_length and message.startswith(b'{'):
+        end = message.find(b'}', 1, 2 + max(len(name) for name in DIGESTS))
+        if end > 0:
+            name = message[1:end].decode('ascii', 'replace')
+            if name in DIGESTS:
+                return name, message[end + 1:]
+    return None, message
+
+
+def _verify_answer(authkey, message, answer, md5_ok):
+    """Raise ``AuthenticationError`` unless ``answer`` is HMAC(authkey, message)."""
+    digest, mac = _split_digest_name(answer, legacy_length=LEGACY_ANSWER_LENGTH)
+    if digest is None:
+        if len(answer) != LEGACY_ANSWER_LENGTH:
+            raise AuthenticationError('answer names no digest and is not a %d-byte '
+                                      'legacy HMAC-MD5' % LEGACY_ANSWER_LENGTH)
+        digest = 'md5'
+    if digest == 'md5' and not md5_ok:
+        raise AuthenticationError('the peer answered with HMAC-MD5, which is refused '
+                                  '(allow_legacy_md5 is False)')
+    try:
+        expected = hmac.new(authkey, message, digest).digest()
+    except ValueError:        # e.g. MD5 disabled in a FIPS build of OpenSSL
+        raise AuthenticationError('digest %r is not available here' % digest) from None
+    # compare_digest takes the same time wherever the first difference is,
+    # so the timing of our reply does not reveal how much of a guess was right.
+    if not hmac.compare_digest(expected, mac):
+        raise AuthenticationError('digest received was wrong')
