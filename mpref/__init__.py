@@ -14,6 +14,7 @@ name here is imported directly from the module that defines it -- one hop from
 ``spawn.py``           what a spawned child receives, ``set_executable``
 ``synchronize.py``     ``Lock``, ``RLock``, ``Semaphore``, ``BoundedSemaphore``,
                        ``Condition``, ``Event`` (POSIX named semaphores)
+``queues.py``          ``Queue``, ``JoinableQueue`` (a pipe, semaphores, a feeder thread)
 ``exceptions.py``      ``ProcessError`` and its subclasses
 ``util.py``            logging, finalizers, after-fork hooks
 =====================  =================================================
@@ -26,6 +27,7 @@ from .exceptions import AuthenticationError, BufferTooShort, ProcessError, Timeo
 from .process import (Process, active_children, cpu_count, current_process,
                       freeze_support, get_start_method, set_start_method)
 from .process import ForkProcess as _ForkProcess, SpawnProcess as _SpawnProcess
+from .queues import JoinableQueue, Queue
 from .spawn import set_executable
 from .synchronize import BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore
 from .util import SUBDEBUG, SUBWARNING, get_logger, log_to_stderr
@@ -39,6 +41,7 @@ __all__ = [
     'ProcessError', 'BufferTooShort', 'TimeoutError', 'AuthenticationError',
     'get_logger', 'log_to_stderr', 'SUBDEBUG', 'SUBWARNING',
     'Lock', 'RLock', 'Semaphore', 'BoundedSemaphore', 'Condition', 'Event',
+    'Queue', 'JoinableQueue',
 ]
 
 #: The spec's Python 2 spelling of ``set_executable`` (16.6.2.3).

@@ -1,0 +1,400 @@
+"""``Queue`` and ``JoinableQueue``: a pipe, a few semaphores and a feeder thread
+(spec 16.6.1.2, 16.6.2.2, and the guideline "Joining processes that use queues"
+in 16.6.3.1).
+
+Chapter: ``notebooks/04_queues.ipynb``.
+
+A queue is built from pieces that already exist one layer down:
+
+==================  ========================================================
+``_reader``         the receiving end of a one-way ``connection.Pipe``
+``_writer``         its sending end; every process holding the queue has both
+``_rlock``          a ``synchronize.Lock``: one reader at a time takes a whole
+                    message out of the pipe
+``_wlock``          a ``synchronize.Lock``: one writer at a time puts whole
+                    messages into the pipe, so messages never interleave
+``_sem``            a ``synchronize.BoundedSemaphore(maxsize)`` counting the
+                    *free slots*: ``put`` takes one, ``get`` gives one back
+``_buffer``         a per-process ``collections.deque`` of pickled objects
+                    waiting to go into the pipe
+``_notempty``       a ``threading.Condition`` the feeder thread sleeps on
+``_thread``         the **feeder thread**, started by the first ``put``
+==================  ========================================================
+
+How one object travels (``put`` to ``get``):
+
+1. ``put(obj)`` pickles ``obj`` *in the caller*: an object that cannot be
+   pickled raises right there, and nothing about the queue changes.
+2. ``put`` takes a free slot from ``_sem`` (this is where a bounded queue
+   blocks, or raises ``queue.Full``), appends the bytes to ``_buffer`` and
+   wakes the feeder thread.  It returns at once.
+3. The feeder thread takes everything in ``_buffer``, acquires ``_wlock`` and
+   writes the messages into the pipe with ``Connection.send_bytes``.
+4. ``get()`` acquires ``_rlock``, reads one message with
+   ``Connection.recv_bytes``, releases it, gives the slot back to ``_sem`` and
+   unpickles the bytes (after releasing the lock, so other readers need not
+   wait for the unpickling).
+
+**Why a feeder thread?**  A pipe holds only so much (64 KiB on Linux).  If
+``put`` wrote to the pipe itself, it would block whenever nobody was reading
+-- a ``put`` on an unbounded queue would hang.  The feeder thread does the
+blocking writes instead, so ``put`` never waits for the pipe, only for a free
+slot.  The price is the spec's warning: objects can sit in the buffer, in the
+process that put them, after ``put`` has returned.  So a process that has put
+items waits, when it exits, until its feeder thread has written them all
+(``_finalize_join``); if nobody reads them it waits forever, and whoever
+``join()``s that process waits with it.  ``cancel_join_thread()`` lets the
+process exit anyway, giving up whatever is still buffered.
+
+Two deliberate differences from CPython (see ``docs/differences.md``):
+
+* CPython pickles in the feeder thread, so an unpicklable object fails there,
+  is reported on stderr, and ``put`` has already returned.  mpref pickles in
+  ``put``, as the issue asks: the caller gets the exception, and a mutable
+  object changed after ``put`` is sent as it was at ``put``.
+* As the spec says, a process joins a queue's feeder thread at exit only if it
+  is *not* the queue's creator (CPython 3 joins in every process).  The
+  creator's readers are its own descendants, which it joins at exit anyway,
+  while its feeder keeps running; joining the feeder would instead hang a
+  creator that put more than a pipeful and never read it back.
+"""
+
+import collections
+import os
+import pickle
+import threading
+import time
+import traceback
+import weakref
+from queue import Empty, Full
+
+from . import spawn, util
+from .connection import Pipe
+from .synchronize import SEM_VALUE_MAX, BoundedSemaphore, Condition, Lock, Semaphore
+
+__all__ = ['Queue', 'JoinableQueue', 'Empty', 'Full']
+
+
+class Queue:
+    """A FIFO queue shared by processes (and threads): the spec's ``Queue([maxsize])``.
+
+    ``maxsize <= 0`` means unbounded (in practice ``SEM_VALUE_MAX`` items).
+    It offers the methods of ``queue.Queue`` except ``task_done()`` and
+    ``join()``, raises ``queue.Empty`` / ``queue.Full`` on timeouts, and adds
+    ``close()``, ``join_thread()`` and ``cancel_join_thread()``.  A queue
+    reaches a child by inheritance (fork) or as a ``Process`` argument
+    (fork or spawn); never through another queue or pipe.
+    """
+
+    def __init__(self, maxsize=0):
+        if maxsize <= 0:
+            maxsize = SEM_VALUE_MAX
+        self._maxsize = maxsize
+        self._reader, self._writer = Pipe(duplex=False)
+        self._rlock = Lock()
+        self._wlock = Lock()
+        self._sem = BoundedSemaphore(maxsize)
+        self._opid = os.getpid()       # the creator; see _start_thread
+        self._reset()
+        util.register_after_fork(self, Queue._reset)
+
+    # -- putting --------------------------------------------------------------
+
+    def put(self, obj, block=True, timeout=None):
+        """Put ``obj`` into the queue.
+
+        Blocks until a slot is free (at most ``timeout`` seconds, then raises
+        ``queue.Full``); with ``block=False`` raises ``queue.Full`` at once if
+        the queue is full.  Raises whatever ``pickle`` raises if ``obj``
+        cannot be pickled (the queue is left untouched), and ``ValueError``
+        if the queue is closed.
+        """
+        self._check_closed()
+        data = _dumps(obj)
+        if not self._sem.acquire(block, timeout):
+            raise Full
+        with self._notempty:
+            if self._thread is None:
+                self._start_thread()
+            self._buffer.append(data)
+            self._notempty.notify()
+
+    def put_nowait(self, obj):
+        """``put(obj, False)``."""
+        return self.put(obj, False)
+
+    # -- getting --------------------------------------------------------------
+
+    def get(self, block=True, timeout=None):
+        """Remove and return the next object.
+
+        Blocks until one arrives (at most ``timeout`` seconds, then raises
+        ``queue.Empty``); with ``block=False`` raises ``queue.Empty`` unless
+        an object is already in the pipe.  Raises ``ValueError`` if the queue
+        is closed.
+        """
+        self._check_closed()
+        if block and timeout is None:
+            with self._rlock:
+                data = self._reader.recv_bytes()
+            self._sem.release()
+        else:
+            if block:
+                deadline = time.monotonic() + max(timeout, 0)
+            if not self._rlock.acquire(block, timeout):
+                raise Empty
+            try:
+                # Waiting for the lock used part of the timeout.
+                wait = max(deadline - time.monotonic(), 0) if block else 0
+                if not self._reader.poll(wait):
+                    raise Empty
+                data = self._reader.recv_bytes()
+                self._sem.release()
+            finally:
+                self._rlock.release()
+        return _loads(data)
+
+    def get_nowait(self):
+        """``get(False)``."""
+        return self.get(False)
+
+    #: The spec's spelling (16.6.2.2); Python 3's ``multiprocessing`` dropped it.
+    get_no_wait = get_nowait
+
+    # -- approximate state ----------------------------------------------------
+
+    def qsize(self):
+        """The approximate number of objects in the queue (put, not yet got).
+
+        Counts objects still in some process's buffer too.  Not reliable
+        while other threads or processes use the queue.  Raises
+        ``NotImplementedError`` where the platform cannot read a semaphore's
+        value (macOS has no working ``sem_getvalue``).
+        """
+        return self._maxsize - self._sem._get_value()
+
+    def empty(self):
+        """True if no message is waiting in the pipe (not reliable).
+
+        An object just put may still be in the putter's buffer, so
+        ``empty()`` can be True right after a ``put``.
+        """
+        return not self._reader.poll()
+
+    def full(self):
+        """True if every slot is taken, so ``put`` would block (not reliable)."""
+        return self._sem._is_zero()
+
+    # -- shutting down --------------------------------------------------------
+
+    def close(self):
+        """This process will put no more objects; the feeder flushes and stops.
+
+        The feeder thread writes what is still buffered, then closes this
+        process's ends of the pipe.  Afterwards ``put`` and ``get`` raise
+        ``ValueError``.  Called automatically when the queue is garbage
+        collected.
+        """
+        self._closed = True
+        close = self._close
+        if close is not None:
+            self._close = None
+            close()
+        elif self._thread is None:
+            # No feeder thread: nothing buffered, so the pipe ends can go now.
+            self._reader.close()
+            self._writer.close()
+
+    def join_thread(self):
+        """Wait until the feeder thread has flushed the buffer and exited.
+
+        Only after ``close()`` (otherwise the feeder would never exit:
+        ``AssertionError``).  Does nothing after ``cancel_join_thread()``.
+        """
+        util.debug('Queue.join_thread()')
+        assert self._closed, 'Queue %r not closed' % self
+        if self._jointhread is not None:
+            self._jointhread()
+
+    def cancel_join_thread(self):
+        """Do not wait for the feeder thread: not in ``join_thread()``, not at exit.
+
+        The process can then exit with objects still buffered; they are lost,
+        and one may be cut off half-written in the pipe.  Use it only when
+        nobody will read the rest.
+        """
+        util.debug('Queue.cancel_join_thread()')
+        self._joincancelled = True
+        if self._jointhread is not None:
+            self._jointhread.cancel()
+            self._jointhread = None
+
+    # -- passing a queue to a child --------------------------------------------
+
+    def __getstate__(self):
+        # Only as a Process argument to a child being spawned: the child then
+        # receives the same pipe and semaphores.  Anywhere else (a queue
+        # inside a queue) a pickle would be a copy of nothing.
+        spawn.assert_spawning(self)
+        return (self._maxsize, self._reader, self._writer, self._rlock,
+                self._wlock, self._sem, self._opid)
+
+    def __setstate__(self, state):
+        (self._maxsize, self._reader, self._writer, self._rlock,
+         self._wlock, self._sem, self._opid) = state
+        self._reset()
+        util.register_after_fork(self, Queue._reset)
+
+    # -- per-process state -------------------------------------------------------
+
+    def _reset(self):
+        # The buffer and the feeder thread belong to one process.  A forked
+        # child gets fresh ones: the parent's thread does not exist there, and
+        # the parent's condition may have been held at the moment of the fork.
+        self._notempty = threading.Condition(threading.Lock())
+        self._buffer = collections.deque()
+        self._thread = None
+        self._jointhread = None
+        self._joincancelled = False
+        self._closed = False
+        self._close = None
+
+    def _check_closed(self):
+        if self._closed:
+            raise ValueError('Queue %r is closed' % self)
+
+    def _start_thread(self):
+        util.debug('Queue._start_thread()')
+        self._thread = threading.Thread(
+            target=_feed, name='QueueFeederThread', daemon=True,
+            args=(self._buffer, self._notempty, self._writer, self._reader,
+                  self._wlock, self._sem))
+        self._thread.start()
+        # join_thread() always joins; at exit the join happens only in a
+        # process that is not the queue's creator (spec, join_thread()).
+        if not self._joincancelled:
+            exitpriority = -5 if os.getpid() != self._opid else None
+            self._jointhread = util.Finalize(
+                self._thread, _finalize_join, [weakref.ref(self._thread)],
+                exitpriority=exitpriority)
+        # Closing tells the feeder to stop -- explicitly, when the queue is
+        # garbage collected, or at exit (before children are joined, so a
+        # child reading the queue can still get everything).
+        self._close = util.Finalize(
+            self, _finalize_close, [self._buffer, self._notempty], exitpriority=10)
+
+
+class JoinableQueue(Queue):
+    """A ``Queue`` that also counts unfinished tasks: ``task_done()`` and ``join()``.
+
+    Each ``put`` adds one unfinished task; each ``task_done()`` removes one;
+    ``join()`` waits until none is left.  The count is a semaphore shared by
+    every process using the queue.
+    """
+
+    def __init__(self, maxsize=0):
+        Queue.__init__(self, maxsize)
+        self._unfinished_tasks = Semaphore(0)
+        self._cond = Condition()
+
+    def put(self, obj, block=True, timeout=None):
+        """Like ``Queue.put``, and count one more unfinished task."""
+        self._check_closed()
+        data = _dumps(obj)
+        if not self._sem.acquire(block, timeout):
+            raise Full
+        # Counted under _cond so that a join() cannot see the count at zero
+        # between the object entering the queue and being counted.
+        with self._notempty, self._cond:
+            if self._thread is None:
+                self._start_thread()
+            self._buffer.append(data)
+            self._unfinished_tasks.release()
+            self._notempty.notify()
+
+    def task_done(self):
+        """Mark one task that was got from the queue as finished.
+
+        Raises ``ValueError`` if called more times than objects were put.
+        """
+        with self._cond:
+            if not self._unfinished_tasks.acquire(False):
+                raise ValueError('task_done() called too many times')
+            if self._unfinished_tasks._is_zero():
+                self._cond.notify_all()
+
+    def join(self):
+        """Block until every object put has been got and marked ``task_done()``."""
+        with self._cond:
+            while not self._unfinished_tasks._is_zero():
+                self._cond.wait()
+
+    def __getstate__(self):
+        return Queue.__getstate__(self) + (self._unfinished_tasks, self._cond)
+
+    def __setstate__(self, state):
+        Queue.__setstate__(self, state[:-2])
+        self._unfinished_tasks, self._cond = state[-2:]
+
+
+# --------------------------------------------------------------------------
+# The feeder thread and the finalizers.  Module-level functions, not methods:
+# the thread must not keep the Queue object alive, or it would never be
+# garbage collected (and so never closed).
+# --------------------------------------------------------------------------
+
+_SENTINEL = object()        # put in the buffer by close(): "flush and stop"
+
+
+def _dumps(obj):
+    return pickle.dumps(obj, pickle.HIGHEST_PROTOCOL)
+
+
+_loads = pickle.loads
+
+
+def _feed(buffer, notempty, writer, reader, wlock, free_slots):
+    """The feeder thread: move pickled objects from ``buffer`` into the pipe.
+
+    It takes whatever has accumulated in the buffer at once and writes it
+    under one hold of the write lock: a busy producer pays for the lock once
+    per batch rather than once per object, and each message is still written
+    whole.  On the sentinel it closes this process's pipe ends and exits.
+    """
+    util.debug('starting thread to feed data to pipe')
+    send_bytes = writer.send_bytes
+    while True:
+        with notempty:
+            while not buffer:
+                notempty.wait()
+            batch = list(buffer)
+            buffer.clear()
+        with wlock:
+            for data in batch:
+                if data is _SENTINEL:
+                    util.debug('feeder thread got sentinel -- exiting')
+                    reader.close()
+                    writer.close()
+                    return
+                try:
+                    send_bytes(data)
+                except Exception:
+                    # The object never reached the pipe: give its slot back,
+                    # as if it had been got, and say what happened.
+                    free_slots.release()
+                    traceback.print_exc()
+
+
+def _finalize_close(buffer, notempty):
+    util.debug('telling queue thread to quit')
+    with notempty:
+        buffer.append(_SENTINEL)
+        notempty.notify()
+
+
+def _finalize_join(thread_ref):
+    thread = thread_ref()
+    if thread is not None:
+        util.debug('joining queue thread')
+        thread.join()
+        util.debug('... queue thread joined')

@@ -1,0 +1,654 @@
+"""Tests for ``mpref.queues``: ``Queue`` and ``JoinableQueue`` (spec 16.6.1.2, 16.6.2.2).
+
+Where behaviour is observable (results, exception types and messages,
+orderings) the same program also runs on the stdlib ``multiprocessing`` and
+the two are compared.  Every get and join has a timeout.  Process targets are
+module-level functions so that a spawned child can import them.
+"""
+
+import gc
+import os
+import pickle
+import queue
+import threading
+import time
+
+import multiprocessing as stdlib_mp
+import pytest
+
+import mpref
+from mpref import queues, synchronize
+
+WAIT = 20           # generous bound for anything that should happen "soon"
+BIG = 1_000_000     # bigger than any pipe buffer: the spec's deadlock size
+
+
+# --------------------------------------------------------------------------
+# Process targets (module level: importable by a spawned child)
+# --------------------------------------------------------------------------
+
+def put_spec_list(q):
+    q.put([42, None, 'hello'])
+
+
+def put_big(q, size=BIG):
+    q.put('X' * size)
+
+
+def put_big_then_cancel(q, size=BIG):
+    q.put('X' * size)
+    q.cancel_join_thread()
+
+
+def put_squares(q, sleep=0.0):
+    for i in range(30):
+        if sleep and i % 10 == 9:
+            time.sleep(sleep)
+        q.put(i * i)
+    q.put('STOP')
+
+
+def produce(q, ident, count):
+    for i in range(count):
+        q.put((ident, i))
+
+
+def consume_until_stop(q, results):
+    got = []
+    for item in iter(lambda: q.get(timeout=WAIT), 'STOP'):
+        got.append(item)
+    results.put(got)
+
+
+def get_and_report(q, out, count):
+    out.put([q.get(timeout=WAIT) for _ in range(count)])
+
+
+def report_fresh_state(q, out):
+    """In a child: is the inherited queue's per-process state fresh?"""
+    state = (q._thread is None, len(q._buffer), q._closed)
+    q.put('from child')
+    out.put(state)
+
+
+def put_unpicklable_then_more(q, out):
+    outcome = []
+    q.put('first')
+    try:
+        q.put(lambda: None)
+    except Exception as exc:        # pickle.PicklingError or AttributeError
+        outcome.append(type(exc).__name__)
+    q.put('second')
+    out.put(outcome)
+
+
+def mul(a, b):
+    return a * b
+
+
+def plus(a, b):
+    return a + b
+
+
+def task_worker(tasks, done):
+    """The spec's examples-section worker: run tasks until 'STOP'."""
+    for func, args in iter(tasks.get, 'STOP'):
+        done.put('%s%s = %s' % (func.__name__, args, func(*args)))
+
+
+def joinable_worker(q):
+    for item in iter(lambda: q.get(timeout=WAIT), None):
+        q.task_done()
+    q.task_done()           # for the None
+
+
+# --------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------
+
+def stdlib_ctx(start_method):
+    return stdlib_mp.get_context(start_method)
+
+
+def finish(*processes):
+    for p in processes:
+        p.join(WAIT)
+        assert not p.is_alive(), '%r did not finish' % p
+    return [p.exitcode for p in processes]
+
+
+def closed_and_joined(*qs):
+    for q in qs:
+        q.close()
+        q.join_thread()
+
+
+def run_spec_example(ctx, q):
+    p = ctx.Process(target=put_spec_list, args=(q,))
+    p.start()
+    item = q.get(timeout=WAIT)
+    finish(p)
+    return item, p.exitcode
+
+
+# --------------------------------------------------------------------------
+# The spec's examples
+# --------------------------------------------------------------------------
+
+def test_spec_example_42_none_hello(ctx, start_method):
+    q = mpref.Queue()
+    ours = run_spec_example(ctx, q)
+    theirs = run_spec_example(stdlib_ctx(start_method), stdlib_ctx(start_method).Queue())
+    assert ours == theirs == ([42, None, 'hello'], 0)
+    q.close()
+
+
+def test_queue_reaches_forked_child_by_inheritance():
+    q = mpref.Queue()
+
+    def child():            # a closure: only fork can run it
+        q.put(('inherited', 1))
+
+    p = mpref.get_context('fork').Process(target=child)
+    p.start()
+    assert q.get(timeout=WAIT) == ('inherited', 1)
+    assert finish(p) == [0]
+    q.close()
+
+
+def test_spec_synchronize_queue_test_with_timeouts(ctx):
+    """The spec's mp_synchronize queue test: get(timeout) until 'STOP'."""
+    q = mpref.Queue()
+    p = ctx.Process(target=put_squares, args=(q, 0.05))
+    p.start()
+    got, timeouts = [], 0
+    deadline = time.monotonic() + WAIT
+    item = None
+    while item != 'STOP' and time.monotonic() < deadline:
+        try:
+            item = q.get(timeout=0.01)
+            got.append(item)
+        except queue.Empty:
+            timeouts += 1
+    assert got == [i * i for i in range(30)] + ['STOP']
+    assert finish(p) == [0]
+    q.close()
+
+
+def _run_task_example(ctx, make_queue):
+    tasks, done = make_queue(), make_queue()
+    tasks1 = [(mul, (i, 7)) for i in range(20)]
+    tasks2 = [(plus, (i, 8)) for i in range(10)]
+    for task in tasks1:
+        tasks.put(task)
+    workers = [ctx.Process(target=task_worker, args=(tasks, done)) for _ in range(4)]
+    for w in workers:
+        w.start()
+    results = [done.get(timeout=WAIT) for _ in tasks1]
+    for task in tasks2:
+        tasks.put(task)
+    results += [done.get(timeout=WAIT) for _ in tasks2]
+    for _ in workers:
+        tasks.put('STOP')
+    assert finish(*workers) == [0] * 4
+    return sorted(results)
+
+
+def test_spec_workers_and_task_queue(ctx, start_method):
+    ours = _run_task_example(ctx, mpref.Queue)
+    sctx = stdlib_ctx(start_method)
+    theirs = _run_task_example(sctx, sctx.Queue)
+    assert ours == theirs
+    assert 'mul(3, 7) = 21' in ours and 'plus(9, 8) = 17' in ours and len(ours) == 30
+
+
+# --------------------------------------------------------------------------
+# put / get, Full / Empty, qsize / empty / full
+# --------------------------------------------------------------------------
+
+def test_fifo_within_one_process():
+    q = mpref.Queue()
+    items = [('item', i, 'x' * (i % 50)) for i in range(2000)]
+    for item in items:
+        q.put(item)
+    assert [q.get(timeout=WAIT) for _ in items] == items
+    q.close()
+
+
+@pytest.mark.parametrize('flavour', ['mpref', 'stdlib'])
+def test_get_on_empty_queue_raises_empty(flavour):
+    q = mpref.Queue() if flavour == 'mpref' else stdlib_mp.Queue()
+    with pytest.raises(queue.Empty):
+        q.get(timeout=0.05)
+    with pytest.raises(queue.Empty):
+        q.get(False)
+    with pytest.raises(queue.Empty):
+        q.get(block=False, timeout=5)       # timeout ignored when not blocking
+    with pytest.raises(queue.Empty):
+        q.get_nowait()
+    if flavour == 'mpref':
+        with pytest.raises(queue.Empty):
+            q.get_no_wait()                 # the spec's spelling
+    q.close()
+
+
+def test_get_no_wait_is_get_nowait():
+    assert mpref.Queue.get_no_wait is mpref.Queue.get_nowait
+
+
+def _bounded_session(q):
+    """A scripted session on a Queue(2); returns what happened, step by step."""
+    log = []
+
+    def attempt(name, func, *args, **kwargs):
+        try:
+            result = func(*args, **kwargs)
+            log.append((name, 'ok', result))
+        except (queue.Full, queue.Empty) as exc:
+            log.append((name, type(exc).__name__))
+
+    attempt('put a', q.put, 'a')
+    attempt('put b', q.put, 'b', True, 1)
+    log.append(('full', q.full()))
+    log.append(('qsize', q.qsize()))
+    attempt('put_nowait c', q.put_nowait, 'c')
+    attempt('put c block=False', q.put, 'c', False)
+    attempt('put c timeout', q.put, 'c', timeout=0.05)
+    attempt('put c block=False timeout', q.put, 'c', False, 5)
+    attempt('get', q.get, timeout=WAIT)
+    log.append(('full', q.full()))
+    attempt('put c', q.put, 'c', timeout=WAIT)
+    attempt('get', q.get, timeout=WAIT)
+    attempt('get', q.get, timeout=WAIT)
+    attempt('get timeout', q.get, timeout=0.05)
+    log.append(('qsize', q.qsize()))
+    log.append(('full', q.full()))
+    return log
+
+
+def test_bounded_queue_full_and_empty_like_stdlib():
+    q = mpref.Queue(2)
+    ours = _bounded_session(q)
+    theirs = _bounded_session(stdlib_mp.Queue(2))
+    assert ours == theirs
+    assert ('put_nowait c', 'Full') in ours and ('get timeout', 'Empty') in ours
+    q.close()
+
+
+def test_put_blocks_until_a_slot_is_freed():
+    q = mpref.Queue(1)
+    q.put('first')
+    done = threading.Event()
+
+    def putter():
+        q.put('second')                 # blocks: the queue is full
+        done.set()
+
+    t = threading.Thread(target=putter)
+    t.start()
+    assert not done.wait(0.2)
+    assert q.get(timeout=WAIT) == 'first'
+    assert done.wait(WAIT)
+    t.join(WAIT)
+    assert q.get(timeout=WAIT) == 'second'
+    q.close()
+
+
+def test_qsize_and_empty():
+    q = mpref.Queue()
+    assert q.qsize() == 0 and q.empty() and not q.full()
+    for i in range(3):
+        q.put(i)
+    assert q.qsize() == 3           # counted at put, even while still buffered
+    deadline = time.monotonic() + WAIT
+    while q.empty() and time.monotonic() < deadline:
+        time.sleep(0.01)            # empty() looks at the pipe: wait for the feeder
+    assert not q.empty()
+    assert [q.get(timeout=WAIT) for _ in range(3)] == [0, 1, 2]
+    assert q.qsize() == 0 and q.empty()
+    q.close()
+
+
+def test_unbounded_queue_uses_sem_value_max():
+    q = mpref.Queue()
+    assert q._maxsize == synchronize.SEM_VALUE_MAX
+    assert mpref.Queue(-1)._maxsize == synchronize.SEM_VALUE_MAX
+    q.close()
+
+
+def test_qsize_raises_not_implemented_where_sem_getvalue_is_missing(monkeypatch):
+    # synchronize's macOS switch: without sem_getvalue nothing can be counted,
+    # but full() and empty() still answer.
+    q = mpref.Queue(1)
+    monkeypatch.setattr(synchronize, 'HAVE_SEM_GETVALUE', False)
+    with pytest.raises(NotImplementedError):
+        q.qsize()
+    assert not q.full()
+    q.put('x')
+    assert q.full()
+    assert q.get(timeout=WAIT) == 'x'
+    assert not q.full() and q.empty()
+    q.close()
+
+
+# --------------------------------------------------------------------------
+# Bad input: unpicklable objects, queues in queues
+# --------------------------------------------------------------------------
+
+def test_unpicklable_object_raises_in_put_and_queue_keeps_working():
+    q = mpref.Queue(maxsize=3)
+    q.put(1)
+    with pytest.raises((pickle.PicklingError, AttributeError)):
+        q.put(lambda: None)
+    with pytest.raises(TypeError):
+        q.put(threading.Lock())
+    q.put(2)
+    q.put_nowait(3)                 # the failed puts took no slot
+    assert [q.get(timeout=WAIT) for _ in range(3)] == [1, 2, 3]
+    with pytest.raises(queue.Empty):
+        q.get(timeout=0.05)
+    q.close()
+
+
+def test_unpicklable_object_in_a_child(ctx):
+    q, out = mpref.Queue(), mpref.Queue()
+    p = ctx.Process(target=put_unpicklable_then_more, args=(q, out))
+    p.start()
+    assert out.get(timeout=WAIT) in (['PicklingError'], ['AttributeError'])
+    assert [q.get(timeout=WAIT) for _ in range(2)] == ['first', 'second']
+    assert finish(p) == [0]
+    closed_and_joined(q, out)
+
+
+def test_queue_refuses_to_be_pickled_except_for_spawning():
+    q = mpref.Queue()
+    with pytest.raises(RuntimeError, match='inherit'):
+        pickle.dumps(q)
+    with pytest.raises(RuntimeError, match='inherit'):
+        q.put(q)                    # raised in the caller, not in the feeder
+    q.put('still fine')
+    assert q.get(timeout=WAIT) == 'still fine'
+    q.close()
+
+
+def test_put_sends_the_object_as_it_was_at_put():
+    # A difference from CPython, which pickles later, in the feeder thread.
+    q = mpref.Queue()
+    item = [1]
+    q.put(item)
+    item.append(2)
+    assert q.get(timeout=WAIT) == [1]
+    q.close()
+
+
+# --------------------------------------------------------------------------
+# Many producers and consumers
+# --------------------------------------------------------------------------
+
+def test_many_producer_and_consumer_processes(ctx):
+    q, results = mpref.Queue(maxsize=50), mpref.Queue()
+    count = 300
+    producers = [ctx.Process(target=produce, args=(q, ident, count)) for ident in range(3)]
+    consumers = [ctx.Process(target=consume_until_stop, args=(q, results)) for _ in range(2)]
+    for p in consumers + producers:
+        p.start()
+    assert finish(*producers) == [0, 0, 0]
+    for _ in consumers:
+        q.put('STOP')
+    got = [results.get(timeout=WAIT) for _ in consumers]
+    assert finish(*consumers) == [0, 0]
+    everything = sorted(item for part in got for item in part)
+    assert everything == sorted((ident, i) for ident in range(3) for i in range(count))
+    for part in got:                # each consumer sees each producer's items in order
+        for ident in range(3):
+            seq = [i for (who, i) in part if who == ident]
+            assert seq == sorted(seq)
+    closed_and_joined(q, results)
+
+
+def test_many_producer_and_consumer_threads():
+    q = mpref.Queue(maxsize=20)
+    got = [[] for _ in range(3)]
+    count = 500
+
+    def consumer(bucket):
+        for item in iter(lambda: q.get(timeout=WAIT), 'STOP'):
+            bucket.append(item)
+
+    producers = [threading.Thread(target=produce, args=(q, ident, count)) for ident in range(4)]
+    consumers = [threading.Thread(target=consumer, args=(bucket,)) for bucket in got]
+    for t in consumers + producers:
+        t.start()
+    for t in producers:
+        t.join(WAIT)
+    for _ in consumers:
+        q.put('STOP')
+    for t in consumers:
+        t.join(WAIT)
+        assert not t.is_alive()
+    everything = sorted(item for bucket in got for item in bucket)
+    assert everything == sorted((ident, i) for ident in range(4) for i in range(count))
+    for bucket in got:
+        for ident in range(4):
+            seq = [i for (who, i) in bucket if who == ident]
+            assert seq == sorted(seq)
+    q.close()
+
+
+# --------------------------------------------------------------------------
+# close / join_thread / cancel_join_thread / garbage collection / fork
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize('flavour', ['mpref', 'stdlib'])
+def test_closed_queue_raises_value_error(flavour):
+    q = mpref.Queue() if flavour == 'mpref' else stdlib_mp.Queue()
+    q.put(1)
+    q.close()
+    with pytest.raises(ValueError, match='is closed'):
+        q.put(2)
+    with pytest.raises(ValueError, match='is closed'):
+        q.get(timeout=0.05)
+    q.join_thread()
+
+
+@pytest.mark.parametrize('flavour', ['mpref', 'stdlib'])
+def test_join_thread_only_after_close(flavour):
+    q = mpref.Queue() if flavour == 'mpref' else stdlib_mp.Queue()
+    q.put(1)
+    with pytest.raises(AssertionError, match='not closed'):
+        q.join_thread()
+    assert q.get(timeout=WAIT) == 1
+    q.close()
+    q.join_thread()
+    assert not q._thread.is_alive()
+
+
+def test_close_flushes_the_buffer_to_a_reader(ctx):
+    q, out = mpref.Queue(), mpref.Queue()
+    count = 200
+    p = ctx.Process(target=get_and_report, args=(q, out, count))
+    p.start()
+    for i in range(count):
+        q.put(('item', i, 'y' * 1000))      # more than a pipeful in total
+    q.close()
+    q.join_thread()                         # returns once everything is in the pipe
+    assert not q._thread.is_alive()
+    assert out.get(timeout=WAIT) == [('item', i, 'y' * 1000) for i in range(count)]
+    assert finish(p) == [0]
+    closed_and_joined(out)
+
+
+def test_close_without_a_feeder_closes_the_pipe_ends():
+    q = mpref.Queue()
+    reader, writer = q._reader, q._writer
+    q.close()
+    q.join_thread()                         # no thread: nothing to wait for
+    assert reader.closed and writer.closed
+
+
+def test_cancel_join_thread_makes_join_thread_return_at_once():
+    q = mpref.Queue()
+    q.put('X' * BIG)                        # nobody reads: the feeder blocks
+    feeder = q._thread
+    drain = os.dup(q._reader.fileno())
+    q.close()
+    q.cancel_join_thread()
+    q.join_thread()                         # returns although the feeder is stuck
+    assert feeder.is_alive()
+    # Clean up: drain the pipe by hand so the feeder can finish; it then
+    # closes the only write end, so the reading ends with end of file.
+    total = 0
+    while chunk := os.read(drain, 1 << 16):
+        total += len(chunk)
+    os.close(drain)
+    assert total == 4 + len(pickle.dumps('X' * BIG, pickle.HIGHEST_PROTOCOL))
+    feeder.join(WAIT)
+    assert not feeder.is_alive()
+
+
+def test_garbage_collected_queue_is_closed():
+    q = mpref.Queue()
+    q.put('bye')
+    feeder, reader, writer = q._thread, q._reader, q._writer
+    del q
+    gc.collect()
+    feeder.join(WAIT)
+    assert not feeder.is_alive()
+    assert reader.closed and writer.closed
+
+
+def test_forked_child_gets_fresh_per_process_state():
+    q, out = mpref.Queue(), mpref.Queue()
+    q.put('from parent')                    # the parent's feeder thread exists
+    assert q.get(timeout=WAIT) == 'from parent'
+    p = mpref.get_context('fork').Process(target=report_fresh_state, args=(q, out))
+    p.start()
+    assert out.get(timeout=WAIT) == (True, 0, False)
+    assert q.get(timeout=WAIT) == 'from child'
+    assert finish(p) == [0]
+    closed_and_joined(q, out)
+
+
+# --------------------------------------------------------------------------
+# The spec's deadlock ("Joining processes that use queues") and its fixes
+# --------------------------------------------------------------------------
+
+def test_joining_a_child_with_unflushed_data_deadlocks(ctx, start_method):
+    q = mpref.Queue()
+    p = ctx.Process(target=put_big, args=(q,))
+    p.start()
+    p.join(timeout=1)
+    assert p.is_alive()                     # stuck joining its feeder thread
+    assert p.exitcode is None
+    assert q.get(timeout=WAIT) == 'X' * BIG  # drain it ...
+    assert finish(p) == [0]                  # ... and the child can finish
+    q.close()
+
+
+def test_stdlib_deadlocks_the_same_way(start_method):
+    sctx = stdlib_ctx(start_method)
+    q = sctx.Queue()
+    p = sctx.Process(target=put_big, args=(q,))
+    p.start()
+    p.join(timeout=1)
+    assert p.is_alive()
+    assert q.get(timeout=WAIT) == 'X' * BIG
+    p.join(WAIT)
+    assert p.exitcode == 0
+    q.close()
+
+
+def test_fix_one_get_before_join(ctx):
+    q = mpref.Queue()
+    p = ctx.Process(target=put_big, args=(q,))
+    p.start()
+    obj = q.get(timeout=WAIT)               # the two lines swapped round
+    p.join(WAIT)
+    assert not p.is_alive() and p.exitcode == 0
+    assert obj == 'X' * BIG
+    q.close()
+
+
+def test_fix_two_cancel_join_thread_lets_the_child_exit(ctx):
+    # The child gives up its buffered data: it exits although nobody read it.
+    # What it put is lost (possibly cut off mid-message), so we do not read.
+    q = mpref.Queue()
+    p = ctx.Process(target=put_big_then_cancel, args=(q,))
+    p.start()
+    p.join(WAIT)
+    assert not p.is_alive() and p.exitcode == 0
+    q.close()
+
+
+# --------------------------------------------------------------------------
+# JoinableQueue
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize('flavour', ['mpref', 'stdlib'])
+def test_task_done_too_many_times(flavour):
+    q = mpref.JoinableQueue() if flavour == 'mpref' else stdlib_mp.JoinableQueue()
+    with pytest.raises(ValueError, match=r'task_done\(\) called too many times'):
+        q.task_done()
+    q.put('a')
+    assert q.get(timeout=WAIT) == 'a'
+    q.task_done()
+    with pytest.raises(ValueError, match=r'task_done\(\) called too many times'):
+        q.task_done()
+    q.join()                                # nothing unfinished: returns at once
+    q.close()
+    q.join_thread()
+
+
+def test_join_waits_for_task_done():
+    q = mpref.JoinableQueue()
+    for i in range(3):
+        q.put(i)
+    joined = threading.Event()
+    t = threading.Thread(target=lambda: (q.join(), joined.set()))
+    t.start()
+    for i in range(3):
+        assert q.get(timeout=WAIT) == i
+    assert not joined.wait(0.2)             # got, but not yet done
+    q.task_done()
+    q.task_done()
+    assert not joined.wait(0.2)
+    q.task_done()
+    assert joined.wait(WAIT)
+    t.join(WAIT)
+    q.close()
+
+
+def test_joinable_queue_with_worker_process(ctx):
+    q = mpref.JoinableQueue()
+    p = ctx.Process(target=joinable_worker, args=(q,))
+    p.start()
+    for i in range(50):
+        q.put(i)
+    q.put(None)
+    joined = threading.Event()
+    t = threading.Thread(target=lambda: (q.join(), joined.set()), daemon=True)
+    t.start()
+    assert joined.wait(WAIT)
+    assert finish(p) == [0]
+    with pytest.raises(ValueError):
+        q.task_done()
+    q.close()
+
+
+def test_joinable_queue_is_a_queue():
+    assert issubclass(mpref.JoinableQueue, mpref.Queue)
+    q = mpref.JoinableQueue(1)
+    q.put(1)
+    with pytest.raises(queue.Full):
+        q.put(2, timeout=0.05)
+    with pytest.raises((pickle.PicklingError, AttributeError)):
+        mpref.JoinableQueue().put(lambda: None)
+    assert q.get(timeout=WAIT) == 1
+    q.task_done()
+    q.close()
+
+
+def test_public_names():
+    assert mpref.Queue is queues.Queue
+    assert mpref.JoinableQueue is queues.JoinableQueue
+    assert queues.Empty is queue.Empty and queues.Full is queue.Full
