@@ -15,6 +15,8 @@ import importlib
 BENCHMARKS = {
     'process': 'bench_process',
     'pipe': 'bench_connection',
+    'synchronize': 'bench_synchronize',
+    'queue': 'bench_queues',
 }
 
 

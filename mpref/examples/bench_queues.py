@@ -1,0 +1,90 @@
+"""Benchmark: objects/second through a ``Queue`` between two processes.
+
+Run with ``python -m mpref.examples.benchmarks queue [--size large]``.
+Chapter: ``notebooks/04_queues.ipynb``.
+
+The spec's ``test_queuespeed`` (16.6.4, benchmarks) re-created: a producer
+puts 256-character strings, the consumer gets them until ``'STOP'``.  Measured
+in the same run:
+
+* ``mpref.Queue`` -- a forked producer process, the parent consumes;
+* the stdlib's ``multiprocessing.Queue`` -- the same program;
+* ``queue.Queue`` between two *threads* of one process: no pipe, no pickling,
+  no semaphores -- what a queue costs when nothing crosses a process boundary.
+
+The producer first puts ``'START'``; the clock runs from its arrival to the
+arrival of ``'STOP'``, so starting the process is not counted.  Each figure
+is the best of three runs.
+"""
+
+import queue
+import threading
+import time
+
+import mpref
+from mpref.examples._yardstick import stdlib_multiprocessing
+
+#: size -> number of objects per run
+SIZES = {'small': 20000, 'large': 200000}
+OBJECT = '0' * 256
+REPEAT = 3
+
+
+def producer(q, count):
+    """Put ``'START'``, ``count`` 256-character strings, then ``'STOP'``."""
+    q.put('START')
+    for _ in range(count):
+        q.put(OBJECT)
+    q.put('STOP')
+
+
+def _consume(q):
+    """Get until ``'STOP'``; return the seconds from ``'START'`` to ``'STOP'``."""
+    assert q.get() == 'START'
+    t0 = time.perf_counter()
+    while q.get() != 'STOP':
+        pass
+    return time.perf_counter() - t0
+
+
+def _between_processes(context, count):
+    best = 0.0
+    q = context.Queue()
+    for _ in range(REPEAT):
+        p = context.Process(target=producer, args=(q, count))
+        p.start()
+        try:
+            seconds = _consume(q)
+        finally:
+            p.join(30)
+            if p.is_alive():
+                p.terminate()
+                p.join(5)
+        best = max(best, count / seconds)
+    q.close()
+    q.join_thread()
+    return best
+
+
+def _between_threads(count):
+    best = 0.0
+    q = queue.Queue()
+    for _ in range(REPEAT):
+        t = threading.Thread(target=producer, args=(q, count))
+        t.start()
+        seconds = _consume(q)
+        t.join()
+        best = max(best, count / seconds)
+    return best
+
+
+def run(size='small'):
+    """One row: objects/s for mpref's Queue, the stdlib's, and queue.Queue (threads)."""
+    count = SIZES[size]
+    ours = _between_processes(mpref.get_context('fork'), count)
+    theirs = _between_processes(stdlib_multiprocessing().get_context('fork'), count)
+    threads = _between_threads(count)
+    return [
+        {'name': 'Queue put/get 256-byte str', 'mpref': ours, 'stdlib': theirs,
+         'threads': threads, 'unit': 'objects/s'},
+    ]
