@@ -9,6 +9,11 @@ import os
 import sys
 import time
 
+#: A module-level variable for the chapter's "global variables" lesson
+#: (spec 16.6.3.2): the parent changes it with ``set_counter``; a forked
+#: child sees the change, a spawned child re-imports this module and sees 0.
+COUNTER = 0
+
 
 def greet(name):
     """The spec's first example: print a greeting, flushed at once."""
@@ -36,3 +41,90 @@ def report_info(conn_or_queue, title):
 
 def nothing():
     """Do nothing at all: the cost of starting a process is all that remains."""
+
+
+# --------------------------------------------------------------------------
+# Children that report back through a file
+#
+# A chapter cannot rely on a child's prints reaching its cell (a spawned
+# child writes straight to file descriptor 1), so these targets write what
+# they saw, as ``repr(value)``, to ``path``; the parent reads it back with
+# ``read_report(path)`` and prints.  A file works under both start methods.
+# --------------------------------------------------------------------------
+
+def save_report(path, value):
+    """Write ``repr(value)`` to ``path`` (a literal, read back by ``read_report``)."""
+    with open(path, 'w') as f:
+        f.write(repr(value))
+
+
+def read_report(path):
+    """Read back what ``save_report`` wrote."""
+    import ast
+    with open(path) as f:
+        return ast.literal_eval(f.read())
+
+
+def set_counter(value):
+    """Change ``COUNTER`` in the calling process (the parent, in the chapter)."""
+    global COUNTER
+    COUNTER = value
+
+
+def report_counter(path):
+    """Report the value of ``COUNTER`` as this process sees it."""
+    save_report(path, COUNTER)
+
+
+def report_self(path):
+    """Report what a child knows about itself.
+
+    Its ``current_process()`` name, pid, parent pid, daemon flag and authkey,
+    what its ``sys.stdin`` now is, and under which name its ``__main__``
+    module runs.
+    """
+    from mpref import current_process
+    me = current_process()
+    main = sys.modules.get('__main__')
+    save_report(path, {
+        'name': me.name,
+        'pid': os.getpid(),
+        'ppid': os.getppid(),
+        'daemon': me.daemon,
+        'authkey': bytes(me.authkey),
+        'stdin': getattr(sys.stdin, 'name', None),
+        'stdin_read': sys.stdin.read() if sys.stdin else None,
+        'main_name': getattr(main, '__name__', None),
+    })
+
+
+def start_grandchild(path):
+    """Start a child of this child; report both generations' names."""
+    from mpref import Process, current_process
+    grandchild = Process(target=nothing)
+    grandchild.start()
+    grandchild.join(30)
+    save_report(path, {'child': current_process().name, 'grandchild': grandchild.name,
+                       'grandchild exitcode': grandchild.exitcode})
+
+
+def try_to_start_child(path):
+    """Try to start a child; report the exception (a daemon may not have children)."""
+    from mpref import Process
+    try:
+        child = Process(target=nothing)
+        child.start()
+        child.join(30)
+    except Exception as exc:
+        save_report(path, (type(exc).__name__, str(exc)))
+    else:
+        save_report(path, None)
+
+
+def save_result(path, func, *args):
+    """Call ``func(*args)`` and report the result: a one-task "pool"."""
+    save_report(path, func(*args))
+
+
+def square(x):
+    return x * x
