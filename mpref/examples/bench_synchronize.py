@@ -1,0 +1,109 @@
+"""Benchmark: locks and conditions, mpref vs the stdlib vs ``threading``.
+
+Run with ``python -m mpref.examples.benchmarks synchronize [--size large]``.
+Chapter: ``notebooks/03_synchronization.ipynb``.
+
+Two measurements, each made for all three implementations in the same run:
+
+* **uncontended acquire+release** of a ``Lock``, ``RLock`` and ``Semaphore``
+  by one thread -- the pure cost of the calls, since nobody ever waits;
+* **Condition round trips** between two parties (two processes for mpref
+  and the stdlib, two threads for ``threading``): each waits for its turn,
+  flips a shared turn flag and notifies the other.  The flag lives in a
+  shared anonymous ``mmap`` that the forked child inherits, so the benchmark
+  needs nothing but this module's subject.
+
+Rows carry ``mpref``, ``stdlib`` and ``threading`` rates (operations per
+second); ``benchmarks.format_rows`` prints the mpref/stdlib ratio.
+"""
+
+import mmap
+import threading
+import time
+
+import mpref
+from mpref.examples._yardstick import best_rate, stdlib_multiprocessing
+
+SIZES = {'small': {'calls': 20000, 'rounds': 500},
+         'large': {'calls': 500000, 'rounds': 5000}}
+
+
+def acquire_release_rate(lock, calls):
+    """Best-of-3 rate of uncontended ``acquire(); release()`` pairs."""
+    def once():
+        acquire, release = lock.acquire, lock.release
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            acquire()
+            release()
+        return calls, time.perf_counter() - t0
+    return best_rate(once)
+
+
+def play(cond, turn, me, rounds):
+    """One party of the ping-pong: ``rounds`` times wait for turn ``me``, pass it on."""
+    with cond:
+        for _ in range(rounds):
+            while turn[0] != me:
+                if not cond.wait(10):
+                    raise RuntimeError('condition round trip stalled')
+            turn[0] = 1 - me
+            cond.notify()
+
+
+def condition_round_trip_rate(cond, start_other, rounds):
+    """Round trips per second between this party (0) and another (1).
+
+    ``start_other(target, args)`` starts the other party and returns an
+    object with ``join(timeout)``.
+    """
+    def once():
+        turn = mmap.mmap(-1, 1)          # shared with a forked child, zeroed
+        try:
+            other = start_other(play, (cond, turn, 1, rounds))
+            t0 = time.perf_counter()
+            play(cond, turn, 0, rounds)
+            seconds = time.perf_counter() - t0
+            other.join(30)
+        finally:
+            turn.close()
+        return rounds, seconds
+    return best_rate(once)
+
+
+def _starter(context):
+    def start(target, args):
+        p = context.Process(target=target, args=args)
+        p.start()
+        return p
+    return start
+
+
+def _start_thread(target, args):
+    t = threading.Thread(target=target, args=args)
+    t.start()
+    return t
+
+
+def run(size='small'):
+    """Rates for Lock/RLock/Semaphore acquire+release and Condition round trips."""
+    calls, rounds = SIZES[size]['calls'], SIZES[size]['rounds']
+    stdlib = stdlib_multiprocessing()
+    rows = []
+    for kind in ('Lock', 'RLock', 'Semaphore'):
+        rows.append({
+            'name': '%s acquire+release' % kind,
+            'mpref': acquire_release_rate(getattr(mpref, kind)(), calls),
+            'stdlib': acquire_release_rate(getattr(stdlib, kind)(), calls),
+            'threading': acquire_release_rate(getattr(threading, kind)(), calls),
+            'unit': 'pairs/s',
+        })
+    stdlib_fork = stdlib.get_context('fork')
+    rows.append({
+        'name': 'Condition round trip',
+        'mpref': condition_round_trip_rate(mpref.Condition(), _starter(mpref.get_context('fork')), rounds),
+        'stdlib': condition_round_trip_rate(stdlib_fork.Condition(), _starter(stdlib_fork), rounds),
+        'threading': condition_round_trip_rate(threading.Condition(), _start_thread, rounds),
+        'unit': 'round trips/s',
+    })
+    return rows
