@@ -65,8 +65,11 @@ _header = struct.Struct('!i')
 _long_header = struct.Struct('!iQ')      # the escape: -1, then the real length
 _pack_header = _header.pack
 _unpack_header = _header.unpack
+# CPython's ``ForkingPickler.dumps`` is a Pickler with the default protocol;
+# for ordinary objects it writes exactly what ``pickle.dumps`` writes.
 _dumps = pickle.dumps
 _loads = pickle.loads
+# Bound once: the hot paths find them as plain module globals.
 _read = os.read
 _write = os.write
 
@@ -333,14 +336,14 @@ class Connection:
     def _check_readable(self):
         self._check_closed()
         if not self._readable:
-            raise OSError('connection is write-only: this is the sending end '
-                          '(conn2) of a one-way Pipe(duplex=False)')
+            raise OSError('connection is write-only: this end can only send '
+                          '(like conn2 of Pipe(duplex=False))')
 
     def _check_writable(self):
         self._check_closed()
         if not self._writable:
-            raise OSError('connection is read-only: this is the receiving end '
-                          '(conn1) of a one-way Pipe(duplex=False)')
+            raise OSError('connection is read-only: this end can only receive '
+                          '(like conn1 of Pipe(duplex=False))')
 
     # -- travelling to a child ------------------------------------------------
 
