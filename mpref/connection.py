@@ -60,6 +60,8 @@ __all__ = ['Connection', 'Pipe', 'wait', 'BufferTooShort', 'AuthenticationError'
 _CONCATENATE_LIMIT = 16384
 #: The largest length the 4-byte header can hold; longer ones use the escape.
 _MAX_SHORT_LENGTH = 0x7fffffff
+#: Payloads up to this size are read into one buffer allocated up front.
+_PREALLOCATE_LIMIT = 64 * 1024 * 1024
 
 _header = struct.Struct('!i')
 _long_header = struct.Struct('!iQ')      # the escape: -1, then the real length
@@ -246,6 +248,8 @@ class Connection:
     def _read_payload(self, size):
         # Small messages: one read almost always brings the whole payload.
         # Large ones arrive in pieces: read them straight into one buffer.
+        # Huge ones (or a corrupt header claiming a huge length) are read in
+        # chunks, so memory is only taken for bytes that really arrive.
         if size <= _CONCATENATE_LIMIT:
             data = _read(self._handle, size)
             if len(data) == size:
@@ -253,10 +257,20 @@ class Connection:
             buffer = bytearray(size)
             buffer[:len(data)] = data
             self._read_into(memoryview(buffer), size, len(data))
-        else:
+            return bytes(buffer)
+        if size <= _PREALLOCATE_LIMIT:
             buffer = bytearray(size)
             self._read_into(memoryview(buffer), size)
-        return bytes(buffer)
+            return bytes(buffer)
+        chunks = []
+        got = 0
+        while got < size:
+            chunk = _read(self._handle, min(size - got, _PREALLOCATE_LIMIT))
+            if not chunk:
+                self._truncated(size, got)
+            chunks.append(chunk)
+            got += len(chunk)
+        return b''.join(chunks)
 
     def _read_exact(self, n, expected):
         data = b''

@@ -514,6 +514,26 @@ def test_truncated_message_is_an_error(raw, expected, got):
     conn.close()
 
 
+def test_corrupt_header_claiming_a_huge_length():
+    # b'BBBB' read as a length is over a gigabyte: the reader must not try to
+    # allocate it, only report the truncation when the bytes run out.
+    r, w = raw_pipe()
+    os.write(w, b'BBBB' + b'0123456789')
+    os.close(w)
+    conn = Connection(r, writable=False)
+    with pytest.raises(OSError, match='expected %d bytes, got 10' % 0x42424242):
+        conn.recv_bytes()
+    conn.close()
+
+
+def test_huge_messages_are_read_in_chunks(monkeypatch, duplex):
+    monkeypatch.setattr(connection, '_PREALLOCATE_LIMIT', 1000)
+    a, b = duplex
+    message = os.urandom(100000)
+    a.send_bytes(message)
+    assert b.recv_bytes() == message
+
+
 def test_truncated_message_into_buffer():
     r, w = raw_pipe()
     os.write(w, struct.pack('!i', 100) + b'x' * 30)
