@@ -90,6 +90,7 @@ class Connection:
     """
 
     _handle = None       # so __del__ is safe even if __init__ failed
+    _why_unreadable = 'this end can only send (like conn2 of Pipe(duplex=False))'
 
     def __init__(self, fd, readable=True, writable=True):
         fd = fd.__index__()
@@ -297,6 +298,8 @@ class Connection:
         # headers.  So the reading direction is dead (CPython does the same).
         if self._writable:
             self._readable = False
+            self._why_unreadable = ('no longer readable, recv_bytes(maxlength) left '
+                                    'a longer message unread in the pipe')
         else:
             self.close()
         raise OSError('bad message length')
@@ -350,8 +353,7 @@ class Connection:
     def _check_readable(self):
         self._check_closed()
         if not self._readable:
-            raise OSError('connection is write-only: this end can only send '
-                          '(like conn2 of Pipe(duplex=False))')
+            raise OSError('connection is write-only: ' + self._why_unreadable)
 
     def _check_writable(self):
         self._check_closed()
