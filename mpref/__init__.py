@@ -15,6 +15,7 @@ name here is imported directly from the module that defines it -- one hop from
 ``synchronize.py``     ``Lock``, ``RLock``, ``Semaphore``, ``BoundedSemaphore``,
                        ``Condition``, ``Event`` (POSIX named semaphores)
 ``queues.py``          ``Queue``, ``JoinableQueue`` (a pipe, semaphores, a feeder thread)
+``sharedctypes.py``    ``Value``, ``Array``, ``RawValue``, ``RawArray`` (over ``heap.py``)
 ``exceptions.py``      ``ProcessError`` and its subclasses
 ``util.py``            logging, finalizers, after-fork hooks
 =====================  =================================================
@@ -28,6 +29,7 @@ from .process import (Process, active_children, cpu_count, current_process,
                       freeze_support, get_start_method, set_start_method)
 from .process import ForkProcess as _ForkProcess, SpawnProcess as _SpawnProcess
 from .queues import JoinableQueue, Queue
+from .sharedctypes import Array, RawArray, RawValue, Value
 from .spawn import set_executable
 from .synchronize import BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore
 from .util import SUBDEBUG, SUBWARNING, get_logger, log_to_stderr
@@ -42,6 +44,7 @@ __all__ = [
     'get_logger', 'log_to_stderr', 'SUBDEBUG', 'SUBWARNING',
     'Lock', 'RLock', 'Semaphore', 'BoundedSemaphore', 'Condition', 'Event',
     'Queue', 'JoinableQueue',
+    'Value', 'Array', 'RawValue', 'RawArray',
 ]
 
 #: The spec's Python 2 spelling of ``set_executable`` (16.6.2.3).

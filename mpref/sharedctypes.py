@@ -1,0 +1,329 @@
+"""ctypes objects in shared memory: ``Value``, ``Array`` and their raw forms
+(spec 16.6.1.4, 16.6.2.6, 16.6.2.6.1).
+
+Chapter: ``notebooks/05_shared_ctypes.ipynb``.
+
+A shared ctypes object is an ordinary ctypes object whose bytes happen to live
+in a block of shared memory from ``heap.py``: ``RawValue('i', 7)`` asks the
+heap for ``sizeof(c_int)`` bytes and builds a ``c_int`` over them with
+``c_int.from_buffer``.  A child that inherits it -- by fork, or as a
+``Process`` argument under spawn -- reads and writes the *same* bytes.
+
+* ``RawValue`` / ``RawArray`` return the bare ctypes object.  Reading or
+  writing it is as fast as any ctypes object, and as unprotected: ``v.value
+  += 1`` is a read and a write, and another process can slip in between.
+* ``Value`` / ``Array`` (by default) return a *synchronized wrapper*: the same
+  object behind a lock (an ``RLock`` unless you pass your own ``Lock`` or
+  ``RLock``), taken around every ``value``, element and slice access.
+  ``lock=False`` returns the raw object.  ``lock`` is keyword-only.
+* ``synchronized(obj, lock=None)`` wraps any ctypes object that way;
+  ``copy(obj)`` copies one into shared memory.
+
+Typecodes are those of the ``array`` module (``'i'`` -> ``c_int``, ``'d'`` ->
+``c_double``, ...: ``typecode_to_type``), plus ``'c'`` -> ``c_char``, which
+Python 2's ``array`` had and the spec's examples use; a ctypes
+type, a ``Structure`` subclass or an array type may be given instead.
+
+Shared objects travel to a child only by inheritance.  Pickling one -- for a
+queue or a pipe -- raises ``RuntimeError`` (``spawn.assert_spawning``): the
+receiver would get a copy or a meaningless descriptor number, not shared
+memory.  While a child is being spawned, a shared object pickles as (its
+type, its heap block), and the block's arena passes its file descriptor to
+the child (see ``heap.Arena``).
+
+Differences from CPython's ``multiprocessing.sharedctypes``, all small:
+
+* A ctypes object that is *not* in shared memory still pickles as ctypes
+  always does; CPython's reducer, once registered for a type, refuses every
+  object of that type.
+* Arrays of arrays (``RawArray(c_int * 3, 4)``) survive spawn; CPython's
+  rebuild handles one level of array only.
+* The synchronized wrapper of a ``Structure`` forwards field access through
+  ``__getattr__``/``__setattr__`` rather than a generated class per
+  structure; its repr is the same (``<SynchronizedPoint wrapper for ...>``).
+"""
+
+import copyreg
+import ctypes
+
+from . import heap, spawn
+from .synchronize import RLock
+
+__all__ = ['RawValue', 'RawArray', 'Value', 'Array', 'copy', 'synchronized',
+           'typecode_to_type', 'Synchronized', 'SynchronizedArray',
+           'SynchronizedString', 'SynchronizedStructure']
+
+#: The ``array`` module's typecodes (and Python 2's ``'c'``) and the ctypes type each one means.
+typecode_to_type = {
+    'c': ctypes.c_char,     'u': ctypes.c_wchar,
+    'b': ctypes.c_byte,     'B': ctypes.c_ubyte,
+    'h': ctypes.c_short,    'H': ctypes.c_ushort,
+    'i': ctypes.c_int,      'I': ctypes.c_uint,
+    'l': ctypes.c_long,     'L': ctypes.c_ulong,
+    'q': ctypes.c_longlong, 'Q': ctypes.c_ulonglong,
+    'f': ctypes.c_float,    'd': ctypes.c_double,
+}
+
+
+# --------------------------------------------------------------------------
+# The raw objects
+# --------------------------------------------------------------------------
+
+def RawValue(typecode_or_type, *args):
+    """A ctypes object in shared memory: ``type(*args)``, without a lock."""
+    type_ = _ctype(typecode_or_type)
+    obj = _new_value(type_)
+    obj.__init__(*args)
+    return obj
+
+
+def RawArray(typecode_or_type, size_or_initializer):
+    """A ctypes array in shared memory, without a lock.
+
+    An integer gives the length of a zeroed array; a sequence gives the
+    length and the initial items.
+    """
+    type_ = _ctype(typecode_or_type)
+    if isinstance(size_or_initializer, int):
+        return _new_value(type_ * size_or_initializer)
+    items = list(size_or_initializer)
+    array = _new_value(type_ * len(items))
+    array.__init__(*items)
+    return array
+
+
+def copy(obj):
+    """A new shared ctypes object holding a copy of ctypes object ``obj``'s bytes."""
+    new_obj = _new_value(type(obj))
+    ctypes.memmove(ctypes.addressof(new_obj), ctypes.addressof(obj), ctypes.sizeof(obj))
+    return new_obj
+
+
+# --------------------------------------------------------------------------
+# The synchronized objects
+# --------------------------------------------------------------------------
+
+def Value(typecode_or_type, *args, lock=True):
+    """``RawValue(typecode_or_type, *args)``, wrapped with a lock unless ``lock=False``.
+
+    ``lock`` (keyword-only): True (or None) for a new ``RLock``, an existing
+    ``Lock``/``RLock`` to share one, or False for the raw object.
+    """
+    obj = RawValue(typecode_or_type, *args)
+    return _wrap(obj, lock)
+
+
+def Array(typecode_or_type, size_or_initializer, *, lock=True):
+    """``RawArray(typecode_or_type, size_or_initializer)``, wrapped as ``Value`` is."""
+    obj = RawArray(typecode_or_type, size_or_initializer)
+    return _wrap(obj, lock)
+
+
+def synchronized(obj, lock=None):
+    """Wrap ctypes object ``obj`` so that each access takes ``lock`` (default: a new RLock).
+
+    The wrapper's class follows the object's: ``Synchronized`` (``.value``),
+    ``SynchronizedArray`` (items and slices), ``SynchronizedString`` (a
+    ``c_char`` array: also ``.value`` and ``.raw``) or
+    ``SynchronizedStructure`` (fields).
+    """
+    if isinstance(obj, SynchronizedBase):
+        raise TypeError('%r is already synchronized' % (obj,))
+    if isinstance(obj, ctypes.Array):
+        if obj._type_ is ctypes.c_char:
+            return SynchronizedString(obj, lock)
+        return SynchronizedArray(obj, lock)
+    if isinstance(obj, ctypes.Structure):
+        return SynchronizedStructure(obj, lock)
+    if isinstance(obj, ctypes._SimpleCData):
+        return Synchronized(obj, lock)
+    raise TypeError('cannot synchronize %r: not a ctypes object' % (obj,))
+
+
+def _wrap(obj, lock):
+    if lock is False:
+        return obj
+    if lock in (True, None):
+        lock = RLock()
+    if not (hasattr(lock, 'acquire') and hasattr(lock, 'release')):
+        # AttributeError, as CPython raises here, but saying what was expected.
+        raise AttributeError('lock must be True, False, or a Lock or RLock '
+                             '(something with acquire() and release()), not %r' % (lock,))
+    return synchronized(obj, lock)
+
+
+class SynchronizedBase:
+    """What every synchronized wrapper has: the object, its lock, and the lock's API.
+
+    ``with wrapper:`` holds the lock, so a read-modify-write such as
+    ``v.value += 1`` can be made atomic (each access alone already is).
+    """
+
+    def __init__(self, obj, lock=None):
+        self._obj = obj
+        self._lock = RLock() if lock is None else lock
+        self.acquire = self._lock.acquire
+        self.release = self._lock.release
+
+    def get_obj(self):
+        """The wrapped ctypes object (access through it is not synchronized)."""
+        return self._obj
+
+    def get_lock(self):
+        """The lock that guards the object."""
+        return self._lock
+
+    def __enter__(self):
+        return self._lock.__enter__()
+
+    def __exit__(self, *exc_info):
+        return self._lock.__exit__(*exc_info)
+
+    def __reduce__(self):
+        spawn.assert_spawning(self)
+        return synchronized, (self._obj, self._lock)
+
+    def __repr__(self):
+        return '<%s wrapper for %s>' % (type(self).__name__, self._obj)
+
+
+class Synchronized(SynchronizedBase):
+    """A synchronized simple value: ``value`` is read and written under the lock."""
+
+    @property
+    def value(self):
+        with self._lock:
+            return self._obj.value
+
+    @value.setter
+    def value(self, new_value):
+        with self._lock:
+            self._obj.value = new_value
+
+
+class SynchronizedArray(SynchronizedBase):
+    """A synchronized array: each item or slice read or write holds the lock."""
+
+    def __len__(self):
+        return len(self._obj)           # fixed at creation: no lock needed
+
+    def __getitem__(self, index):
+        with self._lock:
+            return self._obj[index]
+
+    def __setitem__(self, index, value):
+        with self._lock:
+            self._obj[index] = value
+
+
+class SynchronizedString(SynchronizedArray):
+    """A synchronized ``c_char`` array, with ctypes' ``value`` (up to the first NUL) and ``raw``."""
+
+    @property
+    def value(self):
+        with self._lock:
+            return self._obj.value
+
+    @value.setter
+    def value(self, new_value):
+        with self._lock:
+            self._obj.value = new_value
+
+    @property
+    def raw(self):
+        with self._lock:
+            return self._obj.raw
+
+    @raw.setter
+    def raw(self, new_value):
+        with self._lock:
+            self._obj.raw = new_value
+
+
+class SynchronizedStructure(SynchronizedBase):
+    """A synchronized ``Structure``: each field is read and written under the lock."""
+
+    def __getattr__(self, name):
+        # Python calls this only for names the wrapper itself lacks: the fields.
+        if name.startswith('__') or '_obj' not in self.__dict__:
+            raise AttributeError(name)
+        with self._lock:
+            return getattr(self._obj, name)
+
+    def __setattr__(self, name, value):
+        if '_obj' in self.__dict__ and name in _field_names(type(self._obj)):
+            with self._lock:
+                setattr(self._obj, name, value)
+        else:
+            object.__setattr__(self, name, value)
+
+    def __repr__(self):
+        return '<Synchronized%s wrapper for %s>' % (type(self._obj).__name__, self._obj)
+
+
+def _field_names(structure_type):
+    return {field[0] for cls in structure_type.__mro__ for field in cls.__dict__.get('_fields_', ())}
+
+
+# --------------------------------------------------------------------------
+# Building ctypes objects over heap blocks, and rebuilding them in a child
+# --------------------------------------------------------------------------
+
+def _ctype(typecode_or_type):
+    if isinstance(typecode_or_type, str):
+        try:
+            return typecode_to_type[typecode_or_type]
+        except KeyError:
+            # CPython fails later, in ctypes.sizeof; also a TypeError.
+            raise TypeError('unknown typecode %r: use one of %s or a ctypes type'
+                            % (typecode_or_type, ''.join(typecode_to_type))) from None
+    return typecode_or_type
+
+
+def _new_value(type_):
+    """A zeroed object of ctypes type ``type_`` over a fresh block of shared memory."""
+    wrapper = heap.BufferWrapper(ctypes.sizeof(type_))
+    obj = _rebuild_ctype(_type_recipe(type_), wrapper)
+    # A block may be reused: clear what the previous object left there.
+    ctypes.memset(ctypes.addressof(obj), 0, ctypes.sizeof(obj))
+    return obj
+
+
+def _rebuild_ctype(recipe, wrapper):
+    """Lay a ctypes object of type ``recipe`` over ``wrapper``'s shared memory.
+
+    Used both to create a shared object and, in a spawned child, to rebuild
+    one from its pickle.
+    """
+    type_ = _type_from_recipe(recipe)
+    # From now on, pickling an object of this type comes to _reduce_ctype.
+    copyreg.pickle(type_, _reduce_ctype)
+    obj = type_.from_buffer(wrapper.create_memoryview())
+    obj._wrapper = wrapper              # keeps the block allocated while obj lives
+    return obj
+
+
+def _reduce_ctype(obj):
+    wrapper = obj.__dict__.get('_wrapper')
+    if wrapper is None:
+        return obj.__reduce__()         # an ordinary ctypes object: pickle it as ctypes does
+    spawn.assert_spawning(obj)
+    return _rebuild_ctype, (_type_recipe(type(obj)), wrapper)
+
+
+def _type_recipe(type_):
+    """``type_``, with array types spelled out as ``(item recipe, length)``.
+
+    ``c_int * 10`` is made on the fly and has no importable name, so pickle
+    cannot send it by reference; its item type and length it can.
+    """
+    if issubclass(type_, ctypes.Array):
+        return (_type_recipe(type_._type_), type_._length_)
+    return type_
+
+
+def _type_from_recipe(recipe):
+    if isinstance(recipe, tuple):
+        item_recipe, length = recipe
+        return _type_from_recipe(item_recipe) * length
+    return recipe

@@ -1,0 +1,456 @@
+"""Shared ctypes objects: ``Value``, ``Array``, raw forms, ``copy``, ``synchronized``
+(``mpref/sharedctypes.py``; spec 16.6.1.4, 16.6.2.6, 16.6.2.6.1).
+
+Where behaviour is observable the same program runs on the stdlib
+``multiprocessing`` and the results are compared.
+"""
+
+import array
+import ctypes
+import gc
+import pickle
+import re
+import threading
+from ctypes import Structure, c_double, c_int, c_short
+
+import multiprocessing as stdlib_mp
+import multiprocessing.sharedctypes as stdlib_sharedctypes
+
+import pytest
+
+import mpref
+from mpref import heap, sharedctypes, synchronize
+from mpref.sharedctypes import Array, RawArray, RawValue, Value, copy, synchronized
+
+
+class Point(Structure):
+    _fields_ = [('x', c_double), ('y', c_double)]
+
+
+class MyStruct(Structure):
+    _fields_ = [('a', c_int), ('b', c_int)]
+
+
+JOIN_TIMEOUT = 60
+
+
+def _run(ctx, target, *args):
+    p = ctx.Process(target=target, args=args)
+    p.start()
+    p.join(JOIN_TIMEOUT)
+    assert p.exitcode == 0, 'child failed or hung: %r' % p
+    return p
+
+
+# -- targets (module level, so that a spawned child can import them) ----------
+
+def negate(n, a):
+    """The spec's first shared-memory example (16.6.1.4)."""
+    n.value = 3.1415927
+    for i in range(len(a)):
+        a[i] = -a[i]
+
+
+def modify(n, x, s, A):
+    """The spec's Point example (16.6.2.6.1)."""
+    n.value **= 2
+    x.value **= 2
+    s.value = s.value.upper()
+    for a in A:
+        a.x **= 2
+        a.y **= 2
+
+
+def increment(counter, times, use_lock):
+    for _ in range(times):
+        if use_lock:
+            with counter.get_lock():
+                counter.value += 1
+        else:
+            counter.value += 1
+
+
+def fill(obj, values):
+    for i, value in enumerate(values):
+        obj[i] = value
+
+
+def square_nested(rows):
+    for row in rows:
+        for j in range(len(row)):
+            row[j] = row[j] ** 2
+
+
+def set_value(v, value):
+    v.value = value
+
+
+# -- the spec's examples, under both start methods, against the stdlib --------
+
+def spec_value_array_example(ctx):
+    num = ctx.Value('d', 0.0)
+    arr = ctx.Array('i', range(10))
+    _run(ctx, negate, num, arr)
+    return num.value, arr[:]
+
+
+def test_value_array_example(ctx, start_method):
+    ours = spec_value_array_example(ctx)
+    assert ours == (3.1415927, [0, -1, -2, -3, -4, -5, -6, -7, -8, -9])
+    assert ours == spec_value_array_example(stdlib_mp.get_context(start_method))
+
+
+def spec_point_example(ctx):
+    # The stdlib's context methods are its sharedctypes.Value/Array bound to
+    # the context; mpref's context forwards to mpref.Value/Array.
+    lock = ctx.Lock()
+    n = ctx.Value('i', 7)
+    x = ctx.Value(c_double, 1.0 / 3.0, lock=False)
+    s = ctx.Array('c', b'hello world', lock=lock)
+    A = ctx.Array(Point, [(1.875, -6.25), (-5.75, 2.0), (2.375, 9.5)], lock=lock)
+    _run(ctx, modify, n, x, s, A)
+    return n.value, x.value, s.value, [(a.x, a.y) for a in A]
+
+
+def test_point_example(ctx, start_method):
+    ours = spec_point_example(ctx)
+    assert ours == (49, 0.1111111111111111, b'HELLO WORLD',
+                    [(3.515625, 39.0625), (33.0625, 4.0), (5.640625, 90.25)])
+    theirs = spec_point_example(stdlib_mp.get_context(start_method))
+    assert ours == theirs
+
+
+def test_value_and_array_are_exported_from_mpref():
+    for name in ('Value', 'Array', 'RawValue', 'RawArray'):
+        assert getattr(mpref, name) is getattr(sharedctypes, name)
+
+
+# -- the spec's table: ctypes syntax vs sharedctypes syntax ----------------------
+
+TABLE = [
+    (lambda: c_double(2.4), lambda m: m.RawValue(c_double, 2.4), lambda m: m.RawValue('d', 2.4)),
+    (lambda: MyStruct(4, 6), lambda m: m.RawValue(MyStruct, 4, 6), None),
+    (lambda: (c_short * 7)(), lambda m: m.RawArray(c_short, 7), lambda m: m.RawArray('h', 7)),
+    (lambda: (c_int * 3)(9, 2, 8), lambda m: m.RawArray(c_int, (9, 2, 8)),
+     lambda m: m.RawArray('i', (9, 2, 8))),
+]
+
+
+def _contents(obj):
+    return bytes(memoryview(obj).cast('B')), type(obj).__name__, ctypes.sizeof(obj)
+
+
+@pytest.mark.parametrize('row', range(len(TABLE)), ids=['c_double', 'MyStruct', 'c_short*7', 'c_int*3'])
+def test_table_row(row):
+    plain, by_type, by_typecode = TABLE[row]
+    expected = _contents(plain())
+    made = [by_type(sharedctypes)] + ([by_typecode(sharedctypes)] if by_typecode else [])
+    for obj in made:
+        assert _contents(obj) == expected
+        assert obj._wrapper is not None          # it lives in shared memory
+        # ... and the stdlib builds the same bytes from the same call.
+    assert _contents(by_type(stdlib_sharedctypes)) == expected
+
+
+@pytest.mark.parametrize('typecode', sorted(sharedctypes.typecode_to_type))
+def test_every_typecode(typecode):
+    type_ = sharedctypes.typecode_to_type[typecode]
+    assert type_ is stdlib_sharedctypes.typecode_to_type[typecode]
+    if typecode != 'c':                     # Python 2's array had 'c'; Python 3's has not
+        assert ctypes.sizeof(type_) == array.array(typecode).itemsize
+    value = RawValue(typecode)
+    assert type(value) is type_
+    arr = RawArray(typecode, 3)
+    assert arr._type_ is type_ and len(arr) == 3
+
+
+def test_unknown_typecode_is_a_type_error_as_in_stdlib():
+    with pytest.raises(TypeError, match='typecode'):
+        RawValue('z')
+    with pytest.raises(TypeError):
+        stdlib_sharedctypes.RawValue('z')
+    with pytest.raises(TypeError):
+        Array('z', 3)
+
+
+def test_raw_array_is_zeroed_even_over_a_reused_block():
+    first = RawArray('i', 64)
+    first[:] = [123456] * 64
+    del first
+    gc.collect()
+    assert RawArray('i', 64)[:] == [0] * 64
+    assert RawValue('d').value == 0.0
+
+
+def test_negative_length_is_rejected_like_stdlib():
+    with pytest.raises(ValueError):
+        RawArray('i', -1)
+    with pytest.raises(ValueError):
+        stdlib_sharedctypes.RawArray('i', -1)
+
+
+def test_wide_char_array():
+    arr = Array('u', 'héllo')
+    assert arr.get_obj().value == 'héllo' and arr[1] == 'é'
+
+
+def test_array_of_arrays_across_processes(ctx):
+    rows = RawArray(c_int * 3, [(1, 2, 3), (4, 5, 6)])
+    _run(ctx, square_nested, rows)
+    assert [list(r) for r in rows] == [[1, 4, 9], [16, 25, 36]]
+
+
+def test_structure_value_and_synchronized_fields(ctx):
+    p = Value(Point, 1.5, -2.0)
+    assert isinstance(p, sharedctypes.SynchronizedStructure)
+    assert (p.x, p.y) == (1.5, -2.0)
+    p.x = 4.0
+    assert p.get_obj().x == 4.0
+    with pytest.raises(AttributeError):
+        p.z
+
+
+# -- lock: keyword-only, True / False / Lock / RLock, anything else --------------
+
+def test_lock_is_keyword_only_for_array():
+    with pytest.raises(TypeError):
+        Array('i', 3, False)
+    with pytest.raises(TypeError):
+        stdlib_sharedctypes.Array('i', 3, False)
+
+
+def test_value_extra_positional_goes_to_the_constructor_as_in_stdlib():
+    # Value's *args are the ctype's; a stray False is not the lock.
+    with pytest.raises(TypeError):
+        Value('i', 3, False)
+    with pytest.raises(TypeError):
+        stdlib_sharedctypes.Value('i', 3, False)
+
+
+def test_lock_true_and_none_make_a_new_rlock():
+    for lock in (True, None):
+        v = Value('i', 1, lock=lock)
+        assert isinstance(v.get_lock(), synchronize.RLock)
+    assert Value('i').get_lock() is not Value('i').get_lock()
+    assert isinstance(Array('i', 2).get_lock(), synchronize.RLock)
+
+
+def test_lock_false_returns_the_raw_object():
+    assert type(Value('i', 5, lock=False)) is c_int
+    raw = Array('i', 5, lock=False)
+    assert isinstance(raw, ctypes.Array) and raw._type_ is c_int
+
+
+@pytest.mark.parametrize('kind', ['Lock', 'RLock'])
+def test_given_lock_is_used(kind):
+    lock = getattr(mpref.synchronize, kind)()
+    v = Value('d', 1.0, lock=lock)
+    a = Array('i', 4, lock=lock)
+    assert v.get_lock() is lock and a.get_lock() is lock
+    assert v.acquire == lock.acquire and a.release == lock.release
+
+
+@pytest.mark.parametrize('bad', ['yes', 42, object()])
+def test_bad_lock_raises_attribute_error_like_stdlib(bad):
+    with pytest.raises(AttributeError, match='Lock or RLock'):
+        Value('i', lock=bad)
+    with pytest.raises(AttributeError, match='Lock or RLock'):
+        Array('i', 3, lock=bad)
+    with pytest.raises(AttributeError):
+        stdlib_sharedctypes.Value('i', lock=bad)
+
+
+# -- synchronized wrappers ----------------------------------------------------
+
+def _normalise(text):
+    # An array type's module is wherever `c_int * 3` was first made.
+    text = re.sub(r'0x[0-9a-f]+', '0xADDR', text)
+    return re.sub(r'<[\w.]+\.(c_\w+_Array_\d+) object', r'<\1 object', text)
+
+
+def test_reprs_match_stdlib():
+    pairs = [
+        (Value('i', 7), stdlib_sharedctypes.Value('i', 7)),
+        (Array('i', 3), stdlib_sharedctypes.Array('i', 3)),
+        (Array('c', b'hi'), stdlib_sharedctypes.Array('c', b'hi')),
+        (Value(Point, 1, 2), stdlib_sharedctypes.Value(Point, 1, 2)),
+    ]
+    assert repr(pairs[0][0]) == '<Synchronized wrapper for c_int(7)>'
+    assert re.match(r'<SynchronizedArray wrapper for <[\w.]+\.c_int_Array_3 object at 0x', repr(pairs[1][0]))
+    for ours, theirs in pairs:
+        assert _normalise(repr(ours)) == _normalise(repr(theirs))
+
+
+def test_wrapper_classes():
+    assert type(Value('i')) is sharedctypes.Synchronized
+    assert type(Array('i', 2)) is sharedctypes.SynchronizedArray
+    assert type(Array('c', 2)) is sharedctypes.SynchronizedString
+    assert type(Value(Point)) is sharedctypes.SynchronizedStructure
+
+
+def test_get_obj_get_lock_and_context_manager():
+    lock = synchronize.RLock()
+    raw = RawValue('i', 3)
+    v = synchronized(raw, lock)
+    assert v.get_obj() is raw and v.get_lock() is lock
+    with v:
+        v.value += 1
+        assert lock._is_mine()
+    assert not lock._is_mine()
+    assert v.acquire() is True
+    v.release()
+    assert raw.value == 4
+
+
+def test_synchronized_default_lock_is_an_rlock():
+    assert isinstance(synchronized(RawArray('d', 2)).get_lock(), synchronize.RLock)
+
+
+def test_synchronizing_twice_is_refused():
+    with pytest.raises(TypeError, match='already synchronized'):
+        synchronized(Value('i'))
+
+
+def test_array_items_and_slices():
+    a = Array('i', range(6))
+    assert len(a) == 6 and a[2] == 2 and a[-1] == 5
+    assert a[1:4] == [1, 2, 3] and a[::2] == [0, 2, 4]
+    a[0] = 10
+    a[4:6] = [40, 50]
+    assert a[:] == [10, 1, 2, 3, 40, 50] == list(a)
+    with pytest.raises(IndexError):
+        a[6]
+
+
+def test_char_array_value_and_raw_like_stdlib():
+    results = []
+    for module in (sharedctypes, stdlib_sharedctypes):
+        s = module.Array('c', b'hello world')
+        raw_s = module.RawArray('c', 5)
+        s.value = b'HI'
+        raw_s.value = b'ab'
+        results.append((s.value, s.raw, s[0], s[:3], raw_s.value, raw_s.raw))
+        s.raw = b'x' * 11
+        results.append(s.value)
+    assert results[0] == (b'HI', b'HI\x00lo world', b'H', b'HI\x00', b'ab', b'ab\x00\x00\x00')
+    assert results[:2] == results[2:]
+
+
+def _blocked_while_lock_held(wrapper, access):
+    """True if ``access(wrapper)`` from another thread waits for the held lock."""
+    done = threading.Event()
+    thread = threading.Thread(target=lambda: (access(wrapper), done.set()))
+    with wrapper.get_lock():
+        thread.start()
+        waited = not done.wait(0.2)
+    thread.join(10)
+    return waited and done.is_set()
+
+
+@pytest.mark.parametrize('access', [
+    lambda w: w.value,
+    lambda w: setattr(w, 'value', 1),
+], ids=['get value', 'set value'])
+def test_value_access_takes_the_lock(access):
+    assert _blocked_while_lock_held(Value('i', lock=synchronize.Lock()), access)
+
+
+@pytest.mark.parametrize('access', [
+    lambda w: w[0],
+    lambda w: w.__setitem__(0, 1),
+    lambda w: w[0:2],
+    lambda w: w.__setitem__(slice(0, 2), [1, 2]),
+], ids=['get item', 'set item', 'get slice', 'set slice'])
+def test_array_access_takes_the_lock(access):
+    assert _blocked_while_lock_held(Array('i', 3), access)
+
+
+@pytest.mark.parametrize('access', [lambda w: w.value, lambda w: w.raw], ids=['value', 'raw'])
+def test_string_access_takes_the_lock(access):
+    assert _blocked_while_lock_held(Array('c', 3), access)
+
+
+def test_structure_field_access_takes_the_lock():
+    assert _blocked_while_lock_held(Value(Point), lambda w: w.x)
+    assert _blocked_while_lock_held(Value(Point), lambda w: setattr(w, 'y', 2.0))
+
+
+# -- races: the lock makes read-modify-write exact ---------------------------------
+
+def _count(ctx, counter, use_lock, times=2000):
+    workers = [ctx.Process(target=increment, args=(counter, times, use_lock)) for _ in range(2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(JOIN_TIMEOUT)
+        assert w.exitcode == 0
+    return counter.value
+
+
+def test_with_the_lock_no_update_is_lost(ctx):
+    assert _count(ctx, Value('i', 0), use_lock=True) == 4000
+
+
+def test_without_the_lock_updates_may_be_lost(ctx):
+    # Two processes doing `value += 1` on a raw value may overwrite each
+    # other's increments; the count is at most exact, never more.
+    total = _count(ctx, Value('i', 0, lock=False), use_lock=False)
+    assert 0 < total <= 4000
+
+
+# -- copy ------------------------------------------------------------------------
+
+def test_copy_makes_an_independent_shared_object(ctx):
+    original = c_double(2.5)
+    duplicate = copy(original)
+    assert type(duplicate) is c_double and duplicate.value == 2.5
+    original.value = 0.0
+    assert duplicate.value == 2.5
+    _run(ctx, set_value, duplicate, 7.25)
+    assert duplicate.value == 7.25
+    points = copy((Point * 2)(Point(1, 2), Point(3, 4)))
+    assert [(p.x, p.y) for p in points] == [(1, 2), (3, 4)]
+    assert points._wrapper is not None
+
+
+def test_copy_matches_stdlib():
+    for module in (sharedctypes, stdlib_sharedctypes):
+        c = module.copy(MyStruct(4, 6))
+        assert (type(c), c.a, c.b) == (MyStruct, 4, 6)
+
+
+# -- sharing: inherit, never pickle --------------------------------------------------
+
+@pytest.mark.parametrize('make', [
+    lambda: Value('i', 1), lambda: Value('i', 1, lock=False), lambda: Array('d', 3),
+    lambda: RawArray('c', b'abc'), lambda: RawValue(Point, 1, 2),
+], ids=['Value', 'raw Value', 'Array', 'RawArray c', 'RawValue Point'])
+def test_pickling_outside_spawning_raises_runtime_error(make):
+    with pytest.raises(RuntimeError, match='inheritance'):
+        pickle.dumps(make())
+
+
+def test_sending_through_a_pipe_raises_like_stdlib():
+    reader, writer = mpref.Pipe()
+    try:
+        with pytest.raises(RuntimeError, match='inheritance'):
+            writer.send(Array('i', 3))
+        with pytest.raises(RuntimeError):
+            pickle.dumps(stdlib_sharedctypes.Array('i', 3))
+    finally:
+        reader.close()
+        writer.close()
+
+
+def test_ordinary_ctypes_objects_still_pickle():
+    RawValue(c_double, 1.0)                  # registers the shared reducer for c_double
+    assert pickle.loads(pickle.dumps(c_double(4.5))).value == 4.5
+
+
+def test_objects_from_several_arenas_reach_a_spawned_child():
+    small = RawArray('i', 4)
+    big = RawArray('b', 2 * heap.ARENA_SIZE)     # an arena of its own
+    _run(mpref.get_context('spawn'), fill, small, [1, 2, 3, 4])
+    _run(mpref.get_context('spawn'), fill, big, [7] * 3)
+    assert small[:] == [1, 2, 3, 4]
+    assert big[:4] == [7, 7, 7, 0]
