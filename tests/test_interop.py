@@ -18,6 +18,7 @@ import pickle
 import shutil
 import socket
 import struct
+import subprocess
 import sys
 import tempfile
 
@@ -25,6 +26,7 @@ import pytest
 
 import mpref
 from mpref import connection as mp
+from mpref import util
 from tests.test_listener import WAIT, InThread, Recorder, recv_frame, send_frame
 
 KEY = b'shared secret'
@@ -367,3 +369,65 @@ def test_framing_header_is_cpythons():
         with socket.socket(fileno=os.dup(b.fileno())) as raw:
             raw.settimeout(WAIT)
             assert raw.recv(16) == struct.pack('!i', 3) + b'abc'
+
+
+# --------------------------------------------------------------------------
+# Another generation of CPython, for real (skipped unless one is found)
+# --------------------------------------------------------------------------
+#
+# The stdlib of the interpreter running the suite speaks one dialect.  To see
+# the other one from a real CPython, list interpreters in MPREF_INTEROP_PYTHONS
+# (separated by os.pathsep), e.g. a 3.12 when the suite runs on 3.11; any
+# python3.N on PATH that runs is tried too.
+
+_PEER_CLIENT = '''
+import sys, multiprocessing.connection as c
+conn = c.Client((sys.argv[1], int(sys.argv[2])), authkey=sys.argv[3].encode())
+conn.send(('hello from', tuple(sys.version_info[:2]), conn.recv()))
+conn.close()
+'''
+
+
+def _other_pythons():
+    candidates = [p for p in os.environ.get('MPREF_INTEROP_PYTHONS', '').split(os.pathsep) if p]
+    candidates += [shutil.which('python3.%d' % minor) for minor in range(10, 16)]
+    found = {}
+    for path in filter(None, candidates):
+        try:
+            out = subprocess.run([path, '-c', 'import sys; print(sys.version_info[1])'],
+                                 capture_output=True, text=True, timeout=WAIT)
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if out.returncode == 0 and int(out.stdout) != sys.version_info[1]:
+            found.setdefault(int(out.stdout), path)
+    return [found[minor] for minor in sorted(found)]
+
+
+@pytest.mark.parametrize('python', _other_pythons() or [None])
+def test_stdlib_client_of_another_python_version(python):
+    if python is None:
+        pytest.skip('no other CPython found (set MPREF_INTEROP_PYTHONS)')
+    with mp.Listener(('127.0.0.1', 0)) as listener:
+        host, port = listener.address
+        peer = InThread(subprocess.run, [python, '-c', _PEER_CLIENT, host, str(port), KEY.decode()],
+                        capture_output=True, text=True, timeout=3 * WAIT)
+        assert util.wait_readable(listener._socket.fileno(), 3 * WAIT)
+        with listener.accept() as conn:
+            wire = Recorder(conn)
+            mp.deliver_challenge(wire, KEY)
+            mp.answer_challenge(wire, KEY)
+            conn.send('from mpref')
+            assert conn.poll(3 * WAIT)
+            greeting, version, echoed = conn.recv()
+        result = peer.result(3 * WAIT)
+    assert result.returncode == 0, result.stderr
+    assert (greeting, echoed) == ('hello from', 'from mpref')
+    their_answer, their_challenge, _ = wire.received
+    message = their_challenge[len(b'#CHALLENGE#'):]
+    if version >= (3, 12):
+        assert their_answer.startswith(b'{sha256}') and len(their_answer) == 40
+        assert message.startswith(b'{sha256}')
+        assert wire.sent[2] == b'{sha256}' + hmac.new(KEY, message, 'sha256').digest()
+    else:
+        assert len(their_answer) == 16 and len(message) == 20
+        assert wire.sent[2] == hmac.new(KEY, message, 'md5').digest()
