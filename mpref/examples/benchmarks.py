@@ -17,6 +17,7 @@ BENCHMARKS = {
     'pipe': 'bench_connection',
     'synchronize': 'bench_synchronize',
     'queue': 'bench_queues',
+    'sharedctypes': 'bench_sharedctypes',
 }
 
 
