@@ -23,7 +23,7 @@ name here is imported directly from the module that defines it -- one hop from
 
 import sys as _sys
 
-from .connection import Pipe
+from .connection import Connection, Pipe
 from .exceptions import AuthenticationError, BufferTooShort, ProcessError, TimeoutError
 from .process import (Process, active_children, cpu_count, current_process,
                       freeze_support, get_start_method, set_start_method)
@@ -37,7 +37,7 @@ from .util import SUBDEBUG, SUBWARNING, get_logger, log_to_stderr
 __version__ = '0.1.0'
 
 __all__ = [
-    'Process', 'current_process', 'Pipe', 'active_children', 'cpu_count',
+    'Process', 'current_process', 'Pipe', 'Connection', 'active_children', 'cpu_count',
     'freeze_support', 'set_executable', 'set_start_method',
     'get_start_method', 'get_context',
     'ProcessError', 'BufferTooShort', 'TimeoutError', 'AuthenticationError',

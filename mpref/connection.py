@@ -338,10 +338,12 @@ class Connection:
     def __exit__(self, *exc_info):
         self.close()
 
-    def __del__(self):
+    def __del__(self, _close=os.close):
+        # _close is bound at definition: at interpreter shutdown module
+        # globals may already be gone when the last Connection is collected.
         if self._handle is not None:
             try:
-                os.close(self._handle)
+                _close(self._handle)
             except OSError:
                 pass
             self._handle = None

@@ -730,6 +730,26 @@ def test_mpref_pipe_with_stdlib_process_and_back():
     assert p.exitcode == 0
 
 
-def test_pipe_is_exported():
+def test_pipe_and_connection_are_exported():
+    # The spec documents the class as multiprocessing.Connection.
     assert mpref.Pipe is Pipe
+    assert mpref.Connection is Connection
     assert mpref.get_context('spawn').Pipe is Pipe
+
+
+@pytest.mark.parametrize('impl', ['mpref', 'stdlib'])
+def test_sending_to_a_closed_peer_is_broken_pipe(impl):
+    pipe = Pipe if impl == 'mpref' else std_connection.Pipe
+    for duplex_pipe in (True, False):
+        a, b = pipe(duplex_pipe)
+        receiver, sender = (a, b)
+        receiver.close()
+        with pytest.raises(BrokenPipeError):
+            sender.send('nobody listens')
+        sender.close()
+
+
+def test_negative_poll_timeout_does_not_wait(duplex):
+    a, b = duplex
+    assert a.poll(-1) is False
+    assert wait([a], timeout=-1) == []
