@@ -832,11 +832,14 @@ def answer_challenge(connection, authkey, *, allow_md5=None):
     if digest is None and len(message) != LEGACY_CHALLENGE_LENGTH:
         raise AuthenticationError('challenge names no digest and is not the %d-byte '
                                   'legacy kind' % LEGACY_CHALLENGE_LENGTH)
-    asked_for_md5 = digest in (None, 'md5')
-    refused = asked_for_md5 and not _md5_allowed(allow_md5)
+    refused = digest in (None, 'md5') and not _md5_allowed(allow_md5)
+    answer = None
     if digest is None and not refused:
-        answer = hmac.new(authkey, message, 'md5').digest()          # the legacy dialect
-    else:
+        try:
+            answer = hmac.new(authkey, message, 'md5').digest()      # the legacy dialect
+        except ValueError:              # MD5 disabled (a FIPS build): as if refused
+            refused = True
+    if answer is None:
         if refused:
             digest = 'sha256'
         answer = b'{%s}' % digest.encode('ascii') + hmac.new(authkey, message, digest).digest()
@@ -845,8 +848,9 @@ def answer_challenge(connection, authkey, *, allow_md5=None):
     if reply != WELCOME:
         why = 'digest sent was rejected'
         if refused:
-            why += (' (the peer asked for HMAC-MD5, which allow_legacy_md5=False '
-                    'refuses, so we answered with HMAC-SHA256)')
+            why += (' (the peer asked for HMAC-MD5; this side does not use MD5 -- '
+                    'allow_legacy_md5=False, or MD5 unavailable -- so it answered '
+                    'with HMAC-SHA256)')
         raise AuthenticationError(why)
 
 

@@ -296,6 +296,34 @@ def test_allow_md5_argument_overrides_the_module_setting(no_md5):
             answerer.result()
 
 
+def test_md5_unavailable_behaves_as_refused(monkeypatch):
+    """A FIPS build of OpenSSL disables MD5: hmac.new(..., 'md5') raises ValueError."""
+    real_new = hmac.new
+
+    def new_without_md5(key, msg=None, digestmod=''):
+        if digestmod == 'md5':
+            raise ValueError('unsupported hash type md5')
+        return real_new(key, msg, digestmod)
+
+    monkeypatch.setattr(hmac, 'new', new_without_md5)
+    a, b = mpref.Pipe()
+    with a, b:
+        answerer = InThread(mp.answer_challenge, b, KEY)
+        a.send_bytes(b'#CHALLENGE#' + bytes(20))
+        assert a.poll(WAIT)
+        assert a.recv_bytes() == b'{sha256}' + real_new(KEY, bytes(20), 'sha256').digest()
+        a.send_bytes(b'#FAILURE#')
+        with pytest.raises(mp.AuthenticationError, match='MD5 unavailable'):
+            answerer.result()
+        challenger = InThread(mp.deliver_challenge, a, KEY)
+        assert b.poll(WAIT)
+        message = b.recv_bytes()[len(b'#CHALLENGE#'):]
+        b.send_bytes(real_new(KEY, message, 'md5').digest())
+        assert b.poll(WAIT) and b.recv_bytes() == b'#FAILURE#'
+        with pytest.raises(mp.AuthenticationError, match='not available'):
+            challenger.result()
+
+
 @pytest.mark.skipif(not STDLIB_MODERN, reason='a <= 3.11 stdlib can only answer with MD5')
 def test_refusing_md5_still_talks_to_a_modern_stdlib(no_md5, address):
     with mp.Listener(address, authkey=KEY) as listener:
