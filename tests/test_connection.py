@@ -730,6 +730,23 @@ def test_mpref_pipe_with_stdlib_process_and_back():
     assert p.exitcode == 0
 
 
+def test_stdlib_pipe_with_mpref_forked_process():
+    # And the other way round: a stdlib Pipe end inherited by an mpref child.
+    a, b = std_connection.Pipe()
+    p = mpref.get_context('fork').Process(target=echo_until_none, args=(b,))
+    p.start()
+    b.close()
+    try:
+        a.send([42, None, 'hello'])
+        assert a.poll(30)
+        assert a.recv() == [42, None, 'hello']
+        a.send(None)
+    finally:
+        p.join(30)
+        a.close()
+    assert p.exitcode == 0
+
+
 def test_pipe_and_connection_are_exported():
     # The spec documents the class as multiprocessing.Connection.
     assert mpref.Pipe is Pipe
