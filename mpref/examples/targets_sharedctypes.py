@@ -1,0 +1,73 @@
+"""Process targets (and the ``Point`` structure) for ``notebooks/05_shared_ctypes.ipynb``.
+
+A spawned child finds its target, and the types of its arguments, by module
+and name; a notebook's own cells live in an interactive ``__main__`` that a
+new interpreter cannot import, so they live here.
+"""
+
+import ctypes
+from ctypes import Structure, c_double
+
+
+class Point(Structure):
+    """The spec's structure: two doubles."""
+    _fields_ = [('x', c_double), ('y', c_double)]
+
+
+def negate(n, a):
+    """The spec's first shared-memory example: set ``n`` to pi-ish, negate ``a``."""
+    n.value = 3.1415927
+    for i in range(len(a)):
+        a[i] = -a[i]
+
+
+def modify(n, x, s, A):
+    """The spec's ``Point`` example: square numbers, upper-case a string."""
+    n.value **= 2
+    x.value **= 2
+    s.value = s.value.upper()
+    for a in A:
+        a.x **= 2
+        a.y **= 2
+
+
+def add_one(counter, times, use_lock):
+    """``counter.value += 1``, ``times`` times; around each, the lock if ``use_lock``."""
+    for _ in range(times):
+        if use_lock:
+            with counter.get_lock():
+                counter.value += 1
+        else:
+            counter.value += 1
+
+
+def slow_increment(counter, read_done, go, use_lock):
+    """One ``+= 1`` taken apart: read, tell the parent, wait for it, write.
+
+    With ``use_lock`` the read and the write happen under ``counter``'s lock.
+    """
+    def increment():
+        seen = counter.value
+        read_done.set()
+        go.wait(30)
+        counter.value = seen + 1
+    if use_lock:
+        with counter.get_lock():
+            increment()
+    else:
+        increment()
+
+
+def report_addresses(shared, pointer, result, go, follow_pointer):
+    """Record where ``shared`` lives in this process, and maybe what ``*pointer`` holds.
+
+    ``result`` is a shared array of two ``c_longlong``: the address of
+    ``shared`` in this process, then the ``c_int`` the pointer leads to.
+    Follow the pointer only in a *forked* child, whose address space is a copy
+    of the parent's, so the address still leads somewhere; in a spawned child
+    it means nothing and following it could crash the interpreter.
+    """
+    go.wait(30)
+    result[0] = ctypes.addressof(shared)
+    if follow_pointer:
+        result[1] = ctypes.c_int.from_address(pointer.value).value
