@@ -31,14 +31,18 @@ How a primitive reaches another process (the spec's sharing rules, 16.6.3):
 **Who removes the name from /dev/shm.**  A named semaphore outlives every
 process unless someone calls ``sem_unlink``.  The process that *creates* a
 semaphore keeps its name linked for as long as the ``SemLock`` object lives
-(a spawned child may still need to open it) and unlinks it when the object is
-garbage collected or, at the latest, when the creating process exits -- after
-it has joined its children (``util.Finalize`` with a negative exitpriority).
-Children never unlink: a child killed with SIGKILL while holding or waiting
-on a semaphore leaves nothing behind, because the name belongs to its parent.
-Only a *creator* killed by SIGKILL leaves its names in /dev/shm (CPython
-starts a separate "resource tracker" process to cover that case too; mpref
-keeps to one honest rule instead).
+(a spawned child may still need to open it by name) and unlinks it when the
+object is garbage collected or, at the latest, when the creating process
+exits -- after it has joined its children (``util.Finalize`` with a negative
+exitpriority).  Children never unlink a name they did not create, so a
+child killed while holding a semaphore leaves nothing behind.  And for a
+creator that is itself killed (SIGKILL runs no exit handler -- this is how
+Jupyter ends a kernel) a tiny *tracker* process, one per creating process,
+watches a pipe from its creator and unlinks whatever names are left when
+the pipe closes (``_Tracker``, ``_tracker_main``; CPython's
+``resource_tracker`` plays the same part).  Under ``fork`` CPython unlinks
+the name at once instead; mpref does not know at creation time whether a
+spawned child will need the name, so it keeps one rule for both methods.
 
 The Mac OS X notes of the spec are real code paths, chosen by two switches
 detected at import time (and set by the tests to exercise them on Linux):
@@ -53,6 +57,7 @@ import ctypes.util
 import errno
 import os
 import secrets
+import subprocess
 import sys
 import threading
 import time
@@ -145,8 +150,8 @@ def _open(name, create, value=0):
         handle = _sem_open(name, 0)
     if handle is None or handle == _SEM_FAILED:
         err = ctypes.get_errno()
-        if err == errno.EEXIST:
-            raise FileExistsError(err, os.strerror(err), name.decode())
+        if create:          # EEXIST: try another name; EINVAL: value out of range
+            raise OSError(err, os.strerror(err))
         raise OSError(err, os.strerror(err), name.decode())
     return handle
 
@@ -160,13 +165,105 @@ def sem_unlink(name):
 def _close_and_unlink(handle, name):
     """The creator's finalizer: close our handle, then remove the name."""
     _sem_close(handle)
-    if name is not None and _sem_unlink(name.encode()) < 0 and ctypes.get_errno() != errno.ENOENT:
-        util.sub_warning('sem_unlink(%r) failed: %s', name, os.strerror(ctypes.get_errno()))
+    if name is not None:
+        if _sem_unlink(name.encode()) < 0 and ctypes.get_errno() != errno.ENOENT:
+            util.sub_warning('sem_unlink(%r) failed: %s', name, os.strerror(ctypes.get_errno()))
+        _tracker.tell('UNREGISTER', name)
 
 
 def _make_name():
     # At most 31 characters with the slash: macOS's limit for semaphore names.
     return '/mpref-%d-%s' % (os.getpid(), secrets.token_hex(4))
+
+
+# --------------------------------------------------------------------------
+# 1b. The tracker: unlinks the names of a creator that was killed
+# --------------------------------------------------------------------------
+
+class _Tracker:
+    """The writing end of a pipe to a small process that outlives its creator.
+
+    The creating process tells it each name it creates (``REGISTER``) and
+    each name it unlinks itself (``UNREGISTER``).  When the pipe reaches end
+    of file -- the creator is gone, *however* it died -- the tracker unlinks
+    the names still registered and exits.  This matters because processes do
+    get killed: Jupyter's kernel manager (and so ``pytest --nbval``) ends
+    every kernel with SIGKILL.
+
+    Each process that creates a semaphore starts its own tracker (the first
+    time), so a killed child's names go at once, not when its parent dies;
+    a forked child closes its copy of the parent's pipe end.  The tracker
+    runs in a new session (a Ctrl-C at the terminal does not reach it) and is
+    started through a short-lived intermediate process, so it is nobody's
+    child and nobody has to reap it.
+    """
+
+    def __init__(self):
+        self._fd = None
+        self._pid = None
+        self._lock = threading.Lock()
+        util.register_after_fork(self, _Tracker._after_fork)
+
+    def _after_fork(self):
+        # Another thread may have held the lock when we forked.
+        self._lock = threading.Lock()
+
+    def tell(self, command, name):
+        if self._pid != os.getpid():
+            if command != 'REGISTER':
+                return              # not our tracker: the parent's business
+            self._start()
+        if self._fd is not None:
+            try:
+                os.write(self._fd, ('%s %s\n' % (command, name)).encode())
+            except OSError:
+                pass                # the tracker is gone: nothing more we can do
+
+    def _start(self):
+        with self._lock:
+            if self._pid == os.getpid():
+                return
+            if self._fd is not None:
+                os.close(self._fd)  # inherited from the parent by fork
+                self._fd = None
+            self._pid = os.getpid()
+            r, w = os.pipe()
+            package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+            code = ('import os, sys; sys.path.insert(0, %r)\n'
+                    'if os.fork(): os._exit(0)\n'          # the intermediate leaves at once
+                    'from mpref.synchronize import _tracker_main; _tracker_main(%d)'
+                    % (package_parent, r))
+            try:
+                subprocess.run([sys.executable, '-c', code], pass_fds=(r,),
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True,
+                               check=True, timeout=60)
+            except (OSError, subprocess.SubprocessError) as exc:
+                util.sub_warning('cannot start the semaphore tracker: %s', exc)
+                os.close(w)
+                return
+            finally:
+                os.close(r)
+            self._fd = w
+
+
+_tracker = _Tracker()
+
+
+def _tracker_main(fd):
+    """The tracker process: collect names until end of file, then unlink the rest."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    names = set()
+    with open(fd, 'rb') as pipe:
+        for line in pipe:
+            command, name = line.decode().split()
+            if command == 'REGISTER':
+                names.add(name)
+            else:
+                names.discard(name)
+    for name in names:
+        _sem_unlink(name.encode())
 
 
 # --------------------------------------------------------------------------
@@ -199,6 +296,7 @@ class SemLock:
         else:
             raise FileExistsError('cannot find an unused name for a semaphore')
         util.debug('created semlock %s', name)
+        _tracker.tell('REGISTER', name)
         self._setup(handle, kind, maxvalue, name)
         # The name stays until this object is collected or this process exits
         # after joining its children (module docstring: who unlinks).
@@ -233,8 +331,10 @@ class SemLock:
                 _interrupted()
         elif not self._acquire_slow(block, timeout):
             return False
-        self._count += 1
+        # Owner before count: a thread asking "is it mine?" reads the count
+        # first, so it never pairs our new count with its own stale ident.
         self._owner = _get_ident()
+        self._count += 1
         return True
 
     def release(self):
@@ -245,9 +345,12 @@ class SemLock:
         """
         if self._maxvalue < SEM_VALUE_MAX:
             self._check_not_full()
+        # Bookkeeping first, then sem_post: the moment the semaphore rises,
+        # a thread of ours waiting in sem_wait may wake and count its own
+        # acquisition, which a late update here would overwrite.
+        self._count -= 1
         if _sem_post(self._handle):
             _raise_errno()
-        self._count -= 1
 
     def __enter__(self):
         return self.acquire()
@@ -419,9 +522,9 @@ class Lock(SemLock):
         # hand-off), a second, buggy release by us goes unnoticed.
         if not (self._count > 0 and self._owner == _get_ident()):
             self._check_not_full()
+        self._count = 0          # a lock is held once or not at all; before the post (see SemLock.release)
         if _sem_post(self._handle):
             _raise_errno()
-        self._count = 0          # a lock is held once or not at all
 
     def __repr__(self):
         try:
@@ -455,9 +558,9 @@ class RLock(SemLock):
             self._count -= 1
             return
         # We hold it, so it is at 0: no over-release check needed.
+        self._count = 0          # before the post (see SemLock.release)
         if _sem_post(self._handle):
             _raise_errno()
-        self._count = 0
 
     def __repr__(self):
         try:

@@ -1,0 +1,907 @@
+"""Tests for mpref.synchronize: the primitives on POSIX named semaphores.
+
+Spec 16.6.1.3, 16.6.2.5 (with its notes on timeouts, Ctrl-C and Mac OS X).
+Where behaviour is observable -- results, exception types and messages,
+reprs -- the same program runs on mpref and on the stdlib ``multiprocessing``
+and the answers are compared.  Children report through their exit codes or a
+``Pipe``; every wait has a timeout.
+"""
+
+import gc
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import multiprocessing
+import pytest
+
+import mpref
+from mpref import synchronize
+
+TIMEOUT = 30            # generous bound for anything that should be quick
+
+# --------------------------------------------------------------------------
+# Helpers and module-level targets (a spawned child imports them by name)
+# --------------------------------------------------------------------------
+
+
+def shm_names():
+    """Our semaphores currently in /dev/shm (Linux keeps them as sem.NAME)."""
+    try:
+        return {n for n in os.listdir('/dev/shm') if n.startswith('sem.mpref-')}
+    except FileNotFoundError:
+        return set()
+
+
+def names_of(pid):
+    """The semaphores process ``pid`` created that are still in /dev/shm."""
+    return {n for n in shm_names() if n.startswith('sem.mpref-%s-' % pid)}
+
+
+def shm_name(semlock):
+    return 'sem.' + semlock._name.lstrip('/')
+
+
+def outcome(func):
+    """(exception type name, message) raised by func(), or ('ok', result)."""
+    try:
+        return ('ok', func())
+    except BaseException as exc:        # noqa: B036 -- we compare any outcome
+        return (type(exc).__name__, str(exc))
+
+
+def run_child(ctx, target, *args):
+    """Start a child, join it (bounded) and return its exit code."""
+    p = ctx.Process(target=target, args=args)
+    p.start()
+    p.join(TIMEOUT)
+    assert not p.is_alive(), 'child did not finish in time'
+    return p.exitcode
+
+
+def try_acquire_exitcode(lock):
+    """Exit 1 if the lock could be taken at once, 0 if it could not."""
+    got = lock.acquire(False)
+    if got:
+        lock.release()
+    sys.exit(1 if got else 0)
+
+
+def acquire_with_timeout_exitcode(lock, timeout):
+    """Exit 1 if acquired within ``timeout``, else 0."""
+    got = lock.acquire(timeout=timeout)
+    if got:
+        lock.release()
+    sys.exit(1 if got else 0)
+
+
+def release_it(lock):
+    lock.release()
+
+
+def acquire_and_keep(lock):
+    lock.acquire()
+
+
+def release_expecting(lock, exception_name):
+    """Exit 0 if ``lock.release()`` raises ``exception_name``, else 1."""
+    try:
+        lock.release()
+    except BaseException as exc:
+        sys.exit(0 if type(exc).__name__ == exception_name else 2)
+    sys.exit(1)
+
+
+def child_count_and_repr(rlock, conn):
+    """Report this process's view of a (parent-held) RLock."""
+    conn.send((rlock._count, repr(rlock), rlock.acquire(False)))
+    conn.close()
+
+
+def add_under_lock(lock, path, times):
+    """Read-modify-write a number in a file, each step under the lock."""
+    for _ in range(times):
+        with lock:
+            with open(path) as f:
+                value = int(f.read())
+            time.sleep(0.0005)           # widen the window a race would need
+            with open(path, 'w') as f:
+                f.write(str(value + 1))
+
+
+def condition_notifier(cond, conn):
+    """The spec's TEST_CONDITION child: take the lock, report the repr, notify."""
+    with cond:
+        conn.send(repr(cond))
+        cond.notify()
+    conn.close()
+
+
+def condition_waiter(cond, started, conn):
+    """Wait on the condition (bounded) and report whether we were notified."""
+    with cond:
+        started.release()
+        conn.send(cond.wait(TIMEOUT))
+    conn.close()
+
+
+def event_waiter(event, started, conn):
+    started.release()
+    conn.send(event.wait(TIMEOUT))
+    conn.close()
+
+
+def semaphore_worker(sema, mutex, path):
+    """TEST_SEMAPHORE: at most the semaphore's value of us run at a time."""
+    with sema:
+        with mutex:
+            with open(path, 'a') as f:
+                f.write('+\n')
+        time.sleep(0.02)
+        with mutex:
+            with open(path, 'a') as f:
+                f.write('-\n')
+
+
+def sleep_holding(lock, started, seconds):
+    with lock:
+        started.release()
+        time.sleep(seconds)
+
+
+# A global that a forked child inherits (spec 16.6.3.1: explicitly pass
+# resources, but inheritance of globals is how fork shares them too).
+GLOBAL_LOCK = None
+
+
+def use_global_lock():
+    sys.exit(0 if GLOBAL_LOCK.acquire(False) is False else 1)
+
+
+# --------------------------------------------------------------------------
+# The primitives in one process, compared with the stdlib
+# --------------------------------------------------------------------------
+
+IMPLS = [mpref, multiprocessing]
+
+
+@pytest.mark.parametrize('kind', ['Lock', 'RLock', 'Semaphore', 'BoundedSemaphore'])
+def test_acquire_block_and_timeout_arguments(kind):
+    answers = []
+    for impl in IMPLS:
+        lock = getattr(impl, kind)()
+        answers.append([
+            lock.acquire(),                            # True
+            lock.acquire(False) if kind != 'RLock' else 'skip',
+            lock.acquire(block=False, timeout=5) if kind != 'RLock' else 'skip',  # timeout ignored
+            lock.acquire(True, 0.05) if kind != 'RLock' else 'skip',
+            lock.acquire(timeout=-1) if kind != 'RLock' else 'skip',
+        ])
+    assert answers[0] == answers[1]
+    if kind != 'RLock':
+        assert answers[0] == [True, False, False, False, False]
+
+
+def test_lock_is_a_context_manager_and_mutex():
+    lock = mpref.Lock()
+    with lock as entered:
+        assert entered is True
+        assert lock.acquire(False) is False
+    assert lock.acquire(False) is True
+    lock.release()
+
+
+def test_rlock_is_recursive():
+    rlock = mpref.RLock()
+    with rlock:
+        with rlock:
+            assert rlock._count == 2
+            assert repr(rlock) == '<RLock(MainProcess, 2)>'
+        assert rlock._count == 1
+    assert rlock._count == 0
+    assert repr(rlock) == '<RLock(None, 0)>'
+
+
+def test_semaphore_counts():
+    sema = mpref.Semaphore(2)
+    assert sema.acquire(False) and sema.acquire(False)
+    assert sema.acquire(False) is False
+    sema.release()
+    sema.release()
+    sema.release()                      # a plain Semaphore may go above its start
+    assert sema.get_value() == 3
+
+
+@pytest.mark.parametrize('case', [
+    'unlocked lock release', 'rlock release not owned', 'bounded over-release',
+    'negative semaphore', 'negative bounded', 'wait without lock', 'notify without lock',
+])
+def test_errors_match_stdlib(case):
+    def program(impl):
+        if case == 'unlocked lock release':
+            return impl.Lock().release()
+        if case == 'rlock release not owned':
+            return impl.RLock().release()
+        if case == 'bounded over-release':
+            sema = impl.BoundedSemaphore(2)
+            sema.acquire()
+            sema.release()
+            return sema.release()
+        if case == 'negative semaphore':
+            return impl.Semaphore(-1)
+        if case == 'negative bounded':
+            return impl.BoundedSemaphore(-1)
+        if case == 'wait without lock':
+            return impl.Condition().wait(0.01)
+        if case == 'notify without lock':
+            return impl.Condition().notify()
+    ours, theirs = outcome(lambda: program(mpref)), outcome(lambda: program(multiprocessing))
+    assert ours[0] != 'ok'
+    assert ours == theirs
+
+
+def test_rlock_release_by_another_thread_is_refused():
+    results = {}
+    for impl in IMPLS:
+        rlock = impl.RLock()
+        rlock.acquire()
+        t = threading.Thread(target=lambda: results.__setitem__(impl.__name__, outcome(rlock.release)))
+        t.start()
+        t.join(TIMEOUT)
+        rlock.release()
+    assert results['mpref'] == results['multiprocessing']
+    assert results['mpref'][0] == 'AssertionError'
+
+
+def test_lock_may_be_released_by_another_thread():
+    # Like threading.Lock: a Lock has no owner that release() insists on.
+    lock = mpref.Lock()
+    lock.acquire()
+    t = threading.Thread(target=lock.release)
+    t.start()
+    t.join(TIMEOUT)
+    assert lock.acquire(False) is True
+    lock.release()
+    with pytest.raises(ValueError, match='released too many times'):
+        lock.release()
+
+
+def _repr_program(impl):
+    """A sequence of reprs through the primitives' states."""
+    out = []
+    lock = impl.Lock()
+    out.append(repr(lock))
+    lock.acquire()
+    out.append(repr(lock))
+    holder_done = threading.Event()
+
+    def hold_in_thread(lk):
+        lk.acquire()
+        out.append(repr(lk))                    # seen from the owning thread
+        holder_done.set()
+    other = impl.Lock()
+    t = threading.Thread(target=hold_in_thread, args=(other,), name='Holder')
+    t.start()
+    t.join(TIMEOUT)
+    out.append(repr(other))                     # seen from the main thread
+    other.release()
+    rlock = impl.RLock()
+    out.append(repr(rlock))
+    rlock.acquire()
+    rlock.acquire()
+    out.append(repr(rlock))
+    out.append(repr(impl.Semaphore(2)))
+    bounded = impl.BoundedSemaphore(2)
+    bounded.acquire()
+    out.append(repr(bounded))
+    cond = impl.Condition()
+    out.append(repr(cond))
+    cond.acquire()
+    out.append(repr(cond))
+    out.append(repr(impl.Condition(impl.Lock())))
+    return out
+
+
+def test_reprs_match_stdlib():
+    ours, theirs = _repr_program(mpref), _repr_program(multiprocessing)
+    assert ours == theirs
+    assert ours[:2] == ['<Lock(owner=None)>', '<Lock(owner=MainProcess)>']
+    assert '<Lock(owner=MainProcess|Holder)>' in ours
+    assert '<Lock(owner=SomeOtherThread)>' in ours
+
+
+def test_event_repr_like_stdlib():
+    import re
+    for impl in IMPLS:
+        event = impl.Event()
+        assert re.fullmatch(r'<Event at 0x[0-9a-f]+ unset>', repr(event))
+        event.set()
+        assert re.fullmatch(r'<Event at 0x[0-9a-f]+ set>', repr(event))
+
+
+def test_condition_repr_counts_waiters():
+    cond = mpref.Condition()
+    done = []
+
+    def waiter():
+        with cond:
+            done.append(cond.wait(TIMEOUT))
+    t = threading.Thread(target=waiter)
+    t.start()
+    deadline = time.monotonic() + TIMEOUT
+    while repr(cond) != '<Condition(<RLock(None, 0)>, 1)>' and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert repr(cond) == '<Condition(<RLock(None, 0)>, 1)>'
+    with cond:
+        cond.notify()
+    t.join(TIMEOUT)
+    assert done == [True]
+    assert repr(cond) == '<Condition(<RLock(None, 0)>, 0)>'
+
+
+# --------------------------------------------------------------------------
+# Condition and Event between threads (same algorithm as between processes)
+# --------------------------------------------------------------------------
+
+def test_condition_wait_timeout_returns_false():
+    for lock in (None, mpref.Lock(), mpref.RLock()):
+        cond = mpref.Condition(lock)
+        with cond:
+            assert cond.wait(0.05) is False
+            assert cond._lock._is_mine()        # re-acquired after the timeout
+
+
+def test_condition_wait_releases_a_recursive_lock_completely():
+    cond = mpref.Condition()
+    woke = []
+
+    def notifier():
+        with cond:                 # possible only if wait() released both levels
+            cond.notify()
+    with cond:
+        with cond:
+            t = threading.Thread(target=notifier)
+            t.start()
+            woke.append(cond.wait(TIMEOUT))
+            assert cond._lock._count == 2
+    t.join(TIMEOUT)
+    assert woke == [True]
+
+
+def test_notify_n_and_notify_all_and_alias():
+    cond = mpref.Condition()
+    results = []
+    entered = mpref.Semaphore(0)
+
+    def waiter():
+        with cond:
+            entered.release()
+            results.append(cond.wait(TIMEOUT))
+    threads = [threading.Thread(target=waiter) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for _ in threads:
+        assert entered.acquire(timeout=TIMEOUT)
+    with cond:                  # every waiter is now inside wait(): we hold the lock
+        cond.notify(2)
+    deadline = time.monotonic() + TIMEOUT
+    while len(results) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.05)
+    assert len(results) == 2
+    with cond:
+        cond.notifyAll()
+    for t in threads:
+        t.join(TIMEOUT)
+    assert results == [True] * 4
+    assert cond.notify_all.__func__ is cond.notifyAll.__func__
+
+
+def test_wait_for():
+    cond = mpref.Condition()
+    box = []
+
+    def producer():
+        time.sleep(0.05)
+        with cond:
+            box.append(1)
+            cond.notify_all()
+    t = threading.Thread(target=producer)
+    t.start()
+    with cond:
+        assert cond.wait_for(lambda: box, TIMEOUT) == [1]
+        assert cond.wait_for(lambda: len(box) > 5, 0.05) is False
+    t.join(TIMEOUT)
+
+
+def test_event_basics_match_stdlib():
+    answers = []
+    for impl in IMPLS:
+        event = impl.Event()
+        answers.append([event.is_set(), event.wait(0.01), event.set(), event.is_set(),
+                        event.wait(), event.wait(0.01), event.clear(), event.is_set(),
+                        event.wait(0)])
+    assert answers[0] == answers[1] == [False, False, None, True, True, True, None, False, False]
+
+
+# --------------------------------------------------------------------------
+# Across processes, both start methods
+# --------------------------------------------------------------------------
+
+def test_child_sees_a_held_lock(ctx):
+    for kind in ('Lock', 'RLock', 'Semaphore', 'BoundedSemaphore'):
+        lock = getattr(mpref, kind)(1) if 'Semaphore' in kind else getattr(mpref, kind)()
+        lock.acquire()
+        assert run_child(ctx, try_acquire_exitcode, lock) == 0, kind
+        lock.release()
+        assert run_child(ctx, try_acquire_exitcode, lock) == 1, kind
+
+
+def test_timed_acquire_in_child(ctx):
+    lock = mpref.Lock()
+    lock.acquire()
+    assert run_child(ctx, acquire_with_timeout_exitcode, lock, 0.1) == 0
+    # Released by another thread while the child waits: the child gets it.
+    threading.Timer(0.2, lock.release).start()
+    assert run_child(ctx, acquire_with_timeout_exitcode, lock, TIMEOUT) == 1
+
+
+def test_lock_released_by_child_process(ctx):
+    lock = mpref.Lock()
+    lock.acquire()
+    assert run_child(ctx, release_it, lock) == 0
+    assert lock.acquire(False) is True
+    lock.release()
+    # And a release of an unlocked lock in the child fails as in the parent.
+    assert run_child(ctx, release_expecting, lock, 'ValueError') == 0
+
+
+def test_bounded_semaphore_over_release_in_child(ctx):
+    sema = mpref.BoundedSemaphore(2)
+    assert run_child(ctx, release_expecting, sema, 'ValueError') == 0
+    assert sema.get_value() == 2
+
+
+def test_rlock_held_by_parent_seen_from_child(ctx):
+    rlock = mpref.RLock()
+    rlock.acquire()
+    rlock.acquire()
+    parent_end, child_end = mpref.Pipe()
+    p = ctx.Process(target=child_count_and_repr, args=(rlock, child_end))
+    p.start()
+    child_end.close()
+    assert parent_end.poll(TIMEOUT)
+    count, text, got = parent_end.recv()
+    p.join(TIMEOUT)
+    parent_end.close()
+    # The child holds nothing (a forked child's count is reset after fork),
+    # and cannot take the lock its parent holds.
+    assert (count, text, got) == (0, '<RLock(SomeOtherProcess, nonzero)>', False)
+    assert run_child(ctx, release_expecting, rlock, 'AssertionError') == 0
+    rlock.release()
+    rlock.release()
+
+
+def test_lock_held_by_child_seen_from_parent(ctx):
+    lock = mpref.Lock()
+    assert run_child(ctx, acquire_and_keep, lock) == 0    # the child exits holding it
+    assert repr(lock) == '<Lock(owner=SomeOtherProcess)>'
+    assert lock.acquire(False) is False
+    lock.release()                 # any process may release a Lock
+    assert repr(lock) == '<Lock(owner=None)>'
+
+
+def test_mutual_exclusion_between_processes(ctx, tmp_path):
+    path = tmp_path / 'counter'
+    path.write_text('0')
+    lock = mpref.Lock()
+    procs = [ctx.Process(target=add_under_lock, args=(lock, str(path), 20)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(TIMEOUT)
+    assert [p.exitcode for p in procs] == [0] * 4
+    assert path.read_text() == '80'
+
+
+def test_semaphore_limits_concurrency(ctx, tmp_path):
+    # The spec's TEST_SEMAPHORE: 3 slots, 6 workers; never more than 3 inside.
+    path = tmp_path / 'log'
+    path.write_text('')
+    sema, mutex = mpref.Semaphore(3), mpref.RLock()
+    procs = [ctx.Process(target=semaphore_worker, args=(sema, mutex, str(path))) for _ in range(6)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(TIMEOUT)
+    assert [p.exitcode for p in procs] == [0] * 6
+    inside, most = 0, 0
+    for line in path.read_text().split():
+        inside += 1 if line == '+' else -1
+        most = max(most, inside)
+    assert inside == 0 and 1 <= most <= 3
+    assert sema.get_value() == 3
+
+
+def test_condition_notify_from_child(ctx):
+    # The spec's TEST_CONDITION, bounded: the parent waits, the child notifies.
+    cond = mpref.Condition()
+    parent_end, child_end = mpref.Pipe()
+    with cond:
+        with cond:
+            p = ctx.Process(target=condition_notifier, args=(cond, child_end))
+            p.start()
+            child_end.close()
+            assert repr(cond) == '<Condition(<RLock(MainProcess, 2)>, 0)>'
+            assert cond.wait(TIMEOUT) is True
+            assert repr(cond) == '<Condition(<RLock(MainProcess, 2)>, 0)>'
+    assert parent_end.poll(TIMEOUT)
+    assert parent_end.recv() == '<Condition(<RLock(%s, 1)>, 1)>' % p.name
+    p.join(TIMEOUT)
+    parent_end.close()
+    assert repr(cond) == '<Condition(<RLock(None, 0)>, 0)>'
+
+
+def test_condition_notify_all_wakes_children(ctx):
+    cond = mpref.Condition(mpref.Lock())
+    started = mpref.Semaphore(0)
+    pipes, procs = [], []
+    for _ in range(3):
+        parent_end, child_end = mpref.Pipe()
+        p = ctx.Process(target=condition_waiter, args=(cond, started, child_end))
+        p.start()
+        child_end.close()
+        pipes.append(parent_end)
+        procs.append(p)
+    for _ in procs:
+        assert started.acquire(timeout=TIMEOUT)
+    with cond:              # each child released `started` holding the lock, so it is waiting now
+        cond.notify_all()
+    for conn, p in zip(pipes, procs):
+        assert conn.poll(TIMEOUT)
+        assert conn.recv() is True
+        conn.close()
+        p.join(TIMEOUT)
+        assert p.exitcode == 0
+
+
+def test_event_wakes_children(ctx):
+    # The spec's TEST_EVENT, bounded.
+    event = mpref.Event()
+    started = mpref.Semaphore(0)
+    pipes, procs = [], []
+    for _ in range(3):
+        parent_end, child_end = mpref.Pipe()
+        p = ctx.Process(target=event_waiter, args=(event, started, child_end))
+        p.start()
+        child_end.close()
+        pipes.append(parent_end)
+        procs.append(p)
+    for _ in procs:
+        assert started.acquire(timeout=TIMEOUT)
+    assert not any(conn.poll(0.05) for conn in pipes)     # all still waiting
+    event.set()
+    for conn, p in zip(pipes, procs):
+        assert conn.poll(TIMEOUT) and conn.recv() is True
+        conn.close()
+        p.join(TIMEOUT)
+
+
+def test_forked_child_inherits_a_global_lock():
+    global GLOBAL_LOCK
+    GLOBAL_LOCK = mpref.Lock()
+    try:
+        GLOBAL_LOCK.acquire()
+        assert run_child(mpref.get_context('fork'), use_global_lock) == 0
+        GLOBAL_LOCK.release()
+    finally:
+        GLOBAL_LOCK = None
+
+
+# --------------------------------------------------------------------------
+# Sharing rules: inherit, don't pickle
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize('kind', ['Lock', 'RLock', 'Semaphore', 'BoundedSemaphore', 'Condition', 'Event'])
+def test_pickling_outside_spawning_raises(kind):
+    obj = getattr(mpref, kind)()
+    with pytest.raises(RuntimeError, match='better to inherit than pickle'):
+        pickle.dumps(obj)
+    # The stdlib refuses too, with the same exception type.
+    with pytest.raises(RuntimeError):
+        pickle.dumps(getattr(multiprocessing, kind)())
+
+
+def test_sending_through_a_pipe_raises():
+    a, b = mpref.Pipe()
+    try:
+        with pytest.raises(RuntimeError, match='better to inherit than pickle'):
+            a.send(mpref.Lock())
+        assert not b.poll(0)
+    finally:
+        a.close()
+        b.close()
+
+
+# --------------------------------------------------------------------------
+# Timeouts, and the Mac OS X code paths forced on Linux
+# --------------------------------------------------------------------------
+
+@pytest.fixture
+def no_timedwait(monkeypatch):
+    monkeypatch.setattr(synchronize, 'HAVE_SEM_TIMEDWAIT', False)
+
+
+@pytest.fixture
+def no_getvalue(monkeypatch):
+    monkeypatch.setattr(synchronize, 'HAVE_SEM_GETVALUE', False)
+
+
+@pytest.mark.parametrize('timedwait', [True, False], ids=['sem_timedwait', 'sleeping-loop'])
+def test_timed_acquire(timedwait, monkeypatch):
+    monkeypatch.setattr(synchronize, 'HAVE_SEM_TIMEDWAIT', timedwait and synchronize.HAVE_SEM_TIMEDWAIT)
+    lock = mpref.Lock()
+    lock.acquire()
+    t0 = time.monotonic()
+    assert lock.acquire(timeout=0.1) is False
+    assert time.monotonic() - t0 >= 0.09
+    timer = threading.Timer(0.1, lock.release)
+    timer.start()
+    assert lock.acquire(timeout=TIMEOUT) is True
+    timer.join(TIMEOUT)
+    lock.release()
+
+
+def test_sleeping_loop_used_without_timedwait(no_timedwait, monkeypatch):
+    calls = []
+    monkeypatch.setattr(synchronize, '_sem_timedwait', lambda *a: calls.append(a), raising=False)
+    sema = mpref.Semaphore(0)
+    assert sema.acquire(timeout=0.05) is False
+    assert calls == []
+
+
+def test_condition_and_event_timeouts_without_timedwait(no_timedwait):
+    cond = mpref.Condition()
+    with cond:
+        assert cond.wait(0.05) is False
+    assert mpref.Event().wait(0.05) is False
+
+
+def test_value_queries_without_getvalue(no_getvalue):
+    sema = mpref.Semaphore(2)
+    with pytest.raises(NotImplementedError):
+        sema.get_value()
+    with pytest.raises(NotImplementedError):
+        sema._get_value()
+    assert repr(sema) == '<Semaphore(value=unknown)>'
+    assert repr(mpref.BoundedSemaphore(2)) == '<BoundedSemaphore(value=unknown, maxvalue=2)>'
+    assert repr(mpref.Condition()).endswith(', unknown)>')
+    # _is_zero still works (a try-and-put-back).
+    assert sema._is_zero() is False
+    sema.acquire()
+    sema.acquire()
+    assert sema._is_zero() is True
+
+
+def test_lock_over_release_still_detected_without_getvalue(no_getvalue):
+    lock = mpref.Lock()
+    with pytest.raises(ValueError, match='released too many times'):
+        lock.release()
+    lock.acquire()
+    lock.release()
+    assert lock.acquire(False) is True
+    lock.release()
+
+
+def test_bounded_is_plain_semaphore_without_getvalue(no_getvalue):
+    # The spec: on Mac OS X BoundedSemaphore is indistinguishable from Semaphore.
+    # (A bound of 1 is still checked, as for a Lock.)
+    sema = mpref.BoundedSemaphore(2)
+    sema.release()
+    assert sema.acquire(False) and sema.acquire(False) and sema.acquire(False)
+
+
+# --------------------------------------------------------------------------
+# Signals: Ctrl-C interrupts a blocked wait at once; other handlers do not
+# --------------------------------------------------------------------------
+
+SIGINT_SCRIPT = textwrap.dedent('''
+    import os, sys, mpref
+    from mpref import synchronize
+    if sys.argv[2] == 'loop':
+        synchronize.HAVE_SEM_TIMEDWAIT = False
+    what = sys.argv[1]
+    lock = mpref.Lock()
+    lock.acquire()
+    cond = mpref.Condition()
+    event = mpref.Event()
+    print('ready', os.getpid(), flush=True)
+    if what == 'acquire':
+        lock.acquire()
+    elif what == 'acquire-timeout':
+        lock.acquire(timeout=60)
+    elif what == 'condition':
+        with cond:
+            cond.wait()
+    elif what == 'condition-timeout':
+        with cond:
+            cond.wait(60)
+    elif what == 'event':
+        event.wait()
+    print('not interrupted', flush=True)
+''')
+
+
+@pytest.mark.parametrize('what,path', [
+    ('acquire', 'native'), ('acquire-timeout', 'native'), ('acquire-timeout', 'loop'),
+    ('condition', 'native'), ('condition-timeout', 'native'), ('event', 'native'),
+])
+def test_sigint_interrupts_a_blocked_wait(what, path):
+    proc = subprocess.Popen([sys.executable, '-c', SIGINT_SCRIPT, what, path],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        ready, pid = proc.stdout.readline().split()
+        assert ready == 'ready'
+        time.sleep(0.2)                 # let it block
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=TIMEOUT)
+        elapsed = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert 'KeyboardInterrupt' in err
+    assert 'not interrupted' not in out
+    assert proc.returncode != 0
+    assert elapsed < 10                 # "at once": not after the 60 s timeout
+    assert not names_of(pid)            # the interrupted script cleaned up at exit
+
+
+def test_non_raising_signal_handler_does_not_break_a_wait():
+    # EINTR from a harmless handler: the handler runs, the wait goes on.
+    seen = []
+    old = signal.signal(signal.SIGUSR1, lambda signum, frame: seen.append(signum))
+    try:
+        lock = mpref.Lock()
+        lock.acquire()
+        main = threading.get_ident()
+
+        def poke_then_release():
+            time.sleep(0.1)
+            signal.pthread_kill(main, signal.SIGUSR1)
+            time.sleep(0.1)
+            lock.release()
+        t = threading.Thread(target=poke_then_release)
+        t.start()
+        assert lock.acquire(timeout=TIMEOUT) is True
+        t.join(TIMEOUT)
+        lock.release()
+        t = threading.Thread(target=poke_then_release)
+        lock.acquire()
+        t.start()
+        assert lock.acquire() is True      # the untimed path too
+        t.join(TIMEOUT)
+        assert seen == [signal.SIGUSR1, signal.SIGUSR1]
+    finally:
+        signal.signal(signal.SIGUSR1, old)
+
+
+# --------------------------------------------------------------------------
+# Cleanup: nothing left in /dev/shm
+# --------------------------------------------------------------------------
+
+needs_dev_shm = pytest.mark.skipif(not os.path.isdir('/dev/shm'), reason='needs Linux /dev/shm')
+
+
+@needs_dev_shm
+def test_name_unlinked_when_collected():
+    lock = mpref.Lock()
+    name = shm_name(lock)
+    assert name in shm_names()
+    del lock
+    gc.collect()
+    assert name not in shm_names()
+
+
+@needs_dev_shm
+def test_names_unlinked_at_exit_even_with_a_spawned_child_using_them():
+    script = textwrap.dedent('''
+        import mpref
+        from tests.test_synchronize import sleep_holding
+        if __name__ == '__main__':
+            lock, started = mpref.Lock(), mpref.Semaphore(0)
+            cond, event = mpref.Condition(), mpref.Event()
+            p = mpref.get_context('spawn').Process(target=sleep_holding, args=(lock, started, 0.2))
+            p.start()
+            assert started.acquire(timeout=30)
+            print(lock._name, flush=True)
+            # no join: the exit handler joins the child, then unlinks
+    ''')
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
+                            timeout=TIMEOUT, cwd=root)
+    assert result.returncode == 0, result.stderr
+    assert not names_of(result.stdout.split('-')[1])
+
+
+@needs_dev_shm
+def test_child_killed_while_holding_leaves_nothing(ctx):
+    lock, started = mpref.Lock(), mpref.Semaphore(0)
+    names = {shm_name(lock), shm_name(started)}
+    p = ctx.Process(target=sleep_holding, args=(lock, started, 60))
+    p.start()
+    assert started.acquire(timeout=TIMEOUT)
+    p.kill()
+    p.join(TIMEOUT)
+    assert p.exitcode == -signal.SIGKILL
+    assert lock.acquire(False) is False           # the dead child still "holds" it
+    del lock, started, p                          # p holds them too, in its args
+    gc.collect()
+    assert not names & shm_names()
+
+
+def test_after_fork_hook_resets_ownership():
+    rlock = mpref.RLock()
+    rlock.acquire()
+    pid = os.fork()
+    if pid == 0:
+        synchronize.util._run_after_forkers()
+        os._exit(0 if rlock._count == 0 and rlock._owner is None else 1)
+    _, status = os.waitpid(pid, 0)
+    rlock.release()
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def create_then_report(conn):
+    """Create primitives in this (child) process, report their names, then hang."""
+    lock, cond = mpref.Lock(), mpref.Condition()
+    conn.send([shm_name(lock), shm_name(cond._wait_semaphore)])
+    conn.close()
+    time.sleep(60)
+
+
+def _wait_until_gone(names, seconds=TIMEOUT):
+    deadline = time.monotonic() + seconds
+    while names & shm_names() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not names & shm_names()
+
+
+@needs_dev_shm
+def test_tracker_unlinks_names_of_a_killed_creator():
+    # As when nbval ends a Jupyter kernel with SIGKILL: no exit handler runs.
+    script = textwrap.dedent('''
+        import os, signal, mpref
+        locks = [mpref.Lock(), mpref.Condition(), mpref.Event()]
+        print(os.getpid(), flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+    ''')
+    result = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
+                            timeout=TIMEOUT)
+    assert result.returncode == -signal.SIGKILL
+    pid = result.stdout.strip()
+    deadline = time.monotonic() + TIMEOUT
+    while names_of(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not names_of(pid)
+
+
+@needs_dev_shm
+def test_tracker_unlinks_names_of_a_killed_child_creator(ctx):
+    parent_end, child_end = mpref.Pipe()
+    p = ctx.Process(target=create_then_report, args=(child_end,))
+    p.start()
+    child_end.close()
+    assert parent_end.poll(TIMEOUT)
+    names = set(parent_end.recv())
+    parent_end.close()
+    assert names <= shm_names()
+    p.kill()
+    p.join(TIMEOUT)
+    assert _wait_until_gone(names)
