@@ -253,6 +253,26 @@ def test_close_on_garbage_collection():
         Client(address)
 
 
+def close_inherited_listener(listener):
+    listener.close()
+
+
+def test_forked_child_closing_its_copy_leaves_the_parents_socket_file():
+    with Listener() as listener:
+        p = mpref.get_context('fork').Process(target=close_inherited_listener, args=(listener,))
+        p.start()
+        p.join(WAIT)
+        assert p.exitcode == 0
+        assert os.path.exists(listener.address)
+        roundtrip(listener)
+    assert not os.path.exists(listener.address)
+
+
+def test_af_inet_listener_sets_so_reuseaddr():
+    with Listener(('127.0.0.1', 0)) as listener:
+        assert listener._socket.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR)
+
+
 def test_context_manager_closes(short_dir):
     path = os.path.join(short_dir, 's')
     with Listener(path) as listener:
