@@ -516,9 +516,12 @@ class Listener:
             raise
         self._family = family
         self._socket = sock
-        # A socket file outlives its socket: someone must unlink it.  (Linux's
-        # "abstract" addresses, starting with a NUL byte, have no file.)
-        path = address if family == 'AF_UNIX' and not _is_abstract(address) else None
+        # A socket file outlives its socket: someone must unlink it (by its
+        # absolute path: the working directory may change meanwhile).  Linux's
+        # "abstract" addresses, starting with a NUL byte, have no file.
+        path = None
+        if family == 'AF_UNIX' and not _is_abstract(address):
+            path = os.path.abspath(address)
         # The finalizer holds the socket, not the Listener, so it can run
         # when the Listener is collected.  It runs only in this process: a
         # forked child closing its copy must not delete the parent's file.
