@@ -13,6 +13,7 @@ import os
 import shutil
 import socket
 import struct
+import sys
 import tempfile
 import threading
 import tracemalloc
@@ -180,6 +181,22 @@ def test_explicit_af_unix_accepts_a_backslash_path(short_dir, monkeypatch):
     with Listener('\\\\odd name', family='AF_UNIX') as listener:
         assert os.path.exists(os.path.join(short_dir, '\\\\odd name'))
         roundtrip(listener, family='AF_UNIX')
+    assert os.listdir(short_dir) == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith('linux'), reason="Linux's abstract namespace")
+def test_linux_abstract_address_has_no_file_to_remove():
+    address = '\0mpref-test-%d' % os.getpid()
+    with Listener(address) as listener:
+        assert address_type(listener.address) == 'AF_UNIX'
+        roundtrip(listener)
+
+
+def test_relative_path_removed_even_after_chdir(short_dir, monkeypatch):
+    monkeypatch.chdir(short_dir)
+    listener = Listener('relative.sock')
+    monkeypatch.chdir(tempfile.gettempdir())
+    listener.close()
     assert os.listdir(short_dir) == []
 
 
