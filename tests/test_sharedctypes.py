@@ -85,6 +85,15 @@ def set_value(v, value):
     v.value = value
 
 
+def pass_on(v, value):
+    """Hand ``v`` on to a spawned grandchild, which sets it."""
+    p = mpref.get_context('spawn').Process(target=set_value, args=(v, value))
+    p.start()
+    p.join(JOIN_TIMEOUT)
+    if p.exitcode != 0:
+        raise SystemExit(3)
+
+
 # -- the spec's examples, under both start methods, against the stdlib --------
 
 def spec_value_array_example(ctx):
@@ -445,6 +454,14 @@ def test_sending_through_a_pipe_raises_like_stdlib():
 def test_ordinary_ctypes_objects_still_pickle():
     RawValue(c_double, 1.0)                  # registers the shared reducer for c_double
     assert pickle.loads(pickle.dumps(c_double(4.5))).value == 4.5
+
+
+def test_a_child_can_pass_shared_objects_on_to_a_spawned_grandchild(ctx):
+    # The child re-pickles what it received: under spawn that means passing
+    # on the arena descriptor it inherited itself.
+    v = Value('d', 0.0)
+    _run(ctx, pass_on, v, 2.5)
+    assert v.value == 2.5
 
 
 def test_objects_from_several_arenas_reach_a_spawned_child():
