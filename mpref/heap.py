@@ -12,12 +12,13 @@ mapping, a system call or three) and comes in whole pages, while a
 big pieces -- **arenas** -- and hands out small **blocks** cut from them::
 
     arena 0 (256 KiB, one shared mmap)
-    +--------+----------------+--------+------------------------------------+
-    | Value  |   Array('d')   |  free  |               free                 |
-    +--------+----------------+--------+------------------------------------+
-    0       16               96      112                              262144
+    +-------+----------------+------+-------+------------------------------+
+    | Value | Array('d', 10) | free | Value |             free             |
+    +-------+----------------+------+-------+------------------------------+
+    0      16               96    112     128                         262144
 
-    block = (arena, start, stop)        free list of arena 0: [(96, 112), (112..)]
+    a block is (arena, start, stop): the Array's is (arena 0, 16, 96)
+    the free ranges of arena 0:      [(96, 112), (128, 262144)]
 
 The heap keeps, for each arena, a sorted list of its free ``(start, stop)``
 ranges.  ``malloc(size)`` picks the *smallest* free range that fits (best
