@@ -10,6 +10,9 @@ import gc
 import os
 import pickle
 import queue
+import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -18,6 +21,7 @@ import pytest
 
 import mpref
 from mpref import queues, synchronize
+from tests import leakcheck
 
 WAIT = 20           # generous bound for anything that should happen "soon"
 BIG = 1_000_000     # bigger than any pipe buffer: the spec's deadlock size
@@ -578,6 +582,51 @@ def test_fix_two_cancel_join_thread_lets_the_child_exit(ctx):
     p.join(WAIT)
     assert not p.is_alive() and p.exitcode == 0
     q.close()
+
+
+PARENT_SCRIPT = """
+import sys
+import mpref
+from tests.test_queues import put_big
+
+if __name__ == '__main__':
+    mpref.set_start_method(sys.argv[1])
+    q = mpref.Queue()
+    p = mpref.Process(target=put_big, args=(q,))
+    p.start()
+    if sys.argv[2] == 'get':
+        assert q.get(timeout=30) == 'X' * 1_000_000
+    print('end of the main program', flush=True)
+"""
+
+
+@pytest.mark.parametrize('get_first', [False, True], ids=['no-get', 'get'])
+def test_parent_hangs_at_exit_joining_a_non_daemonic_child(start_method, get_first, tmp_path):
+    """The spec: "the parent process may hang on exit when it tries to join all
+    its non-daemonic children" -- for real, in a separate interpreter."""
+    script = tmp_path / 'parent.py'
+    script.write_text(PARENT_SCRIPT)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.Popen([sys.executable, str(script), start_method,
+                             'get' if get_first else 'no-get'],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=root, env=dict(os.environ, PYTHONPATH=root))
+    try:
+        out, err = proc.communicate(timeout=5)
+        hung = False
+    except subprocess.TimeoutExpired:
+        hung = True
+        # The parent is waiting for its child, which waits for its feeder
+        # thread.  Kill the stuck child (not the parent, so the parent can
+        # still clean up its semaphores); the parent then exits by itself.
+        children = leakcheck.live_children(proc.pid)
+        assert children, 'the parent should still have its child'
+        for pid in children:
+            os.kill(pid, signal.SIGKILL)
+        out, err = proc.communicate(timeout=WAIT)
+    assert 'end of the main program' in out, err
+    assert hung is not get_first
+    assert proc.returncode == 0, err
 
 
 # --------------------------------------------------------------------------
