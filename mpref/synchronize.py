@@ -72,18 +72,23 @@ __all__ = ['Lock', 'RLock', 'Semaphore', 'BoundedSemaphore', 'Condition', 'Event
 # --------------------------------------------------------------------------
 
 
-def _load_libc():
+def _find_libc():
     """The library holding ``sem_open``: libc (glibc >= 2.34, macOS's
-    libSystem), or libpthread on older glibc."""
+    libSystem), or libpthread on older glibc; None: the running program."""
     for name in ('c', 'pthread'):
         path = ctypes.util.find_library(name)
-        lib = ctypes.CDLL(path, use_errno=True)
-        if hasattr(lib, 'sem_open'):
-            return lib
-    return ctypes.CDLL(None, use_errno=True)      # the running program's symbols
+        if hasattr(ctypes.CDLL(path), 'sem_open'):
+            return path
+    return None
 
 
-_libc = _load_libc()
+# Two views of the same library.  Through ``_libc`` ctypes saves the C
+# ``errno`` after each call for ``ctypes.get_errno()``; that costs about a
+# tenth of an uncontended acquire+release, so the two hot calls also exist
+# without it (``_fast_sem_wait``, ``_fast_sem_post``), and when one of those
+# fails -- rare -- we repeat the call through ``_libc`` to learn why.
+_libc = ctypes.CDLL(_find_libc(), use_errno=True)
+_libc_fast = ctypes.CDLL(_find_libc(), use_errno=False)
 
 
 class _timespec(ctypes.Structure):
@@ -91,8 +96,8 @@ class _timespec(ctypes.Structure):
     _fields_ = [('tv_sec', ctypes.c_long), ('tv_nsec', ctypes.c_long)]
 
 
-def _declare(name, restype, *argtypes):
-    function = getattr(_libc, name)
+def _declare(name, restype, *argtypes, lib=_libc):
+    function = getattr(lib, name)
     function.restype = restype
     function.argtypes = list(argtypes)
     return function
@@ -108,6 +113,8 @@ _sem_unlink = _declare('sem_unlink', ctypes.c_int, ctypes.c_char_p)
 _sem_wait = _declare('sem_wait', ctypes.c_int, _handle_t)
 _sem_trywait = _declare('sem_trywait', ctypes.c_int, _handle_t)
 _sem_post = _declare('sem_post', ctypes.c_int, _handle_t)
+_fast_sem_wait = _declare('sem_wait', ctypes.c_int, _handle_t, lib=_libc_fast)
+_fast_sem_post = _declare('sem_post', ctypes.c_int, _handle_t, lib=_libc_fast)
 
 #: Mac OS X has no sem_timedwait: a timed acquire then becomes a sleeping loop.
 HAVE_SEM_TIMEDWAIT = hasattr(_libc, 'sem_timedwait')
@@ -327,8 +334,8 @@ class SemLock:
         """
         if block and timeout is None:
             # The fast path: one C call (ctypes releases the GIL while it waits).
-            while _sem_wait(self._handle):
-                _interrupted()
+            if _fast_sem_wait(self._handle):
+                self._wait_again()
         elif not self._acquire_slow(block, timeout):
             return False
         # Owner before count: a thread asking "is it mine?" reads the count
@@ -349,8 +356,16 @@ class SemLock:
         # a thread of ours waiting in sem_wait may wake and count its own
         # acquisition, which a late update here would overwrite.
         self._count -= 1
-        if _sem_post(self._handle):
-            _raise_errno()
+        if _fast_sem_post(self._handle):
+            _post_again(self._handle)
+
+    def _wait_again(self):
+        # The fast sem_wait failed: almost surely EINTR, a signal arrived.
+        # Run the signal handlers (SIGINT's raises KeyboardInterrupt), then
+        # wait through the errno-saving function, which can tell EINTR apart.
+        _check_signals()
+        while _sem_wait(self._handle):
+            _interrupted()
 
     def __enter__(self):
         return self.acquire()
@@ -456,6 +471,13 @@ class SemLock:
         return 'SomeOtherProcess'
 
 
+def _post_again(handle):
+    """The fast sem_post failed (EOVERFLOW or EINVAL, conditions that last):
+    repeat it through the errno-saving function to raise the right OSError."""
+    if _sem_post(handle):
+        _raise_errno()
+
+
 def _interrupted():
     """A semaphore call failed: run signal handlers on EINTR, else raise OSError."""
     if ctypes.get_errno() != errno.EINTR:
@@ -523,8 +545,8 @@ class Lock(SemLock):
         if not (self._count > 0 and self._owner == _get_ident()):
             self._check_not_full()
         self._count = 0          # a lock is held once or not at all; before the post (see SemLock.release)
-        if _sem_post(self._handle):
-            _raise_errno()
+        if _fast_sem_post(self._handle):
+            _post_again(self._handle)
 
     def __repr__(self):
         try:
@@ -559,8 +581,8 @@ class RLock(SemLock):
             return
         # We hold it, so it is at 0: no over-release check needed.
         self._count = 0          # before the post (see SemLock.release)
-        if _sem_post(self._handle):
-            _raise_errno()
+        if _fast_sem_post(self._handle):
+            _post_again(self._handle)
 
     def __repr__(self):
         try:
