@@ -612,7 +612,8 @@ def test_parent_hangs_at_exit_joining_a_non_daemonic_child(start_method, get_fir
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             cwd=root, env=dict(os.environ, PYTHONPATH=root))
     try:
-        out, err = proc.communicate(timeout=5)
+        # Long enough for a loaded machine to finish the fixed program.
+        out, err = proc.communicate(timeout=WAIT if get_first else 5)
         hung = False
     except subprocess.TimeoutExpired:
         hung = True
