@@ -87,8 +87,9 @@ def _find_libc():
 # tenth of an uncontended acquire+release, so the two hot calls also exist
 # without it (``_fast_sem_wait``, ``_fast_sem_post``), and when one of those
 # fails -- rare -- we repeat the call through ``_libc`` to learn why.
-_libc = ctypes.CDLL(_find_libc(), use_errno=True)
-_libc_fast = ctypes.CDLL(_find_libc(), use_errno=False)
+_LIBC_PATH = _find_libc()
+_libc = ctypes.CDLL(_LIBC_PATH, use_errno=True)
+_libc_fast = ctypes.CDLL(_LIBC_PATH, use_errno=False)
 
 
 class _timespec(ctypes.Structure):
@@ -161,12 +162,6 @@ def _open(name, create, value=0):
             raise OSError(err, os.strerror(err))
         raise OSError(err, os.strerror(err), name.decode())
     return handle
-
-
-def sem_unlink(name):
-    """Remove the name ``name`` (str) from the system; open handles stay valid."""
-    if _sem_unlink(name.encode()) < 0:
-        _raise_errno()
 
 
 def _close_and_unlink(handle, name):
@@ -443,6 +438,19 @@ class SemLock:
         """Does the calling thread of this process hold it?"""
         return self._count > 0 and self._owner == _get_ident()
 
+    def _owner_name(self):
+        """The owner as CPython's reprs show it."""
+        if self._is_mine():
+            name = process.current_process().name
+            if threading.current_thread().name != 'MainThread':
+                name += '|' + threading.current_thread().name
+            return name
+        if self._get_value() == 1:
+            return 'None'
+        if self._count > 0:
+            return 'SomeOtherThread'
+        return 'SomeOtherProcess'
+
     # -- travelling to a spawned child ------------------------------------------
 
     def __getstate__(self):
@@ -456,19 +464,6 @@ class SemLock:
         self._setup(handle, kind, maxvalue, name)
         # Not the creator: close our handle when done, never unlink the name.
         self._finalizer = util.Finalize(self, _close_and_unlink, (handle, None))
-
-    def _owner_name(self):
-        """The owner as CPython's reprs show it."""
-        if self._is_mine():
-            name = process.current_process().name
-            if threading.current_thread().name != 'MainThread':
-                name += '|' + threading.current_thread().name
-            return name
-        if self._get_value() == 1:
-            return 'None'
-        if self._count > 0:
-            return 'SomeOtherThread'
-        return 'SomeOtherProcess'
 
 
 def _post_again(handle):
