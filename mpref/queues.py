@@ -86,6 +86,12 @@ class Queue:
     (fork or spawn); never through another queue or pipe.
     """
 
+    #: The spec's ``Queue.Empty`` / ``Queue.Full`` named the Python 2 module
+    #: ``Queue``; as class attributes they keep ``except Queue.Empty:`` working
+    #: for code that imported ``Queue`` from mpref.  They are ``queue``'s classes.
+    Empty = Empty
+    Full = Full
+
     def __init__(self, maxsize=0):
         if maxsize <= 0:
             maxsize = SEM_VALUE_MAX

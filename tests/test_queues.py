@@ -702,3 +702,6 @@ def test_public_names():
     assert mpref.Queue is queues.Queue
     assert mpref.JoinableQueue is queues.JoinableQueue
     assert queues.Empty is queue.Empty and queues.Full is queue.Full
+    # The spec's spelling Queue.Empty / Queue.Full, on the class itself.
+    assert mpref.Queue.Empty is queue.Empty and mpref.Queue.Full is queue.Full
+    assert mpref.JoinableQueue.Empty is queue.Empty
