@@ -9,10 +9,12 @@ and the answers are compared.  Children report through their exit codes or a
 
 import gc
 import os
+import pathlib
 import pickle
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
@@ -168,6 +170,14 @@ def use_global_lock():
 # --------------------------------------------------------------------------
 
 IMPLS = [mpref, multiprocessing]
+
+
+@pytest.fixture
+def scratch_dir():
+    # Our own temporary directory rather than pytest's tmp_path, whose shared
+    # base directory another pytest session on the machine may remove.
+    with tempfile.TemporaryDirectory(prefix='test-synchronize-') as path:
+        yield pathlib.Path(path)
 
 
 @pytest.mark.parametrize('kind', ['Lock', 'RLock', 'Semaphore', 'BoundedSemaphore'])
@@ -496,8 +506,8 @@ def test_lock_held_by_child_seen_from_parent(ctx):
     assert repr(lock) == '<Lock(owner=None)>'
 
 
-def test_mutual_exclusion_between_processes(ctx, tmp_path):
-    path = tmp_path / 'counter'
+def test_mutual_exclusion_between_processes(ctx, scratch_dir):
+    path = scratch_dir / 'counter'
     path.write_text('0')
     lock = mpref.Lock()
     procs = [ctx.Process(target=add_under_lock, args=(lock, str(path), 20)) for _ in range(4)]
@@ -509,9 +519,9 @@ def test_mutual_exclusion_between_processes(ctx, tmp_path):
     assert path.read_text() == '80'
 
 
-def test_semaphore_limits_concurrency(ctx, tmp_path):
+def test_semaphore_limits_concurrency(ctx, scratch_dir):
     # The spec's TEST_SEMAPHORE: 3 slots, 6 workers; never more than 3 inside.
-    path = tmp_path / 'log'
+    path = scratch_dir / 'log'
     path.write_text('')
     sema, mutex = mpref.Semaphore(3), mpref.RLock()
     procs = [ctx.Process(target=semaphore_worker, args=(sema, mutex, str(path))) for _ in range(6)]
