@@ -218,7 +218,10 @@ class Queue:
         ``AssertionError``).  Does nothing after ``cancel_join_thread()``.
         """
         util.debug('Queue.join_thread()')
-        assert self._closed, 'Queue %r not closed' % self
+        if not self._closed:
+            # CPython's exception type (an assert there); raised explicitly
+            # so that the check also holds under ``python -O``.
+            raise AssertionError('Queue %r not closed' % self)
         if self._jointhread is not None:
             self._jointhread()
 
