@@ -437,6 +437,10 @@ def test_event_basics_match_stdlib():
                         event.wait(), event.wait(0.01), event.clear(), event.is_set(),
                         event.wait(0)])
     assert answers[0] == answers[1] == [False, False, None, True, True, True, None, False, False]
+    event = mpref.Event()
+    assert event.isSet() is False           # the spec-era (threading 2.6) name
+    event.set()
+    assert event.isSet() is True
 
 
 # --------------------------------------------------------------------------
