@@ -219,15 +219,7 @@ class SynchronizedArray(SynchronizedBase):
 class SynchronizedString(SynchronizedArray):
     """A synchronized ``c_char`` array, with ctypes' ``value`` (up to the first NUL) and ``raw``."""
 
-    @property
-    def value(self):
-        with self._lock:
-            return self._obj.value
-
-    @value.setter
-    def value(self, new_value):
-        with self._lock:
-            self._obj.value = new_value
+    value = Synchronized.value          # the same locked property
 
     @property
     def raw(self):

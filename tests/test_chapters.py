@@ -20,8 +20,10 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / 'notebooks').glob('*.ipynb'))
 MODULES = sorted(name for _, name, _ in pkgutil.iter_modules(mpref.__path__))
 
-#: `module.name` or `module.Class.method` in backquotes, module being an mpref module.
-CITATION = re.compile(r'`(?:mpref\.)?(%s)((?:\.[A-Za-z_]\w*)+)(?:\(\))?`' % '|'.join(MODULES))
+#: `module.name` or `module.Class.method` in backquotes, module being an mpref
+#: module (file names such as `process.py` are not citations of names).
+CITATION = re.compile(r'`(?:mpref\.)?(%s)((?:\.(?!py`|ipynb`)[A-Za-z_]\w*)+)(?:\(\))?`'
+                      % '|'.join(MODULES))
 
 
 def _markdown(path):
@@ -39,6 +41,11 @@ def test_every_citation_in_a_chapter_resolves(path):
     for module_name, attributes in _citations(path):
         obj = importlib.import_module('mpref.' + module_name)
         for attribute in attributes.strip('.').split('.'):
+            if not hasattr(obj, attribute) and hasattr(obj, '__path__'):
+                try:            # a module inside a package: `examples.targets`
+                    importlib.import_module('%s.%s' % (obj.__name__, attribute))
+                except ImportError:
+                    pass
             if not hasattr(obj, attribute):
                 missing.append('%s%s' % (module_name, attributes))
                 break

@@ -21,10 +21,9 @@ import pytest
 import mpref
 from mpref import heap, sharedctypes, synchronize
 from mpref.sharedctypes import Array, RawArray, RawValue, Value, copy, synchronized
-
-
-class Point(Structure):
-    _fields_ = [('x', c_double), ('y', c_double)]
+# The spec's examples are tested exactly as the chapter runs them.
+from mpref.examples.targets_sharedctypes import Point, modify, negate
+from mpref.examples.targets_sharedctypes import add_one as increment
 
 
 class MyStruct(Structure):
@@ -43,32 +42,6 @@ def _run(ctx, target, *args):
 
 
 # -- targets (module level, so that a spawned child can import them) ----------
-
-def negate(n, a):
-    """The spec's first shared-memory example (16.6.1.4)."""
-    n.value = 3.1415927
-    for i in range(len(a)):
-        a[i] = -a[i]
-
-
-def modify(n, x, s, A):
-    """The spec's Point example (16.6.2.6.1)."""
-    n.value **= 2
-    x.value **= 2
-    s.value = s.value.upper()
-    for a in A:
-        a.x **= 2
-        a.y **= 2
-
-
-def increment(counter, times, use_lock):
-    for _ in range(times):
-        if use_lock:
-            with counter.get_lock():
-                counter.value += 1
-        else:
-            counter.value += 1
-
 
 def fill(obj, values):
     for i, value in enumerate(values):
