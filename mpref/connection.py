@@ -124,6 +124,11 @@ class Connection:
         if self._handle is None or not self._writable:
             self._check_writable()
         view = memoryview(buffer)
+        if not view.c_contiguous:
+            # Checked before anything is written: a header already sent with
+            # no payload behind it would leave the reader waiting for ever.
+            raise BufferError('send_bytes() needs a contiguous buffer (a strided '
+                              'view like m[::2] is not): send bytes(m) instead')
         if view.itemsize != 1 or view.ndim != 1:
             view = view.cast('B')
         n = view.nbytes
@@ -204,9 +209,9 @@ class Connection:
         """
         if self._handle is None or not self._readable:
             self._check_readable()
-        with memoryview(buffer) as view:
-            if view.itemsize != 1 or view.ndim != 1:
-                view = view.cast('B')
+        # Both views are released on the way out (also when BufferTooShort is
+        # raised), so the caller may resize its buffer in an ``except`` block.
+        with memoryview(buffer) as original, original.cast('B') as view:
             if view.readonly:
                 raise TypeError('recv_bytes_into() needs a writable buffer')
             if offset < 0:
@@ -242,7 +247,10 @@ class Connection:
                 raise EOFError
             header += self._read_exact(4 - len(header), 4)
         size, = _unpack_header(header)
-        if size == -1:
+        if size < 0:
+            if size != -1:
+                # Not a length CPython or mpref ever writes: the stream is corrupt.
+                self._bad_message_length('the header announces %d bytes' % size)
             size, = struct.unpack('!Q', self._read_exact(8, 12))
         return size
 
@@ -293,16 +301,17 @@ class Connection:
         raise OSError('got end of file during message: truncated message, '
                       'expected %d bytes, got %d' % (expected, got))
 
-    def _bad_message_length(self):
-        # The payload is still in the pipe: reading on would misread it as
-        # headers.  So the reading direction is dead (CPython does the same).
+    def _bad_message_length(self, detail=None):
+        # The payload is still in the pipe (or the stream is corrupt): reading
+        # on would misread bytes as headers.  So the reading direction is dead
+        # (CPython does the same for maxlength).
+        why = detail or 'recv_bytes(maxlength) left a longer message unread in the pipe'
         if self._writable:
             self._readable = False
-            self._why_unreadable = ('no longer readable, recv_bytes(maxlength) left '
-                                    'a longer message unread in the pipe')
+            self._why_unreadable = 'no longer readable, ' + why
         else:
             self.close()
-        raise OSError('bad message length')
+        raise OSError('bad message length' + (': ' + detail if detail else ''))
 
     # -- the descriptor ---------------------------------------------------------
 
@@ -390,11 +399,18 @@ def Pipe(duplex=True):
     """
     if duplex:
         s1, s2 = socket.socketpair()
-        s1.setblocking(True)
-        s2.setblocking(True)
+        _make_blocking(s1)
+        _make_blocking(s2)
         return Connection(s1.detach()), Connection(s2.detach())
     r, w = os.pipe()
     return Connection(r, writable=False), Connection(w, readable=False)
+
+
+def _make_blocking(sock):
+    # Connections use plain os.read/os.write, which need a blocking
+    # descriptor; a socket.setdefaulttimeout() elsewhere in the program would
+    # otherwise create these sockets non-blocking (os.read: BlockingIOError).
+    sock.setblocking(True)
 
 
 def wait(object_list, timeout=None):
@@ -438,6 +454,7 @@ _WaitSelector = getattr(selectors, 'PollSelector', selectors.SelectSelector)
 import hmac          # noqa: E402 - this half of the module's own imports
 import shutil        # noqa: E402
 import tempfile      # noqa: E402
+import threading     # noqa: E402
 
 from .process import current_process   # noqa: E402
 
@@ -480,9 +497,9 @@ class Listener:
     that fails it gets its connection closed, ``accept()`` raises
     ``AuthenticationError``, and the listener can accept the next client.
 
-    ``handshake_timeout`` (keyword-only, beyond the spec): seconds that each
-    read or write of the handshake may wait for the client.  A client that
-    connects and then says nothing would otherwise hold ``accept()`` for
+    ``handshake_timeout`` (keyword-only, beyond the spec): seconds the whole
+    handshake with a client may take.  A client that connects and then says
+    nothing (or trickles its answer) would otherwise hold ``accept()`` for
     ever; with a timeout it is dropped with ``AuthenticationError``.
 
     ``close()`` closes the socket (and removes an ``AF_UNIX`` socket file);
@@ -502,6 +519,7 @@ class Listener:
             address, private_dir = _arbitrary_address(family)
         sock = socket.socket(getattr(socket, family))
         try:
+            _make_blocking(sock)
             if family == 'AF_INET':
                 # Let a restarted server bind its port again at once, while
                 # connections of the previous run are still in TIME_WAIT.
@@ -538,6 +556,7 @@ class Listener:
         if self._socket is None:
             raise OSError('listener is closed')
         sock, peer = self._socket.accept()
+        _make_blocking(sock)
         # An AF_UNIX client normally has no address of its own ('').  The
         # spec says None when the address is unavailable; CPython gives ''.
         self._last_accepted = peer if peer not in ('', b'') else None
@@ -592,8 +611,9 @@ def Client(address, family=None, authenticate=False, authkey=None, *, handshake_
     """
     family = _choose_family(address, family)
     authkey = _resolve_authkey(authenticate, authkey)
-    _check_timeout(handshake_timeout)
+    handshake_timeout = _check_timeout(handshake_timeout)
     with socket.socket(getattr(socket, family)) as sock:
+        _make_blocking(sock)
         sock.connect(address)
         conn = Connection(sock.detach())
     if authkey is not None:
@@ -681,57 +701,93 @@ def _authenticate(conn, authkey, deliver_first, timeout):
 
     The Listener challenges first, the Client second: each must prove it
     knows the key.  Any error on the way -- a wrong digest, a peer that hangs
-    up, garbage, an oversized message, silence past ``timeout`` -- becomes
-    ``AuthenticationError``, and the connection is closed.
+    up, garbage, an oversized message, a handshake still unfinished after
+    ``timeout`` seconds -- becomes ``AuthenticationError``, and the
+    connection is closed.
     """
+    watchdog = None if timeout is None else _HandshakeWatchdog(conn.fileno(), timeout)
+    failure = None
     try:
-        if timeout is not None:
-            _set_io_timeout(conn.fileno(), timeout)
         if deliver_first:
             deliver_challenge(conn, authkey)
             answer_challenge(conn, authkey)
         else:
             answer_challenge(conn, authkey)
             deliver_challenge(conn, authkey)
-        if timeout is not None:
-            _set_io_timeout(conn.fileno(), 0)      # authenticated: no limit any more
-    except AuthenticationError:
-        conn.close()
-        raise
-    except (OSError, EOFError) as exc:
-        conn.close()
-        if isinstance(exc, BlockingIOError):
-            reason = 'the peer sent nothing for %g seconds (handshake_timeout)' % timeout
-        elif isinstance(exc, EOFError):
-            reason = 'the peer closed the connection'
-        else:
-            reason = str(exc) or type(exc).__name__
-        raise AuthenticationError('authentication handshake failed: ' + reason) from exc
+    except (AuthenticationError, OSError, EOFError) as exc:
+        failure = exc
+    finally:
+        # Always stop the watchdog (also on Ctrl-C): once the connection is
+        # closed its descriptor number may be reused by something else.
+        timed_out = watchdog is not None and watchdog.stop()
+    if failure is None and not timed_out:
+        return
+    conn.close()
+    if timed_out:
+        reason = 'not finished after %g seconds (handshake_timeout)' % timeout
+    elif isinstance(failure, AuthenticationError):
+        raise failure
+    elif isinstance(failure, EOFError):
+        reason = 'the peer closed the connection'
+    else:
+        reason = str(failure) or type(failure).__name__
+    raise AuthenticationError('authentication handshake failed: ' + reason) from failure
 
 
 def _check_timeout(timeout):
-    if timeout is not None and not timeout > 0:
-        raise ValueError('handshake_timeout must be a positive number of seconds or None')
-    return timeout
-
-
-def _set_io_timeout(fd, seconds):
-    """Make each read/write on socket ``fd`` give up after ``seconds`` (0: never).
-
-    Connections use plain ``os.read``/``os.write``, so Python's
-    ``socket.settimeout`` (which makes the socket non-blocking and polls)
-    does not apply; the kernel's own per-socket timeouts do: a read that
-    waits too long fails with ``EAGAIN`` (``BlockingIOError``).  Unlike a
-    ``poll()`` before each message, this also catches a peer that stops in
-    the middle of one.
-    """
-    timeval = struct.pack('@ll', int(seconds), int((seconds % 1) * 1e6))
-    sock = socket.socket(fileno=fd)
+    """``handshake_timeout`` checked: None, or a finite number of seconds > 0."""
+    if timeout is None:
+        return None
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
-    finally:
-        sock.detach()          # the Connection still owns the descriptor
+        seconds = float(timeout)
+    except (TypeError, ValueError):
+        raise TypeError('handshake_timeout must be a number of seconds or None, not %s'
+                        % type(timeout).__name__) from None
+    if not 0 < seconds < float('inf'):
+        raise ValueError('handshake_timeout must be a positive, finite number of '
+                         'seconds or None, not %r' % (timeout,))
+    return seconds
+
+
+class _HandshakeWatchdog:
+    """Cut a socket off if its handshake takes longer than ``timeout`` seconds.
+
+    The bound is on the *whole* handshake, not on each read: a peer that
+    trickles one byte at a time cannot stretch it.  A timer thread waits for
+    the deadline and then calls ``shutdown()`` on the socket, which wakes
+    any read or write blocked on it (the read sees end of file), so the
+    handshake fails wherever it was.  ``stop()`` disarms it and tells
+    whether it fired.  (Connections use plain ``os.read``, so Python's
+    ``socket.settimeout`` cannot help here.)
+    """
+
+    def __init__(self, fd, timeout):
+        self._fd = fd
+        self._fired = False
+        self._lock = threading.Lock()        # stop() and the firing never overlap
+        self._timer = threading.Timer(timeout, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _fire(self):
+        with self._lock:
+            if self._fd is None:
+                return                       # stopped just in time
+            self._fired = True
+            sock = socket.socket(fileno=self._fd)
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass                         # the peer is gone already
+            finally:
+                sock.detach()                # the Connection still owns the descriptor
+
+    def stop(self):
+        """Disarm; return True if the deadline had already passed."""
+        with self._lock:
+            self._fd = None
+        self._timer.cancel()
+        return self._fired
 
 
 # ---- The authentication handshake (spec 16.6.2.11) ----

@@ -475,6 +475,47 @@ def test_buffer_too_short_carries_the_whole_message(impl, offset):
         b.close()
 
 
+def test_buffer_can_grow_while_buffer_too_short_is_handled(duplex):
+    # The views recv_bytes_into() took of the array are released before the
+    # exception leaves, so the handler may resize the array (as with the stdlib).
+    a, b = duplex
+    a.send_bytes(bytes(32))
+    arr = array.array('i', [0, 0])
+    try:
+        b.recv_bytes_into(arr)
+    except BufferTooShort as exc:
+        arr.extend([0] * 6)                  # BufferError if a view were still alive
+        message = exc.args[0]
+    assert len(message) == 32 and len(arr) == 8
+
+
+def test_non_contiguous_buffer_is_refused_before_anything_is_written(duplex):
+    # A strided view cannot be written in one piece; if the header went out
+    # first, the reader would wait for ever for the payload it announced.
+    a, b = duplex
+    for size in (100, 40000):                # the one-write path and the header+payload path
+        with pytest.raises(BufferError, match='contiguous'):
+            a.send_bytes(memoryview(bytes(size))[::2])
+        assert not b.poll()
+    a.send_bytes(b'still fine')
+    assert b.recv_bytes() == b'still fine'
+
+
+@pytest.mark.parametrize('length', [-2, -5, -2 ** 31])
+def test_negative_length_header_is_a_clear_error(length):
+    # Only -1 (the escape for long messages) is a valid negative header.
+    for method in ('recv_bytes', 'recv', 'recv_bytes_into'):
+        r, w = raw_pipe()
+        os.write(w, struct.pack('!i', length) + b'junk')
+        os.close(w)
+        conn = Connection(r, writable=False)
+        args = (bytearray(10),) if method == 'recv_bytes_into' else ()
+        with pytest.raises(OSError, match='bad message length: the header announces %d'
+                           % length):
+            getattr(conn, method)(*args)
+        assert conn.closed                   # a receive-only end with a corrupt stream is closed
+
+
 def test_recv_bytes_into_needs_a_writable_buffer(duplex):
     a, b = duplex
     a.send_bytes(b'abc')

@@ -521,6 +521,34 @@ def test_peer_stopping_inside_a_message_times_out():
                 listener.accept()
 
 
+def test_handshake_timeout_bounds_the_whole_handshake_not_each_read():
+    # A peer that trickles a (garbage) first message one byte at a time never
+    # lets a single read wait long; the timeout still ends the handshake.
+    with Listener(('127.0.0.1', 0), authkey=KEY, handshake_timeout=0.5) as listener:
+        stop = threading.Event()
+        sent = []
+
+        def trickle():
+            with socket.create_connection(listener.address, timeout=WAIT) as raw:
+                raw.recv(1024)                           # the challenge
+                for byte in struct.pack('!i', 200) + b'x' * 200:
+                    if stop.wait(0.05):
+                        return
+                    try:
+                        raw.sendall(bytes([byte]))
+                    except OSError:
+                        return                           # cut off by the listener
+                    sent.append(byte)
+
+        peer = InThread(trickle)
+        with pytest.raises(AuthenticationError, match='handshake_timeout'):
+            listener.accept()
+        stop.set()
+        peer.result()
+        assert len(sent) < 204                           # cut off before the message was whole
+        roundtrip(listener, authkey=KEY)
+
+
 def test_handshake_timeout_is_lifted_after_authentication():
     with Listener(('127.0.0.1', 0), authkey=KEY, handshake_timeout=0.2) as listener:
         client = InThread(Client, listener.address, authkey=KEY)
@@ -538,10 +566,36 @@ def test_client_handshake_timeout_with_a_silent_server():
             Client(server.getsockname(), authkey=KEY, handshake_timeout=0.3)
 
 
-@pytest.mark.parametrize('bad', [0, -1])
-def test_handshake_timeout_must_be_positive(bad):
+@pytest.mark.parametrize('bad', [0, -1, float('inf'), float('nan')])
+def test_handshake_timeout_must_be_positive_and_finite(bad):
     with pytest.raises(ValueError, match='handshake_timeout'):
         Listener(authkey=KEY, handshake_timeout=bad)
+    with pytest.raises(ValueError, match='handshake_timeout'):
+        Client(('127.0.0.1', 1), authkey=KEY, handshake_timeout=bad)
+
+
+def test_handshake_timeout_must_be_a_number():
+    with pytest.raises(TypeError, match='handshake_timeout must be a number'):
+        Listener(authkey=KEY, handshake_timeout='soon')
+
+
+@pytest.mark.parametrize('authkey', [None, KEY])
+def test_connections_block_whatever_the_default_socket_timeout(authkey):
+    # socket.setdefaulttimeout() makes new sockets non-blocking; Connections
+    # use os.read and must not inherit that (the stdlib resets it too).
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(0.5)
+    try:
+        with Listener(('127.0.0.1', 0), authkey=authkey) as listener:
+            client = InThread(Client, listener.address, authkey=authkey)
+            with accept_when_ready(listener) as server_end, client.result() as client_end:
+                late = InThread(lambda: (threading.Event().wait(1.0), client_end.send('late')))
+                assert server_end.recv() == 'late'       # blocks past the 0.5 s default
+                late.result()
+                assert os.get_blocking(server_end.fileno())
+                assert os.get_blocking(client_end.fileno())
+    finally:
+        socket.setdefaulttimeout(previous)
 
 
 def test_peer_hanging_up_mid_handshake():
