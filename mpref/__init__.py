@@ -38,7 +38,7 @@ __version__ = '0.1.0'
 
 __all__ = [
     'Process', 'current_process', 'Pipe', 'Connection', 'active_children', 'cpu_count',
-    'freeze_support', 'set_executable', 'set_start_method',
+    'freeze_support', 'set_executable', 'setExecutable', 'set_start_method',
     'get_start_method', 'get_context',
     'ProcessError', 'BufferTooShort', 'TimeoutError', 'AuthenticationError',
     'get_logger', 'log_to_stderr', 'SUBDEBUG', 'SUBWARNING',
