@@ -1,8 +1,8 @@
 """Shared memory for ctypes objects: arenas cut into blocks (spec 16.6.1.4, 16.6.2.6).
 
-Chapter: ``notebooks/05_shared_ctypes.ipynb``.  Its one client is
+Chapter: ``notebooks/05_shared_ctypes.ipynb``.  Its main client is
 ``sharedctypes.py``, which asks for a block of ``sizeof(ctype)`` bytes and lays
-a ctypes object over it.
+a ctypes object over it; ``synchronize.Lock`` also keeps one shared byte here.
 
 Arenas and blocks
 -----------------

@@ -95,6 +95,11 @@ class Queue:
     def __init__(self, maxsize=0):
         if maxsize <= 0:
             maxsize = SEM_VALUE_MAX
+        elif maxsize > SEM_VALUE_MAX:
+            # The free slots are counted by a semaphore, which cannot count higher.
+            raise ValueError('maxsize %d is too large: a queue counts its free slots in a '
+                             'semaphore, which holds at most SEM_VALUE_MAX = %d'
+                             % (maxsize, SEM_VALUE_MAX))
         self._maxsize = maxsize
         self._reader, self._writer = Pipe(duplex=False)
         self._rlock = Lock()

@@ -47,7 +47,7 @@ import copyreg
 import ctypes
 
 from . import heap, spawn
-from .synchronize import RLock
+from .synchronize import Lock, RLock
 
 __all__ = ['RawValue', 'RawArray', 'Value', 'Array', 'copy', 'synchronized',
            'typecode_to_type', 'Synchronized', 'SynchronizedArray',
@@ -143,12 +143,8 @@ def synchronized(obj, lock=None):
 def _wrap(obj, lock):
     if lock is False:
         return obj
-    if lock in (True, None):
-        lock = RLock()
-    if not (hasattr(lock, 'acquire') and hasattr(lock, 'release')):
-        # AttributeError, as CPython raises here, but saying what was expected.
-        raise AttributeError('lock must be True, False, or a Lock or RLock '
-                             '(something with acquire() and release()), not %r' % (lock,))
+    if lock is True:
+        lock = None                     # synchronized() makes a new RLock
     return synchronized(obj, lock)
 
 
@@ -160,8 +156,15 @@ class SynchronizedBase:
     """
 
     def __init__(self, obj, lock=None):
+        if lock is None:
+            lock = RLock()
+        elif not isinstance(lock, (Lock, RLock)):
+            # Only these are shared with other processes: a threading.Lock
+            # (or a Semaphore) would look like a lock and protect nothing.
+            raise TypeError('lock must be True, False, None, or an mpref Lock or RLock, '
+                            'not %r' % (lock,))
         self._obj = obj
-        self._lock = RLock() if lock is None else lock
+        self._lock = lock
         self.acquire = self._lock.acquire
         self.release = self._lock.release
 

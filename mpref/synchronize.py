@@ -62,7 +62,7 @@ import sys
 import threading
 import time
 
-from . import process, spawn, util
+from . import heap, process, spawn, util
 
 __all__ = ['Lock', 'RLock', 'Semaphore', 'BoundedSemaphore', 'Condition', 'Event',
            'SemLock', 'SEM_VALUE_MAX']
@@ -143,6 +143,7 @@ _check_signals.restype = ctypes.c_int
 _check_signals.argtypes = []
 
 _get_ident = threading.get_ident
+_FOREVER = float('inf')          # acquire(timeout=inf) waits as long as it takes, like None
 
 
 def _raise_errno():
@@ -209,6 +210,11 @@ class _Tracker:
     def _after_fork(self):
         # Another thread may have held the lock when we forked.
         self._lock = threading.Lock()
+        # The parent's end of its tracker's pipe: while we held it open, the
+        # parent's tracker would not see end of file when the parent dies.
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
     def tell(self, command, name):
         if self._pid != os.getpid():
@@ -226,7 +232,7 @@ class _Tracker:
             if self._pid == os.getpid():
                 return
             if self._fd is not None:
-                os.close(self._fd)  # inherited from the parent by fork
+                os.close(self._fd)  # inherited from a parent by a bare os.fork()
                 self._fd = None
             self._pid = os.getpid()
             r, w = os.pipe()
@@ -288,6 +294,10 @@ class SemLock:
     """
 
     def __init__(self, kind, value, maxvalue):
+        if value > SEM_VALUE_MAX:
+            # ctypes would silently cut a bigger number to 32 bits.
+            raise ValueError('semaphore value %d is too large: this system allows at most '
+                             'SEM_VALUE_MAX = %d' % (value, SEM_VALUE_MAX))
         for _ in range(100):
             name = _make_name()
             try:
@@ -327,7 +337,7 @@ class SemLock:
         signal handler that raises (SIGINT's ``KeyboardInterrupt``) interrupts
         the wait at once.
         """
-        if block and timeout is None:
+        if block and (timeout is None or timeout == _FOREVER):
             # The fast path: one C call (ctypes releases the GIL while it waits).
             if _fast_sem_wait(self._handle):
                 self._wait_again()
@@ -370,6 +380,8 @@ class SemLock:
 
     def _acquire_slow(self, block, timeout):
         """Non-blocking or timed acquire; True if it succeeded."""
+        if timeout != timeout:
+            raise ValueError('timeout must be a number of seconds, not NaN')
         if not block or timeout <= 0:
             return self._try()
         if HAVE_SEM_TIMEDWAIT:
@@ -526,22 +538,40 @@ class Lock(SemLock):
     Like ``threading.Lock``, any thread or process may release it; releasing
     it when unlocked raises ``ValueError`` (as CPython's multiprocessing does;
     ``threading`` raises ``RuntimeError``).
+
+    The over-release check costs a C call (``sem_getvalue``), a third of
+    ``with lock:``.  The usual release -- by the thread that acquired the
+    lock -- can skip it, because this process *knows* it holds the lock...
+    unless another process released it meanwhile (a hand-off: acquired
+    here, released there), which this process cannot see.  So every Lock
+    has one byte of shared memory, ``_handed_off``, set by the first release
+    that does not come from the acquiring thread; from then on every release
+    of that lock is checked.
     """
 
     def __init__(self):
         SemLock.__init__(self, SEMAPHORE, 1, 1)
+        self._flag_block = heap.BufferWrapper(1)
+        self._handed_off = self._flag_block.create_memoryview()
 
     def release(self):
-        # The usual case -- the thread that acquired the lock releases it --
-        # skips the over-release check: the lock is known to be held, and the
-        # check (one more C call) would make ``with lock:`` a third slower.
-        # The price: if another *process* released our lock for us (a
-        # hand-off), a second, buggy release by us goes unnoticed.
-        if not (self._count > 0 and self._owner == _get_ident()):
+        if self._count > 0 and self._owner == _get_ident():
+            if self._handed_off[0]:
+                self._check_not_full()
+        else:
             self._check_not_full()
+            self._handed_off[0] = 1      # released by someone else: check from now on
         self._count = 0          # a lock is held once or not at all; before the post (see SemLock.release)
         if _fast_sem_post(self._handle):
             _post_again(self._handle)
+
+    def __getstate__(self):
+        return SemLock.__getstate__(self), self._flag_block
+
+    def __setstate__(self, state):
+        semlock_state, self._flag_block = state
+        SemLock.__setstate__(self, semlock_state)
+        self._handed_off = self._flag_block.create_memoryview()
 
     def __repr__(self):
         try:
@@ -608,7 +638,14 @@ class Condition:
     """
 
     def __init__(self, lock=None):
-        self._lock = lock if lock is not None else RLock()
+        if lock is None:
+            lock = RLock()
+        elif not isinstance(lock, (Lock, RLock)):
+            # A threading lock would fail only later, in wait(), and could
+            # never be shared with another process anyway.
+            raise TypeError('Condition(lock): lock must be an mpref Lock or RLock, not %s'
+                            % type(lock).__name__)
+        self._lock = lock
         self._sleeping_count = Semaphore(0)
         self._woken_count = Semaphore(0)
         self._wait_semaphore = Semaphore(0)

@@ -22,7 +22,7 @@ LAYERS = [
     ['exceptions', 'util'],
     ['spawn', 'popen_fork', 'popen_spawn'],
     ['process'],
-    ['connection', 'synchronize', 'heap'],
+    ['connection', 'heap', 'synchronize'],
     ['queues', 'sharedctypes'],
     ['managers', 'pool'],
     ['__init__', 'dummy'],

@@ -705,3 +705,31 @@ def test_public_names():
     # The spec's spelling Queue.Empty / Queue.Full, on the class itself.
     assert mpref.Queue.Empty is queue.Empty and mpref.Queue.Full is queue.Full
     assert mpref.JoinableQueue.Empty is queue.Empty
+
+
+# ---------------------------------------------------------------------------
+# Limits and objects that must not travel through a queue
+# ---------------------------------------------------------------------------
+
+def test_maxsize_beyond_sem_value_max_is_refused():
+    # The free slots are a semaphore's count; a larger maxsize would be cut to
+    # 32 bits by ctypes (2**32 + 2 would make a queue full after 2 items).
+    for maxsize in (synchronize.SEM_VALUE_MAX + 1, 2 ** 32 + 2):
+        with pytest.raises(ValueError, match='SEM_VALUE_MAX'):
+            mpref.Queue(maxsize)
+        with pytest.raises(ValueError, match='SEM_VALUE_MAX'):
+            mpref.JoinableQueue(maxsize)
+
+
+def test_synchronization_primitives_are_refused_by_put():
+    q = mpref.Queue()
+    try:
+        for obj in (mpref.Lock(), mpref.RLock(), mpref.Semaphore(), mpref.Event(),
+                    mpref.Condition()):
+            with pytest.raises(RuntimeError, match='better to inherit than pickle'):
+                q.put(obj)
+        q.put('still working')
+        assert q.get(timeout=WAIT) == 'still working'
+    finally:
+        q.close()
+        q.join_thread()

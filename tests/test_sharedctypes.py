@@ -192,6 +192,40 @@ def test_structure_value_and_synchronized_fields(ctx):
         p.z
 
 
+def square_fields(point, raw_point, shorts):
+    point.x = point.x ** 2
+    point.y = point.y ** 2
+    raw_point.x, raw_point.y = raw_point.x ** 2, raw_point.y ** 2
+    for i in range(len(shorts)):
+        shorts[i] = -i
+
+
+def test_structures_and_short_arrays_are_shared_with_a_child(ctx):
+    # The spec table's RawValue(MyStruct, 4, 6) and RawArray(c_short, 7) rows,
+    # and a synchronized structure, changed in a child and seen here.
+    point = Value(Point, 1.5, -2.0)
+    raw_point = RawValue(Point, 4, 6)
+    shorts = RawArray(c_short, 7)
+    _run(ctx, square_fields, point, raw_point, shorts)
+    assert (point.x, point.y) == (2.25, 4.0)
+    assert (raw_point.x, raw_point.y) == (16.0, 36.0)
+    assert list(shorts) == [0, -1, -2, -3, -4, -5, -6]
+
+
+def test_shared_objects_refuse_to_go_through_a_queue():
+    q = mpref.Queue()
+    try:
+        for obj in (Value('i', 1), RawArray('d', 3), Array('c', b'hi')):
+            with pytest.raises(RuntimeError, match='better to inherit than pickle'):
+                q.put(obj)
+        q.put('after the refusals')
+        assert q.get(timeout=JOIN_TIMEOUT) == 'after the refusals'
+        assert q.empty()
+    finally:
+        q.close()
+        q.join_thread()
+
+
 # -- lock: keyword-only, True / False / Lock / RLock, anything else --------------
 
 def test_lock_is_keyword_only_for_array():
@@ -233,13 +267,21 @@ def test_given_lock_is_used(kind):
 
 
 @pytest.mark.parametrize('bad', ['yes', 42, object()])
-def test_bad_lock_raises_attribute_error_like_stdlib(bad):
-    with pytest.raises(AttributeError, match='Lock or RLock'):
+def test_bad_lock_is_a_clear_type_error(bad):
+    with pytest.raises(TypeError, match='mpref Lock or RLock'):
         Value('i', lock=bad)
-    with pytest.raises(AttributeError, match='Lock or RLock'):
+    with pytest.raises(TypeError, match='mpref Lock or RLock'):
         Array('i', 3, lock=bad)
-    with pytest.raises(AttributeError):
-        stdlib_sharedctypes.Value('i', lock=bad)
+    with pytest.raises(TypeError, match='mpref Lock or RLock'):
+        synchronized(RawValue('i'), bad)
+
+
+@pytest.mark.parametrize('lock_like', [threading.Lock, threading.RLock, mpref.Semaphore])
+def test_lock_like_objects_that_cannot_guard_processes_are_refused(lock_like):
+    # They have acquire() and release() (the stdlib accepts them), but a
+    # threading lock is not shared with a child, and a Semaphore is no lock.
+    with pytest.raises(TypeError, match='mpref Lock or RLock'):
+        Value('i', lock=lock_like())
 
 
 # -- synchronized wrappers ----------------------------------------------------

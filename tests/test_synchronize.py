@@ -475,6 +475,75 @@ def test_lock_released_by_child_process(ctx):
     assert run_child(ctx, release_expecting, lock, 'ValueError') == 0
 
 
+def test_lock_handed_off_to_a_child_is_still_checked_by_its_acquirer(ctx):
+    # Acquired here, released in a child (a hand-off): a second release here
+    # is an over-release and must raise -- not turn the lock into a
+    # semaphore of value 2 that two holders could take at once.
+    lock = mpref.Lock()
+    lock.acquire()
+    assert run_child(ctx, release_it, lock) == 0
+    with pytest.raises(ValueError, match='released too many times'):
+        lock.release()
+    assert lock.acquire(False) is True
+    assert lock.acquire(False) is False          # still a lock: one holder at most
+    lock.release()
+    with lock:                                   # and ordinary use goes on
+        pass
+    with pytest.raises(ValueError):
+        lock.release()
+
+
+def test_values_beyond_sem_value_max_are_refused():
+    # ctypes would silently cut them to 32 bits (2**32 + 2 would become 2).
+    too_big = synchronize.SEM_VALUE_MAX + 1
+    for make in (mpref.Semaphore, mpref.BoundedSemaphore):
+        with pytest.raises(ValueError, match='SEM_VALUE_MAX'):
+            make(too_big)
+        with pytest.raises(ValueError, match='SEM_VALUE_MAX'):
+            make(2 ** 32 + 2)
+    assert mpref.Semaphore(synchronize.SEM_VALUE_MAX).get_value() == synchronize.SEM_VALUE_MAX
+
+
+def test_infinite_timeout_waits_like_none_and_nan_is_refused():
+    lock = mpref.Lock()
+    assert lock.acquire(timeout=float('inf')) is True      # the stdlib agrees
+    with pytest.raises(ValueError, match='NaN'):
+        lock.acquire(timeout=float('nan'))
+    lock.release()
+    assert mpref.Event().wait(0.01) is False
+    cond = mpref.Condition()
+    with cond:
+        with pytest.raises(ValueError, match='NaN'):
+            cond.wait(float('nan'))
+
+
+@pytest.mark.parametrize('lock', [threading.Lock, threading.RLock, mpref.Semaphore])
+def test_condition_refuses_a_lock_it_cannot_share(lock):
+    with pytest.raises(TypeError, match='mpref Lock or RLock'):
+        mpref.Condition(lock())
+    assert isinstance(mpref.Condition(mpref.Lock()), mpref.synchronize.Condition)
+
+
+def report_tracker_fd(conn):
+    conn.send(synchronize._tracker._fd)
+    conn.close()
+
+
+def test_forked_child_lets_go_of_its_parents_tracker():
+    # While a child held the parent's tracker pipe open, the tracker would
+    # not notice the parent being killed until the child exited too.
+    mpref.Lock()                                   # this process has a tracker now
+    assert synchronize._tracker._fd is not None
+    parent_end, child_end = mpref.Pipe()
+    p = mpref.get_context('fork').Process(target=report_tracker_fd, args=(child_end,))
+    p.start()
+    child_end.close()
+    assert parent_end.poll(TIMEOUT)
+    assert parent_end.recv() is None
+    p.join(TIMEOUT)
+    parent_end.close()
+
+
 def test_bounded_semaphore_over_release_in_child(ctx):
     sema = mpref.BoundedSemaphore(2)
     assert run_child(ctx, release_expecting, sema, 'ValueError') == 0
@@ -747,13 +816,16 @@ SIGINT_SCRIPT = textwrap.dedent('''
             cond.wait(60)
     elif what == 'event':
         event.wait()
+    elif what == 'event-timeout':
+        event.wait(60)
     print('not interrupted', flush=True)
 ''')
 
 
 @pytest.mark.parametrize('what,path', [
     ('acquire', 'native'), ('acquire-timeout', 'native'), ('acquire-timeout', 'loop'),
-    ('condition', 'native'), ('condition-timeout', 'native'), ('event', 'native'),
+    ('condition', 'native'), ('condition-timeout', 'native'), ('condition-timeout', 'loop'),
+    ('event', 'native'), ('event-timeout', 'native'), ('event-timeout', 'loop'),
 ])
 def test_sigint_interrupts_a_blocked_wait(what, path):
     proc = subprocess.Popen([sys.executable, '-c', SIGINT_SCRIPT, what, path],
