@@ -52,7 +52,12 @@ class Popen:
                     util.adopt_sentinel(child_w)
                     code = process_obj._bootstrap(after_fork=True)
                 finally:
-                    os._exit(code)
+                    # Never return into the parent's code: if even os._exit
+                    # fails (say, an exit code it cannot take), leave with 1.
+                    try:
+                        os._exit(code)
+                    finally:
+                        os._exit(1)
             os.close(child_w)
         self.pid = pid
         self.sentinel = parent_r
@@ -73,10 +78,20 @@ class Popen:
         return self.returncode
 
     def wait(self, timeout=None):
-        """Wait up to ``timeout`` seconds (None: forever) for the child to exit."""
+        """Wait up to ``timeout`` seconds (None: forever) for the child to exit.
+
+        Return the exit code, or None if the child is still running.
+        """
         if self.returncode is None:
+            if timeout is None:
+                # A blocking waitpid returns when *this* child exits.  The
+                # sentinel could say so too late: a grandchild forked with a
+                # bare os.fork() keeps a copy of its write end open.
+                return self.poll(0)
             if not util.wait_readable(self.sentinel, timeout):
-                return None
+                # Timed out -- but the child may be dead with that grandchild
+                # holding the sentinel open: one last look before giving up.
+                return self.poll()
             # The sentinel is at EOF, so the child is dead: this waitpid is instant.
             return self.poll(0)
         return self.returncode

@@ -34,6 +34,12 @@ class Popen(_ForkPopen):
             try:
                 argv = spawn.get_command_line(child_r, child_w)
                 self.pid = _spawn_with_fds(argv, self._fds + [child_r, child_w])
+            except BaseException:
+                # No child (e.g. set_executable() named a missing file): the
+                # parent's ends have no one to talk to.
+                os.close(parent_r)
+                os.close(parent_w)
+                raise
             finally:
                 os.close(child_r)
                 os.close(child_w)

@@ -51,6 +51,10 @@ class Process:
     #: None: use the default start method (``set_start_method``).
     _start_method = None
 
+    #: Set on the instance by ``__init__``; a subclass that forgot to call
+    #: ``Process.__init__`` finds this class value instead (``_check_init``).
+    _initialized = False
+
     def __init__(self, group=None, target=None, name=None, args=(), kwargs={},
                  *, daemon=None):
         if group is not None:
@@ -65,6 +69,7 @@ class Process:
         self._args = tuple(args)
         self._kwargs = dict(kwargs)
         self._name = name or 'Process-' + ':'.join(str(i) for i in self._identity)
+        self._initialized = True
         if daemon is not None:
             self.daemon = daemon
 
@@ -78,6 +83,7 @@ class Process:
 
     def start(self):
         """Start ``run()`` in a child process.  At most once per object."""
+        self._check_init()
         if self._popen is not None:
             raise AssertionError('cannot start a process twice')
         if self._parent_pid != os.getpid():
@@ -121,6 +127,7 @@ class Process:
         which.  A process may be joined many times; not before it is started,
         and never by itself (that would wait forever).
         """
+        self._check_init()
         if self is _current_process:
             raise AssertionError('a process cannot join itself: that would deadlock')
         if self._parent_pid != os.getpid():
@@ -132,6 +139,7 @@ class Process:
 
     def is_alive(self):
         """Return whether the process is alive (and reap it if it has ended)."""
+        self._check_init()
         if self is _current_process:
             return True
         if self._parent_pid != os.getpid():
@@ -148,6 +156,7 @@ class Process:
     @property
     def name(self):
         """The process's name: a label with no meaning to mpref."""
+        self._check_init()
         return self._name
 
     @name.setter
@@ -205,6 +214,7 @@ class Process:
         return self._popen.sentinel
 
     def __repr__(self):
+        self._check_init()
         if self is _current_process:
             status = 'started'
         elif self._parent_pid != os.getpid():
@@ -251,8 +261,13 @@ class Process:
         except SystemExit as exc:
             if exc.code is None:
                 exitcode = 0
-            elif isinstance(exc.code, int):
+            elif isinstance(exc.code, int) and _C_INT_MIN <= exc.code <= _C_INT_MAX:
                 exitcode = exc.code
+            elif isinstance(exc.code, int):
+                # os._exit() takes a C int; beyond that it would raise.
+                sys.stderr.write('Process %s: exit code %d is out of range; exiting with 1\n'
+                                 % (self.name, exc.code))
+                exitcode = 1
             else:
                 sys.stderr.write(str(exc.code) + '\n')
                 exitcode = 1
@@ -264,6 +279,13 @@ class Process:
             util.info('process exiting with exitcode %d', exitcode)
             util._flush_std_streams()
         return exitcode
+
+    def _check_init(self):
+        # As threading.Thread does: a clear error instead of an AttributeError
+        # about some private attribute the skipped __init__ would have set.
+        if not self._initialized:
+            raise RuntimeError('Process.__init__() was not called: %s.__init__() must call '
+                               'super().__init__() before anything else' % type(self).__name__)
 
     def _check_started(self, action):
         if self._popen is None:
@@ -307,6 +329,7 @@ class _MainProcess(Process):
     def __init__(self):
         self._identity = ()
         self._name = 'MainProcess'
+        self._initialized = True
         self._parent_pid = None
         self._popen = None
         self._target = None
@@ -327,6 +350,9 @@ _default_start_method = 'fork'
 _start_methods = ('fork', 'spawn')
 
 _exitcode_to_name = {-signum: signum.name for signum in signal.Signals}
+
+# The exit codes os._exit() accepts (a C int); the OS keeps only the low 8 bits.
+_C_INT_MIN, _C_INT_MAX = -2**31, 2**31 - 1
 
 
 def current_process():

@@ -126,6 +126,21 @@ class Subclassed(mpref.Process):
         _record(self.path, (type(self).__name__, self.word * 2))
 
 
+def _run_script(tmp_path, source, timeout=60, env=None):
+    script = tmp_path / 'prog.py'
+    script.write_text(textwrap.dedent(source))
+    return subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=timeout, cwd=str(tmp_path), env=env)
+
+
+def _env_without(*names):
+    """os.environ minus ``names``, with this repository importable (``tests.*``)."""
+    env = {k: v for k, v in os.environ.items() if k not in names}
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env['PYTHONPATH'] = os.pathsep.join(filter(None, [root, env.get('PYTHONPATH')]))
+    return env
+
+
 def _joined(p, timeout=JOIN):
     p.join(timeout)
     assert p.exitcode is not None, '%r did not finish within %ss' % (p, timeout)
@@ -409,6 +424,21 @@ def test_daemon_flag_is_inherited_and_settable(ctx, tmp_path):
     assert _read(path)['daemon'] is True
 
 
+def record_new_process_daemon(path):
+    _record(path, mpref.Process(target=time.sleep, args=(0,)).daemon)
+
+
+@pytest.mark.parametrize('daemonic', [True, False])
+def test_new_process_inherits_the_daemon_flag_of_its_creator(ctx, tmp_path, daemonic):
+    # A daemonic process may not *start* children, but the flag of a new,
+    # unstarted Process object is its creator's ("inherited", spec 16.6.2.1).
+    path = str(tmp_path / 'out')
+    p = ctx.Process(target=record_new_process_daemon, args=(path,), daemon=daemonic)
+    p.start()
+    assert _joined(p) == 0
+    assert _read(path) is daemonic
+
+
 # --------------------------------------------------------------------------
 # authkey
 # --------------------------------------------------------------------------
@@ -463,13 +493,19 @@ def test_child_stdin_is_devnull(ctx, tmp_path):
     assert _read(path) == (os.devnull, '')
 
 
-def test_child_flushes_std_streams_before_exit(ctx, capfd):
-    p = ctx.Process(target=write_partial_line, args=('unflushed-text',))
-    p.start()
-    assert _joined(p) == 0
-    out, err = capfd.readouterr()
-    assert 'unflushed-text' in out
-    assert 'unflushed-text' in err
+def test_child_flushes_std_streams_before_exit(start_method, tmp_path):
+    # A script whose stdout and stderr are pipes, without PYTHONUNBUFFERED:
+    # the child's partial line sits in its buffers until the bootstrap flushes
+    # them (a forked child leaves with os._exit, which flushes nothing).
+    result = _run_script(tmp_path, """
+        import mpref
+        from tests.test_process import write_partial_line
+        if __name__ == '__main__':
+            p = mpref.get_context(%r).Process(target=write_partial_line, args=('unflushed-text',))
+            p.start(); p.join(30)
+    """ % start_method, env=_env_without('PYTHONUNBUFFERED'))
+    assert result.stdout == 'unflushed-text'
+    assert result.stderr == 'unflushed-text'
 
 
 def test_forked_child_does_not_rerun_parent_atexit(tmp_path):
@@ -529,6 +565,9 @@ def test_active_children_lists_live_children_and_reaps_finished(ctx):
     assert _dead_or_zombie(quick.pid) and os.path.exists('/proc/%d' % quick.pid)
     assert mpref.active_children() == [sleeper]
     assert not os.path.exists('/proc/%d' % quick.pid)         # reaped: no zombie
+    # A forked child starts with no children of its own, not a copy of ours
+    # (its exit function would try to join the sleeper and fail).
+    assert quick.exitcode == 0
     sleeper.terminate()
     _joined(sleeper)
     assert mpref.active_children() == []
@@ -622,6 +661,24 @@ def test_set_start_method_changes_how_children_start(tmp_path):
         mpref.set_start_method('fork')
 
 
+def record_start_method(path):
+    _record(path, mpref.get_start_method())
+
+
+def test_a_spawned_child_inherits_the_default_start_method(tmp_path):
+    # The spawned child's mpref is freshly imported (default 'fork'); it must
+    # still start its own children the way its parent was told to.
+    path = str(tmp_path / 'out')
+    mpref.set_start_method('spawn')
+    try:
+        p = mpref.Process(target=record_start_method, args=(path,))
+        p.start()
+        assert _joined(p) == 0
+    finally:
+        mpref.set_start_method('fork')
+    assert _read(path) == 'spawn'
+
+
 def test_global_variables_fork_sees_parent_value_spawn_reimports(start_method, tmp_path, monkeypatch):
     # Spec 16.6.3.2 "Global variables": a spawned child re-imports the module.
     monkeypatch.setattr(sys.modules[__name__], 'MODULE_GLOBAL', 'changed by the parent')
@@ -648,11 +705,6 @@ def test_fork_accepts_a_lambda_target():
     assert _joined(p) == 5
 
 
-def _run_script(tmp_path, source, timeout=60):
-    script = tmp_path / 'prog.py'
-    script.write_text(textwrap.dedent(source))
-    return subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                          timeout=timeout, cwd=str(tmp_path))
 
 
 def test_spawn_refuses_a_function_from_an_interactive_main():
@@ -736,3 +788,169 @@ def test_join_is_not_fooled_by_a_grandchild_outliving_the_child(ctx, tmp_path):
         assert not _dead_or_zombie(grandchild)
     finally:
         os.kill(grandchild, signal.SIGKILL)
+
+
+GRANDCHILD_SLEEP = 10
+
+
+def fork_grandchild_and_return(path):
+    # A bare os.fork(), as a library might do: the grandchild inherits this
+    # child's copy of the sentinel's write end and keeps it open for a while,
+    # then leaves a mark (the test kills it before, if all goes well).
+    pid = os.fork()
+    if pid == 0:
+        try:
+            time.sleep(GRANDCHILD_SLEEP)
+            _record(path + '.done', 'the grandchild finished')
+        finally:
+            os._exit(0)
+    _record(path, pid)
+
+
+def _kill_recorded_grandchild(path):
+    if os.path.exists(path):
+        try:
+            os.kill(_read(path), signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def test_join_returns_when_the_child_exits_despite_a_raw_forked_grandchild(ctx, tmp_path):
+    path = str(tmp_path / 'out')
+    p = ctx.Process(target=fork_grandchild_and_return, args=(path,))
+    p.start()
+    try:
+        p.join()                 # the sentinel stays open, but the child is gone
+        assert p.exitcode == 0
+        # join() did not wait for the grandchild (nor for the sentinel's EOF).
+        assert not os.path.exists(path + '.done')
+    finally:
+        _kill_recorded_grandchild(path)
+
+
+def test_wait_with_timeout_reports_a_dead_child_despite_a_raw_forked_grandchild(ctx, tmp_path):
+    path = str(tmp_path / 'out')
+    p = ctx.Process(target=fork_grandchild_and_return, args=(path,))
+    p.start()
+    try:
+        os.waitid(os.P_PID, p.pid, os.WEXITED | os.WNOWAIT)   # the child is dead
+        # The sentinel wait times out (the grandchild holds it); the child's
+        # exit code must still be the answer, not None.
+        assert p._popen.wait(0.1) == 0
+        assert not os.path.exists(path + '.done')
+    finally:
+        p.join(JOIN)
+        _kill_recorded_grandchild(path)
+
+
+@pytest.mark.parametrize('exit_arg', [2**40, -2**40])
+def test_an_exit_code_beyond_a_c_int_exits_1(start_method, tmp_path, exit_arg):
+    # os._exit() cannot take it; a forked child must not escape into the
+    # parent's code (the script would then print twice).
+    result = _run_script(tmp_path, """
+        import os, sys, mpref
+        if __name__ == '__main__':
+            parent = os.getpid()
+            p = mpref.get_context(%r).Process(target=sys.exit, args=(%d,))
+            try:
+                p.start()
+            finally:
+                print('after start() in', 'the parent' if os.getpid() == parent else 'the child')
+            p.join(30)
+            print('exitcode', p.exitcode)
+    """ % (start_method, exit_arg))
+    assert result.stdout.splitlines() == ['after start() in the parent', 'exitcode 1']
+    assert 'out of range' in result.stderr
+
+
+def test_failed_spawn_raises_and_leaks_no_descriptors():
+    def open_fds():
+        return len(os.listdir('/proc/self/fd'))
+    mpref.set_executable('/nonexistent/python')
+    try:
+        before = open_fds()
+        for _ in range(3):
+            p = mpref.get_context('spawn').Process(target=time.sleep, args=(0,))
+            with pytest.raises(FileNotFoundError, match='/nonexistent/python'):
+                p.start()
+            assert p.pid is None and not p.is_alive()
+        assert open_fds() == before
+    finally:
+        mpref.set_executable(sys.executable)
+    assert mpref.active_children() == []
+
+
+class ForgotInit(mpref.Process):
+    def __init__(self, word):
+        self.word = word             # no super().__init__()
+
+
+def test_a_subclass_that_skips_process_init_gets_a_clear_error():
+    p = ForgotInit('hello')
+    for action in (p.start, p.join, p.is_alive, lambda: p.name, lambda: repr(p)):
+        with pytest.raises(RuntimeError, match=r'Process.__init__\(\) was not called'):
+            action()
+
+
+def _run_script_without_pipes(tmp_path, source):
+    """Run a script with its output in a file; return (returncode, output).
+
+    Not pipes: a child that outlives the script would hold their write ends
+    and make subprocess.run() wait for the child too.
+    """
+    script = tmp_path / 'prog.py'
+    script.write_text(textwrap.dedent(source))
+    with open(tmp_path / 'log', 'w') as log:
+        result = subprocess.run([sys.executable, str(script)], stdout=log, stderr=log,
+                                timeout=60, env=_env_without())
+    return result.returncode, (tmp_path / 'log').read_text()
+
+
+def test_daemonic_script_children_are_terminated_at_exit(start_method, tmp_path):
+    # The main process's exit function (atexit) terminates daemonic children.
+    code, output = _run_script_without_pipes(tmp_path, """
+        import time, mpref
+        if __name__ == '__main__':
+            p = mpref.get_context(%r).Process(target=time.sleep, args=(60,), daemon=True)
+            p.start()
+            print(p.pid)
+    """ % start_method)
+    assert code == 0, output
+    sleeper = int(output)
+    try:
+        assert _dead_or_zombie(sleeper)
+    finally:
+        if not _dead_or_zombie(sleeper):
+            os.kill(sleeper, signal.SIGKILL)
+
+
+def test_non_daemonic_script_children_are_joined_at_exit(start_method, tmp_path):
+    # The main process's exit function (atexit) waits for the other children:
+    # the script ends only after its child (which sleeps first) wrote the marker.
+    marker = str(tmp_path / 'marker')
+    code, output = _run_script_without_pipes(tmp_path, """
+        import mpref
+        from tests.test_process import slow_write
+        if __name__ == '__main__':
+            mpref.get_context(%r).Process(target=slow_write, args=(%r,)).start()
+    """ % (start_method, marker))
+    assert code == 0, output
+    assert os.path.exists(marker)
+    assert _read(marker) == 'written by the grandchild'
+
+
+def test_star_import_provides_every_spec_name():
+    namespace = {}
+    exec('from mpref import *', namespace)
+    spec_names = [
+        'Process', 'current_process', 'active_children', 'cpu_count', 'freeze_support',
+        'set_executable', 'setExecutable', 'Pipe', 'Connection', 'Queue', 'JoinableQueue',
+        'Lock', 'RLock', 'Semaphore', 'BoundedSemaphore', 'Condition', 'Event',
+        'Value', 'Array', 'RawValue', 'RawArray',
+        'ProcessError', 'BufferTooShort', 'TimeoutError', 'AuthenticationError',
+        'get_logger', 'log_to_stderr', 'SUBDEBUG', 'SUBWARNING']
+    assert [name for name in spec_names if name not in namespace] == []
+    # And every public, non-module name of mpref (Manager, Pool, ... once they exist).
+    public = [name for name in dir(mpref) if not name.startswith('_')
+              and not isinstance(getattr(mpref, name), type(mpref))]
+    assert [name for name in public if name not in namespace] == []
