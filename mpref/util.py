@@ -245,7 +245,9 @@ def get_temp_dir():
     """
     global _temp_dir
     if _temp_dir is None or _temp_dir[1] != os.getpid():
-        path = tempfile.mkdtemp(prefix='mpref-')
+        # The pid in the name tells whose it is (the test suite's leak check
+        # uses it when other processes make mpref temp dirs at the same time).
+        path = tempfile.mkdtemp(prefix='mpref-%d-' % os.getpid())
         info('created temp directory %s', path)
         Finalize(None, shutil.rmtree, args=(path,), kwargs={'ignore_errors': True},
                  exitpriority=-100)

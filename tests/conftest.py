@@ -6,10 +6,17 @@
 * ``pytest_sessionfinish`` -- after the whole suite (tests *and* notebooks), no
   POSIX semaphore or shared memory left in /dev/shm, no mpref temp directory
   left in the temp dir, no child process left: otherwise the run fails.
+  Entries that another, concurrent process tree made do not count
+  (``leakcheck.made_by_this_run``).
+* ``pytest_configure`` -- each run gets its own fresh ``--basetemp`` (removed
+  at the end), so two suites running at once never delete each other's
+  ``tmp_path`` directories.
 """
 
 import os
+import shutil
 import signal
+import tempfile
 import time
 
 import pytest
@@ -41,6 +48,19 @@ def no_leftover_children():
 
 
 _before = {}
+_own_basetemp = []
+
+
+@pytest.hookimpl(tryfirst=True)       # before pytest's tmpdir plugin reads the option
+def pytest_configure(config):
+    if config.option.basetemp is None:
+        config.option.basetemp = tempfile.mkdtemp(prefix='pytest-mpref-run-')
+        _own_basetemp.append(config.option.basetemp)
+
+
+def pytest_unconfigure(config):
+    for path in _own_basetemp:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def pytest_sessionstart(session):
@@ -52,7 +72,7 @@ def pytest_sessionfinish(session, exitstatus):
     deadline = time.monotonic() + 5
     while leakcheck.live_children(os.getpid()) and time.monotonic() < deadline:
         time.sleep(0.05)
-    problems = leakcheck.compare(_before, leakcheck.snapshot())
+    problems = leakcheck.compare(_before, leakcheck.snapshot(), session_pid=os.getpid())
     children = leakcheck.live_children(os.getpid())
     if children:
         problems.append('child processes still running: %s' % leakcheck.describe(children))

@@ -1,9 +1,17 @@
 """What a test run may leave behind, and how to look for it.
 
 Used by ``conftest.pytest_sessionfinish`` and by ``test_leakcheck.py``.
+
+Another test suite may run on the same machine at the same time, making and
+removing its own semaphores and temp directories.  mpref puts the creating
+pid in those names (``/dev/shm/sem.mpref-<pid>-<hex>``, ``mpref-<pid>-...``
+temp dirs), so an entry that a *live, unrelated* process made is not
+counted against this run (see ``made_by_this_run``).  Entries with no pid in
+their name are always counted.
 """
 
 import os
+import re
 import tempfile
 
 
@@ -16,17 +24,72 @@ def snapshot():
     }
 
 
-def compare(before, after):
-    """Describe each thing present ``after`` that was not there ``before``."""
+def compare(before, after, session_pid=None):
+    """Describe each thing present ``after`` that was not there ``before``.
+
+    With ``session_pid``, leave out entries that process tree did not make.
+    """
+    def new(kind):
+        names = after[kind] - before[kind]
+        if session_pid is not None:
+            names = {name for name in names if made_by_this_run(name, session_pid)}
+        return sorted(names)
+
     problems = []
-    new_shm = sorted(after['shm'] - before['shm'])
+    new_shm = new('shm')
     if new_shm:
         problems.append('left in /dev/shm: %s' % ', '.join(new_shm))
-    new_tmp = sorted(after['tmp'] - before['tmp'])
+    new_tmp = new('tmp')
     if new_tmp:
         problems.append('temp directories left in %s: %s'
                         % (tempfile.gettempdir(), ', '.join(new_tmp)))
     return problems
+
+
+#: ``sem.mpref-<pid>-...`` (a semaphore) or ``mpref-<pid>-...`` (a temp dir).
+_PID_IN_NAME = re.compile(r'^(?:sem\.)?mpref-(\d+)-')
+
+
+def made_by_this_run(name, session_pid):
+    """Could the process tree of ``session_pid`` have made entry ``name``?
+
+    Yes if the name carries no pid, or the pid is ``session_pid`` or one of
+    its descendants, or the pid is dead (we cannot tell whose it was, so we
+    count it).  No if it belongs to a live process outside this tree.
+    """
+    match = _PID_IN_NAME.match(name)
+    if match is None:
+        return True
+    pid = int(match.group(1))
+    return session_pid in ancestry(pid) or not _is_alive(pid)
+
+
+def ancestry(pid):
+    """``pid``, its parent, grandparent... up to pid 1 (fewer if one exits)."""
+    chain = []
+    while pid > 0 and pid not in chain:
+        chain.append(pid)
+        stat = _read_stat(pid)
+        if stat is None:
+            break
+        pid = int(stat[1])          # the ppid field
+    return chain
+
+
+def _is_alive(pid):
+    stat = _read_stat(pid)
+    return stat is not None and stat[0] not in ('Z', 'X')
+
+
+def _read_stat(pid):
+    """The fields of /proc/<pid>/stat after the command name, or None."""
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            stat = f.read()
+    except OSError:
+        return None
+    # The command name is in parentheses and may contain spaces.
+    return stat[stat.rfind(')') + 2:].split()
 
 
 #: Helpers the *stdlib* multiprocessing (the yardstick in tests and
@@ -45,13 +108,9 @@ def live_children(pid):
     for entry in _listdir('/proc'):
         if not entry.isdigit():
             continue
-        try:
-            with open('/proc/%s/stat' % entry) as f:
-                stat = f.read()
-        except OSError:
+        fields = _read_stat(int(entry))
+        if fields is None:
             continue
-        # The command name is in parentheses and may contain spaces.
-        fields = stat[stat.rfind(')') + 2:].split()
         if int(fields[1]) == pid and not _is_stdlib_helper(int(entry)):
             children.append(int(entry))
     return children
