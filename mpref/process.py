@@ -134,6 +134,9 @@ class Process:
             raise AssertionError('can only join a child process')
         if self._popen is None:
             raise AssertionError('can only join a started process')
+        if timeout is not None and not isinstance(timeout, (int, float)):
+            raise TypeError('join() timeout must be a number of seconds or None, not %s'
+                            % type(timeout).__name__)
         if self._popen.wait(timeout) is not None:
             _children.discard(self)
 

@@ -26,6 +26,7 @@ being spawned* -- see ``get_spawning_popen`` and ``assert_spawning``.
 import os
 import pickle
 import runpy
+import subprocess
 import sys
 import threading
 import types
@@ -207,7 +208,12 @@ def get_command_line(data_fd, sentinel_fd):
     code = ('import sys; sys.path.insert(0, %r); '
             'from mpref.spawn import spawn_main; spawn_main(%d, %d)'
             % (package_parent, data_fd, sentinel_fd))
-    return [get_executable(), '-c', code]
+    # The parent's interpreter options (-O, -X dev, -W error, ...) apply to
+    # the child too, as they would to a forked one.  The standard library
+    # keeps the list of options that matter in this (private) helper, which
+    # CPython's own multiprocessing uses for the same purpose.
+    flags = subprocess._args_from_interpreter_flags()
+    return [get_executable(), *flags, '-c', code]
 
 
 def spawn_main(data_fd, sentinel_fd):

@@ -312,6 +312,14 @@ def test_terminate_before_start_is_an_error():
         mpref.Process().terminate()
 
 
+def test_join_timeout_must_be_a_number(ctx):
+    p = ctx.Process(target=time.sleep, args=(0,))
+    p.start()
+    with pytest.raises(TypeError, match='join\\(\\) timeout must be a number'):
+        p.join('1')
+    assert _joined(p) == 0
+
+
 def test_exitcode_none_while_running_and_before_start(ctx):
     p = ctx.Process(target=time.sleep, args=(60,))
     assert p.exitcode is None
@@ -738,6 +746,29 @@ def test_spawn_imports_a_guarded_main_module_safely(tmp_path):
     """)
     assert result.stdout.splitlines() == [
         'imported as __main__', 'imported as __mp_main__', 'hello bob', 'exitcode 0']
+
+
+def test_spawned_child_gets_the_parents_interpreter_options(tmp_path):
+    # python -O: the parent's options reach a spawned interpreter, as they
+    # are simply inherited by a forked one.
+    script = tmp_path / 'prog.py'
+    script.write_text(textwrap.dedent("""
+        import sys
+        import mpref
+        def report(conn):
+            conn.send((sys.flags.optimize, sys.flags.dev_mode))
+        if __name__ == '__main__':
+            for method in ('fork', 'spawn'):
+                a, b = mpref.Pipe()
+                p = mpref.get_context(method).Process(target=report, args=(b,))
+                p.start()
+                print(method, *a.recv() if a.poll(30) else ('no answer',))
+                p.join(30)
+    """))
+    result = subprocess.run([sys.executable, '-O', '-X', 'dev', str(script)],
+                            capture_output=True, text=True, timeout=60, cwd=str(tmp_path),
+                            env=_env_without())
+    assert result.stdout.splitlines() == ['fork 1 True', 'spawn 1 True'], result.stderr
 
 
 def test_spawn_refuses_to_start_while_importing_an_unguarded_main(tmp_path):
