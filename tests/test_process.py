@@ -657,31 +657,20 @@ def test_unknown_start_method_is_refused():
         mpref.get_context('thread')
 
 
-def test_set_start_method_changes_how_children_start(tmp_path):
-    path = str(tmp_path / 'out')
-    mpref.set_start_method('spawn')
-    try:
-        p = mpref.Process(target=record_module_global, args=(path,))
-        p.start()
-        assert _joined(p) == 0
-        assert p._popen.method == 'spawn'
-    finally:
-        mpref.set_start_method('fork')
-
-
 def record_start_method(path):
     _record(path, mpref.get_start_method())
 
 
-def test_a_spawned_child_inherits_the_default_start_method(tmp_path):
-    # The spawned child's mpref is freshly imported (default 'fork'); it must
-    # still start its own children the way its parent was told to.
+def test_set_start_method_changes_how_children_start_and_is_inherited(tmp_path):
+    # The child is spawned; its mpref is freshly imported (default 'fork'),
+    # yet it must start its own children the way its parent was told to.
     path = str(tmp_path / 'out')
     mpref.set_start_method('spawn')
     try:
         p = mpref.Process(target=record_start_method, args=(path,))
         p.start()
         assert _joined(p) == 0
+        assert p._popen.method == 'spawn'
     finally:
         mpref.set_start_method('fork')
     assert _read(path) == 'spawn'
