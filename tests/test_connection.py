@@ -752,29 +752,18 @@ def test_long_message_escape_is_written(monkeypatch):
     conn.close()
 
 
-def test_mpref_pipe_with_stdlib_process_and_back():
-    # An mpref Pipe end inherited by a stdlib-forked child, talking to the
-    # parent's mpref end: the bytes are the same, so nobody notices.
+@pytest.mark.parametrize('pipe_impl', ['mpref', 'stdlib'])
+def test_pipe_end_inherited_by_the_other_implementations_child(pipe_impl):
+    # An mpref Pipe end inherited by a stdlib-forked child (and the other way
+    # round), talking to the parent's end: the bytes are the same, so nobody notices.
     import multiprocessing
-    a, b = Pipe()
-    p = multiprocessing.get_context('fork').Process(target=echo_until_none, args=(b,))
-    p.start()
-    b.close()
-    try:
-        a.send([42, None, 'hello'])
-        assert a.poll(30)
-        assert a.recv() == [42, None, 'hello']
-        a.send(None)
-    finally:
-        p.join(30)
-        a.close()
-    assert p.exitcode == 0
-
-
-def test_stdlib_pipe_with_mpref_forked_process():
-    # And the other way round: a stdlib Pipe end inherited by an mpref child.
-    a, b = std_connection.Pipe()
-    p = mpref.get_context('fork').Process(target=echo_until_none, args=(b,))
+    if pipe_impl == 'mpref':
+        a, b = Pipe()
+        context = multiprocessing.get_context('fork')
+    else:
+        a, b = std_connection.Pipe()
+        context = mpref.get_context('fork')
+    p = context.Process(target=echo_until_none, args=(b,))
     p.start()
     b.close()
     try:

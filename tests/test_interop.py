@@ -347,19 +347,10 @@ def test_refusing_md5_locks_out_a_legacy_stdlib(no_md5, address):
 # Pipe ends shared between the two implementations' processes (fork)
 # --------------------------------------------------------------------------
 
-def stdlib_child_speaks_on(fd):
-    """Run in a stdlib-started child: talk through a stdlib Connection on ``fd``."""
-    conn = std.Connection(os.dup(fd))
-    conn.send(('stdlib child', [1.5, None]))
-    conn.send_bytes(array.array('i', [7, 8, 9]))
-    conn.send(conn.recv() + 1)
-    conn.close()
-
-
-def mpref_child_speaks_on(fd):
-    """Run in an mpref-started child: talk through an mpref Connection on ``fd``."""
-    conn = mp.Connection(os.dup(fd))
-    conn.send(('mpref child', [1.5, None]))
+def child_speaks_on(fd, impl):
+    """Run in a child started by ``impl``: talk through ``impl``'s Connection on ``fd``."""
+    conn = IMPLEMENTATIONS[impl].Connection(os.dup(fd))
+    conn.send(('%s child' % impl, [1.5, None]))
     conn.send_bytes(array.array('i', [7, 8, 9]))
     conn.send(conn.recv() + 1)
     conn.close()
@@ -369,12 +360,9 @@ def mpref_child_speaks_on(fd):
 @pytest.mark.parametrize('parent,child', [('mpref', 'stdlib'), ('stdlib', 'mpref')])
 def test_pipe_end_spoken_by_the_other_implementation(parent, child):
     ours, theirs = IMPLEMENTATIONS[parent].Pipe()
-    if child == 'stdlib':
-        p = multiprocessing.get_context('fork').Process(
-            target=stdlib_child_speaks_on, args=(theirs.fileno(),))
-    else:
-        p = mpref.get_context('fork').Process(
-            target=mpref_child_speaks_on, args=(theirs.fileno(),))
+    starter = mpref if child == 'mpref' else multiprocessing
+    p = starter.get_context('fork').Process(target=child_speaks_on,
+                                            args=(theirs.fileno(), child))
     p.start()
     try:
         theirs.close()

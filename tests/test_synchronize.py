@@ -630,19 +630,29 @@ def test_condition_notify_from_child(ctx):
     assert repr(cond) == '<Condition(<RLock(None, 0)>, 0)>'
 
 
-def test_condition_notify_all_wakes_children(ctx):
-    cond = mpref.Condition(mpref.Lock())
+def start_waiters(ctx, waiter, primitive, count=3):
+    """Start ``count`` children running ``waiter(primitive, started, conn)``.
+
+    Returns once every child has released ``started`` (so each is about to
+    wait, or already waiting): their pipe ends and Process objects.
+    """
     started = mpref.Semaphore(0)
     pipes, procs = [], []
-    for _ in range(3):
+    for _ in range(count):
         parent_end, child_end = mpref.Pipe()
-        p = ctx.Process(target=condition_waiter, args=(cond, started, child_end))
+        p = ctx.Process(target=waiter, args=(primitive, started, child_end))
         p.start()
         child_end.close()
         pipes.append(parent_end)
         procs.append(p)
     for _ in procs:
         assert started.acquire(timeout=TIMEOUT)
+    return pipes, procs
+
+
+def test_condition_notify_all_wakes_children(ctx):
+    cond = mpref.Condition(mpref.Lock())
+    pipes, procs = start_waiters(ctx, condition_waiter, cond)
     with cond:              # each child released `started` holding the lock, so it is waiting now
         cond.notify_all()
     for conn, p in zip(pipes, procs):
@@ -656,17 +666,7 @@ def test_condition_notify_all_wakes_children(ctx):
 def test_event_wakes_children(ctx):
     # The spec's TEST_EVENT, bounded.
     event = mpref.Event()
-    started = mpref.Semaphore(0)
-    pipes, procs = [], []
-    for _ in range(3):
-        parent_end, child_end = mpref.Pipe()
-        p = ctx.Process(target=event_waiter, args=(event, started, child_end))
-        p.start()
-        child_end.close()
-        pipes.append(parent_end)
-        procs.append(p)
-    for _ in procs:
-        assert started.acquire(timeout=TIMEOUT)
+    pipes, procs = start_waiters(ctx, event_waiter, event)
     assert not any(conn.poll(0.05) for conn in pipes)     # all still waiting
     event.set()
     for conn, p in zip(pipes, procs):
