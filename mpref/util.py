@@ -29,12 +29,13 @@ import shutil
 import sys
 import tempfile
 import threading
+import time
 import weakref
 
 __all__ = [
     'SUBDEBUG', 'SUBWARNING', 'get_logger', 'log_to_stderr',
     'sub_debug', 'debug', 'info', 'sub_warning',
-    'Finalize', 'register_after_fork', 'get_temp_dir', 'wait_readable',
+    'Finalize', 'register_after_fork', 'get_temp_dir', 'check_timeout', 'wait_readable',
 ]
 
 # --------------------------------------------------------------------------
@@ -287,17 +288,56 @@ def adopt_sentinel(fd):
     _own_sentinel = fd
 
 
+#: The longest single wait handed to an OS call, in seconds.  ``poll`` and
+#: ``epoll`` take milliseconds in a C int (about 24.8 days) and
+#: ``sem_timedwait`` an absolute time; a longer timeout is waited in slices.
+MAX_WAIT_SLICE = 7 * 86400.0
+
+
+def check_timeout(timeout, name='timeout'):
+    """Check a blocking call's ``timeout`` once, the same way in every call.
+
+    Returns None for "no limit" (``None`` or ``float('inf')``) and otherwise
+    the number of seconds as a float; a negative number counts as 0 (do not
+    wait), as ``select`` treats it.  Raises ``TypeError`` for anything that
+    is not a real number (``bool`` included) and ``ValueError`` for NaN.
+    Callers wait in slices of at most ``MAX_WAIT_SLICE`` (see
+    ``wait_readable``), so any finite value works, however large.
+    """
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError('%s must be a number of seconds or None, not %s'
+                        % (name, type(timeout).__name__))
+    seconds = float(timeout)
+    if seconds != seconds:
+        raise ValueError('%s must be a number of seconds, not NaN' % name)
+    if seconds == float('inf'):
+        return None
+    return max(seconds, 0.0)
+
+
 def wait_readable(fd, timeout=None):
     """Wait until ``fd`` is readable (or at EOF); return False on timeout.
 
-    ``select.poll`` rather than ``select.select`` because the latter cannot
-    watch descriptors numbered 1024 or higher.
+    ``timeout`` is checked by ``check_timeout``: None or inf waits with no
+    limit.  ``select.poll`` rather than ``select.select`` because the latter
+    cannot watch descriptors numbered 1024 or higher.
     """
     import select
+    timeout = check_timeout(timeout)
     poller = select.poll()
     poller.register(fd, select.POLLIN)
-    ms = None if timeout is None else max(0, int(timeout * 1000 + 0.999))
-    return bool(poller.poll(ms))
+    if timeout is None:
+        return bool(poller.poll(None))
+    deadline = time.monotonic() + timeout
+    while True:
+        # One slice at a time: poll's millisecond count is a C int.
+        remaining = min(deadline - time.monotonic(), MAX_WAIT_SLICE)
+        if poller.poll(max(0, int(remaining * 1000 + 0.999))):
+            return True
+        if deadline - time.monotonic() <= 0:
+            return False
 
 
 def _flush_std_streams():

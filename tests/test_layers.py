@@ -1,7 +1,7 @@
 """Ground rule 1 and the layering rule, checked mechanically (GUIDE sections 1-2).
 
 * Nothing under ``mpref/`` imports the stdlib multiprocessing machinery
-  (the benchmarks reach their yardstick only through ``examples/_yardstick.py``,
+  (the benchmarks reach their yardstick only through ``benchmarks/yardstick.py``,
   by name).
 * A module imports only from layers below it: no import circles.
 """

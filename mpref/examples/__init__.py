@@ -1,8 +1,9 @@
-"""The spec's example programs (16.6.4), re-created, and the benchmarks.
+"""The spec's example programs (section 16.6.4), re-created in Python 3.
 
-Chapters: ``notebooks/12_examples.ipynb`` and ``notebooks/13_benchmarks.ipynb``.
+Each program runs from the shell (``python -m mpref.examples.NAME``).  The
+programs are planned: the manager, pool and dummy components they exercise
+are still being built.  Chapter: ``notebooks/12_examples.ipynb`` (planned).
 
-Functions that a spawned child must import (targets used by the chapters)
-live in ``mpref.examples.targets``: a notebook's own functions sit in an
-interactive ``__main__`` that a spawned child cannot import.
+This folder holds only those programs: the functions chapters run in children
+live in ``mpref/targets/``, the benchmarks in ``mpref/benchmarks/``.
 """

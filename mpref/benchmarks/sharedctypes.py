@@ -1,6 +1,6 @@
 """Benchmark: item reads per second from shared arrays, with and without the lock.
 
-Run with ``python -m mpref.examples.benchmarks sharedctypes [--size large]``.
+Run with ``python -m mpref.benchmarks sharedctypes [--size large]``.
 Chapter: ``notebooks/05_shared_ctypes.ipynb``.
 
 * ``Array('i', n, lock=False)`` is a bare ctypes array over shared memory, in
@@ -19,7 +19,7 @@ Chapter: ``notebooks/05_shared_ctypes.ipynb``.
 import time
 
 import mpref
-from mpref.examples._yardstick import best_rate, stdlib_multiprocessing
+from mpref.benchmarks.yardstick import best_rate, stdlib_multiprocessing
 
 #: How many items each pass reads: (unlocked, locked).  Locked reads cost
 #: microseconds each, so they get fewer.

@@ -1,6 +1,6 @@
 """Benchmark: objects/second through a ``Queue`` between two processes.
 
-Run with ``python -m mpref.examples.benchmarks queue [--size large]``.
+Run with ``python -m mpref.benchmarks queues [--size large]``.
 Chapter: ``notebooks/04_queues.ipynb``.
 
 The spec's ``test_queuespeed`` (16.6.4, benchmarks) re-created: a producer
@@ -23,7 +23,7 @@ import threading
 import time
 
 import mpref
-from mpref.examples._yardstick import stdlib_multiprocessing
+from mpref.benchmarks.yardstick import stdlib_multiprocessing
 
 #: size -> number of objects per run
 SIZES = {'small': 20000, 'large': 200000}

@@ -1,13 +1,13 @@
 """Benchmark: the cost of starting and joining a process, fork vs spawn.
 
-Run with ``python -m mpref.examples.benchmarks process``.
+Run with ``python -m mpref.benchmarks process``.
 """
 
 import time
 
 import mpref
-from mpref.examples import targets
-from mpref.examples._yardstick import best_rate, stdlib_multiprocessing
+from mpref.targets import process as targets
+from mpref.benchmarks.yardstick import best_rate, stdlib_multiprocessing
 
 SIZES = {'small': 20, 'large': 200}
 

@@ -1,6 +1,6 @@
 """Benchmark: locks and conditions, mpref vs the stdlib vs ``threading``.
 
-Run with ``python -m mpref.examples.benchmarks synchronize [--size large]``.
+Run with ``python -m mpref.benchmarks synchronize [--size large]``.
 Chapter: ``notebooks/03_synchronization.ipynb``.
 
 Two measurements, each made for all three implementations in the same run:
@@ -23,7 +23,7 @@ import threading
 import time
 
 import mpref
-from mpref.examples._yardstick import best_rate, stdlib_multiprocessing
+from mpref.benchmarks.yardstick import best_rate, stdlib_multiprocessing
 
 SIZES = {'small': {'calls': 100000, 'rounds': 500},
          'large': {'calls': 500000, 'rounds': 5000}}

@@ -1,6 +1,6 @@
 """Benchmark: throughput of a ``Pipe`` between two processes, mpref vs the stdlib.
 
-Run with ``python -m mpref.examples.benchmarks pipe [--size large]``.
+Run with ``python -m mpref.benchmarks connection [--size large]``.
 Chapter: ``notebooks/02_pipes_and_connections.ipynb``.
 
 Two measurements, each for ``mpref.Pipe`` and the stdlib's
@@ -18,7 +18,7 @@ has been received.  Each figure is the best of three batches.
 import time
 
 import mpref
-from mpref.examples._yardstick import stdlib_multiprocessing
+from mpref.benchmarks.yardstick import stdlib_multiprocessing
 
 #: size -> (number of 256-byte objects, number of 1 MiB messages) per batch
 SIZES = {'small': (20000, 64), 'large': (200000, 512)}
