@@ -24,6 +24,12 @@ Typecodes are those of the ``array`` module (``'i'`` -> ``c_int``, ``'d'`` ->
 Python 2's ``array`` had and the spec's examples use; a ctypes
 type, a ``Structure`` subclass or an array type may be given instead.
 
+A type that holds a pointer (``c_char_p``, ``c_wchar_p``, ``c_void_p``,
+``py_object``, ``POINTER(...)``, or an array or ``Structure`` with one inside)
+is refused with ``TypeError``: a pointer is an address in one process's
+private memory, so in shared memory it means nothing to the other processes
+(the spec's note in 16.6.2.6.1).
+
 Shared objects travel to a child only by inheritance.  Pickling one -- for a
 queue or a pipe -- raises ``RuntimeError`` (``spawn.assert_spawning``): the
 receiver would get a copy or a meaningless descriptor number, not shared
@@ -32,6 +38,9 @@ type, its heap block), and the block's arena passes its file descriptor to
 the child (see ``heap.Arena``).
 
 Differences from CPython's ``multiprocessing.sharedctypes``, all small:
+
+* Pointer types are refused at creation (CPython accepts them, and a
+  ``c_char_p`` set in a child reads back as garbage in the parent).
 
 * A ctypes object that is *not* in shared memory still pickles as ctypes
   always does; CPython's reducer, once registered for a type, refuses every
@@ -276,12 +285,66 @@ def _ctype(typecode_or_type):
 
 
 def _new_value(type_):
-    """A zeroed object of ctypes type ``type_`` over a fresh block of shared memory."""
+    """A zeroed object of ctypes type ``type_`` over a fresh block of shared memory.
+
+    Raises ``TypeError`` if ``type_`` holds a pointer (see ``_refuse_pointers``).
+    """
+    _refuse_pointers(type_)
     wrapper = heap.BufferWrapper(ctypes.sizeof(type_))
     obj = _rebuild_ctype(_type_recipe(type_), wrapper)
     # A block may be reused: clear what the previous object left there.
     ctypes.memset(ctypes.addressof(obj), 0, ctypes.sizeof(obj))
     return obj
+
+
+#: The ``_type_`` codes of ctypes' simple types that hold an address:
+#: ``c_char_p`` ('z'), ``c_wchar_p`` ('Z'), ``c_void_p`` ('P'), ``py_object`` ('O').
+_POINTER_CODES = frozenset('zZPO')
+
+
+def _refuse_pointers(type_):
+    """Raise ``TypeError`` if ctypes type ``type_`` holds a pointer anywhere inside.
+
+    A pointer is an address in the address space of the process that stored
+    it.  In shared memory another process reads the same number, but there it
+    leads to unrelated memory (spawn) or to a stale private copy (fork): a
+    string stored through a ``c_char_p`` comes back as garbage or crashes the
+    reader.  So the pointer types (``c_char_p``, ``c_wchar_p``, ``c_void_p``,
+    ``py_object``, ``POINTER(...)``, function pointers) are refused, and so is
+    any array, ``Structure`` or ``Union`` with one inside, however deep.
+    """
+    found = _find_pointer(type_, type_.__name__ if isinstance(type_, type) else '')
+    if found is not None:
+        path, pointer_type = found
+        what = ('it is a pointer' if pointer_type is type_
+                else '%s is a %s, a pointer' % (path, pointer_type.__name__))
+        raise TypeError(
+            "cannot put %s in shared memory: %s: an address in one process's "
+            'private memory, meaningless in another.  Share the data itself '
+            "instead (e.g. Array('c', 100) for a byte string)"
+            % (type_.__name__, what))
+
+
+def _find_pointer(type_, path):
+    """``(path, pointer type)`` for the first pointer inside ``type_``, or None.
+
+    ``path`` spells where we are, e.g. ``Record.names[i]``.
+    """
+    if not isinstance(type_, type):
+        return None                     # not a type: ctypes.sizeof will say so
+    if issubclass(type_, ctypes.Array):
+        return _find_pointer(type_._type_, path + '[i]')
+    if issubclass(type_, (ctypes.Structure, ctypes.Union)):
+        for cls in type_.__mro__:
+            for field in cls.__dict__.get('_fields_', ()):
+                found = _find_pointer(field[1], '%s.%s' % (path, field[0]))
+                if found is not None:
+                    return found
+        return None
+    if (issubclass(type_, (ctypes._Pointer, ctypes._CFuncPtr))
+            or (issubclass(type_, ctypes._SimpleCData) and type_._type_ in _POINTER_CODES)):
+        return path, type_
+    return None
 
 
 def _rebuild_ctype(recipe, wrapper):
