@@ -5,6 +5,23 @@ Chapters: ``notebooks/02_pipes_and_connections.ipynb`` (``Connection``,
 ``Pipe``, ``wait``) and ``notebooks/08_listeners_clients_auth.ipynb``
 (``Listener``, ``Client``, the authentication handshake).
 
+The module reads top to bottom in three parts, each using only what is
+above it:
+
+1. ``Connection``, ``Pipe`` and ``wait``: messages over one descriptor.
+2. The authentication handshake (``deliver_challenge``,
+   ``answer_challenge``): HMAC challenge and answer over any Connection.
+3. ``Listener`` and ``Client``: sockets that hand out Connections,
+   authenticated with part 2.
+
+Why one module and not three: the spec documents all of it as
+``multiprocessing.connection``, and readers (and programs) reach every name
+there, including the setting ``allow_legacy_md5``, which the handshake reads
+at each call.  A lower module holding the handshake would own that setting,
+and ``mpref.connection.allow_legacy_md5 = False`` on a re-exported copy would
+silently change nothing; ``connection.py`` importing upward from a module
+built on it is ruled out by the layering (``docs/README.md``).
+
 A ``Connection`` wraps one file descriptor -- an OS pipe end or a connected
 stream socket -- and turns its stream of bytes into a stream of *messages*.
 ``Pipe()`` makes a connected pair of them.
@@ -34,9 +51,12 @@ no small header waiting behind Nagle's algorithm.  Larger ones are written as
 header, then payload, to avoid copying the payload just to glue 4 bytes to it.
 
 A reader reads the 4-byte header, then exactly ``length`` more bytes, looping
-because a pipe or socket may hand over a long message in pieces.  Nothing is
-read ahead, so ``poll()`` (which asks the OS whether the descriptor has data)
-stays truthful and two Connections could even take turns on one descriptor.
+because a pipe or socket may hand over a long message in pieces.  A long
+payload is read straight into one buffer of the announced size, which then
+becomes the returned ``bytes`` without a copy: receiving a 2 GiB message
+needs 2 GiB, not twice that.  Nothing is read ahead, so ``poll()`` (which
+asks the OS whether the descriptor has data) stays truthful and two
+Connections could even take turns on one descriptor.
 
 Only whole messages are ever written (``send()`` pickles to bytes *before*
 writing), so a failed pickle leaves the stream intact.  A peer that dies in
@@ -44,24 +64,33 @@ the middle of writing a message leaves a truncated one; the reader notices the
 end of file inside a message and raises ``OSError``, never returning garbage.
 """
 
+import hmac
+import io
 import os
 import pickle
 import selectors
+import shutil
 import socket
 import struct
+import tempfile
+import threading
 import time
 
 from . import spawn, util
 from .exceptions import AuthenticationError, BufferTooShort
+from .process import current_process
 
-__all__ = ['Connection', 'Pipe', 'wait', 'BufferTooShort', 'AuthenticationError']
+__all__ = ['Connection', 'Pipe', 'wait', 'BufferTooShort', 'AuthenticationError',
+           'deliver_challenge', 'answer_challenge', 'answerChallenge',
+           'Listener', 'Client', 'families', 'default_family', 'address_type']
+
 
 #: Payloads up to this size go out in one write together with their header.
 _CONCATENATE_LIMIT = 16384
 #: The largest length the 4-byte header can hold; longer ones use the escape.
 _MAX_SHORT_LENGTH = 0x7fffffff
-#: Payloads up to this size are read into one buffer allocated up front.
-_PREALLOCATE_LIMIT = 64 * 1024 * 1024
+#: A long payload's buffer starts at this size and doubles until it fits.
+_FIRST_STEP = 64 * 1024 * 1024
 
 _header = struct.Struct('!i')
 _long_header = struct.Struct('!iQ')      # the escape: -1, then the real length
@@ -75,6 +104,9 @@ _loads = pickle.loads
 _read = os.read
 _write = os.write
 
+# ==========================================================================
+# Part 1: Connection, Pipe and wait (spec 16.6.2.4, 16.6.2.2)
+# ==========================================================================
 
 class Connection:
     """One end of a message pipe, over the file descriptor ``fd``.
@@ -221,14 +253,16 @@ class Connection:
             size = self._read_header()
             if offset + size > view.nbytes:
                 raise BufferTooShort(self._read_payload(size))
-            self._read_into(view[offset:offset + size], size)
+            self._fill(view[offset:offset + size], 0, size)
             return size
 
     def poll(self, timeout=0.0):
         """Return whether there is data (or end of file) to read.
 
-        No argument: answer at once.  A number: wait up to that many seconds.
-        ``None``: wait as long as it takes.
+        No argument: answer at once.  A number: wait up to that many seconds
+        (any size; negative counts as 0).  ``None`` or ``float('inf')``: wait
+        as long as it takes.  Checked by ``util.check_timeout``: ``TypeError``
+        for a non-number, ``ValueError`` for NaN.
         """
         if self._handle is None or not self._readable:
             self._check_readable()
@@ -256,30 +290,41 @@ class Connection:
 
     def _read_payload(self, size):
         # Small messages: one read almost always brings the whole payload.
-        # Large ones arrive in pieces: read them straight into one buffer.
-        # Huge ones (or a corrupt header claiming a huge length) are read in
-        # chunks, so memory is only taken for bytes that really arrive.
         if size <= _CONCATENATE_LIMIT:
             data = _read(self._handle, size)
             if len(data) == size:
                 return data
-            buffer = bytearray(size)
-            buffer[:len(data)] = data
-            self._read_into(memoryview(buffer), size, len(data))
-            return bytes(buffer)
-        if size <= _PREALLOCATE_LIMIT:
-            buffer = bytearray(size)
-            self._read_into(memoryview(buffer), size)
-            return bytes(buffer)
-        chunks = []
-        got = 0
+            return self._read_into_new_bytes(size, data)
+        return self._read_into_new_bytes(size)
+
+    def _read_into_new_bytes(self, size, start=b''):
+        """Read the rest of a ``size``-byte payload (``start`` has already
+        arrived) into one buffer and return the payload as ``bytes``.
+
+        Memory: one copy of the payload at peak.  Reading into a
+        ``bytearray`` and then calling ``bytes()`` on it would hold two, and
+        collecting chunks and joining them, two as well.  ``io.BytesIO``
+        lets us do better: its buffer *is* a bytes object, filled in place
+        through ``getbuffer()`` and handed over by ``getvalue()`` without a
+        copy once nothing else views it.
+
+        The buffer grows in doubling steps (from ``_FIRST_STEP``) up to
+        ``size`` rather than to ``size`` at once, so a corrupt header
+        announcing gigabytes costs memory only for bytes that really arrive.
+        Growing a large buffer is a ``realloc``, which the C library does by
+        remapping pages, not by copying them.
+        """
+        buffer = io.BytesIO()
+        buffer.write(start)
+        got = len(start)
         while got < size:
-            chunk = _read(self._handle, min(size - got, _PREALLOCATE_LIMIT))
-            if not chunk:
-                self._truncated(size, got)
-            chunks.append(chunk)
-            got += len(chunk)
-        return b''.join(chunks)
+            step_end = min(size, max(2 * got, _FIRST_STEP))
+            buffer.seek(step_end - 1)
+            buffer.write(b'\0')            # the buffer now holds `step_end` bytes
+            with buffer.getbuffer() as view:
+                self._fill(view, got, size)
+            got = step_end
+        return buffer.getvalue()
 
     def _read_exact(self, n, expected):
         data = b''
@@ -290,11 +335,16 @@ class Connection:
             data += chunk
         return data
 
-    def _read_into(self, view, size, got=0):
-        while got < size:
+    def _fill(self, view, got, expected):
+        """Read into ``view[got:]`` until it is full.
+
+        ``expected`` is the whole message's length, for the error raised
+        if the stream ends first.
+        """
+        while got < len(view):
             n = os.readv(self._handle, [view[got:]])
             if n == 0:
-                self._truncated(size, got)
+                self._truncated(expected, got)
             got += n
 
     def _truncated(self, expected, got):
@@ -419,47 +469,241 @@ def wait(object_list, timeout=None):
     Beyond the spec (Python 3.3).  The objects may be Connections, sockets,
     file descriptors (ints) or anything with ``fileno()`` -- e.g. a
     ``Process.sentinel``.  ``timeout=None`` waits for ever; on timeout the
-    result is an empty list.  The order of the result is unspecified.
+    result is an empty list.  Any non-negative ``timeout`` works, however
+    large, and ``float('inf')`` means no limit (``util.check_timeout``).
+    The order of the result is unspecified.
     """
+    timeout = util.check_timeout(timeout)
     with _WaitSelector() as selector:
         for obj in object_list:
             selector.register(obj, selectors.EVENT_READ)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            ready = selector.select(timeout)
+            if deadline is None:
+                ready = selector.select(None)
+            else:
+                # In slices: the OS takes its timeout as a C int of milliseconds,
+                # which a timeout like 1e7 seconds would overflow.
+                remaining = deadline - time.monotonic()
+                ready = selector.select(min(max(remaining, 0), util.MAX_WAIT_SLICE))
             if ready:
                 return [key.fileobj for key, _events in ready]
-            if deadline is not None:
-                timeout = deadline - time.monotonic()
-                if timeout < 0:
-                    return []
+            if deadline is not None and time.monotonic() >= deadline:
+                return []
 
 
 # poll() copes with descriptors above 1024, which select() cannot watch.
 _WaitSelector = getattr(selectors, 'PollSelector', selectors.SelectSelector)
 
 
-# ---- Listeners and clients (spec 16.6.2.10, 16.6.2.11) ----
-# Everything below this line belongs to the Listener/Client/authentication
-# section (issues 7 and 8); everything above it to Connection and Pipe.
+
+# ==========================================================================
+# Part 2: The authentication handshake (spec 16.6.2.10, 16.6.2.11)
+# ==========================================================================
+#
+# Both ends know a key; neither sends it.  The challenger sends a random
+# message, the answerer returns HMAC(key, message), the challenger computes
+# the same HMAC and compares.  A listener and a client do this twice, once in
+# each direction, so both prove they know the key.  On the wire (each line is
+# one framed message, see the top of this module)::
+#
+#     challenger                                   answerer
+#     #CHALLENGE#{sha256}<40 random bytes>   -->
+#                                             <--  {sha256}<32-byte HMAC-SHA256>
+#     #WELCOME#   (or #FAILURE#)             -->
+#
+# Two generations of CPython speak two dialects of this, and mpref speaks both:
+#
+# * Python <= 3.11 (and the spec's 2.6): the challenge is ``#CHALLENGE#``
+#   followed by 20 random bytes, and the answer is the raw 16-byte HMAC-MD5
+#   of those 20 bytes -- no prefix.
+# * Python >= 3.12: the challenge names its digest, ``#CHALLENGE#{sha256}``
+#   + 40 random bytes, and the answer repeats the name, ``{sha256}`` + the
+#   HMAC of everything after ``#CHALLENGE#`` (prefix included, so a
+#   man in the middle cannot rewrite it to ask for a weaker digest).
+#
+# mpref always challenges with ``{sha256}``.  An old peer does not know the
+# prefix: it takes the whole ``{sha256}...`` text as its 20-odd random bytes
+# and answers with a raw 16-byte HMAC-MD5 over it.  A 16-byte unprefixed
+# answer is therefore recognised as the legacy dialect and, unless
+# ``allow_legacy_md5`` is false, checked as HMAC-MD5 over the same message.
+# (HMAC-MD5 is still sound as a MAC -- MD5's collisions do not let anyone
+# forge an HMAC -- but it is old, and some environments ban MD5 outright;
+# see docs/authentication.md.)
+
+CHALLENGE = b'#CHALLENGE#'
+WELCOME = b'#WELCOME#'
+FAILURE = b'#FAILURE#'
+
+#: Random bytes in a challenge mpref sends (as Python >= 3.12 does).
+CHALLENGE_LENGTH = 40
+#: The random part of a legacy challenge (Python <= 3.11): unprefixed.
+LEGACY_CHALLENGE_LENGTH = 20
+#: A legacy answer: a raw HMAC-MD5 digest, unprefixed.
+LEGACY_ANSWER_LENGTH = 16
+#: The digests a peer may name in ``{...}`` (the same set as CPython 3.12).
+DIGESTS = ('sha256', 'sha384', 'sha3_256', 'sha3_384', 'md5')
+#: Before authentication nothing longer than this is read: a stranger cannot
+#: make us allocate memory by announcing a huge message.
+HANDSHAKE_MAX_MESSAGE = 256
+
+#: Accept (and give) HMAC-MD5 answers for peers that speak the legacy
+#: dialect (Python <= 3.11).  Set to False to refuse them: a legacy peer's
+#: MD5 answer is then rejected, and a legacy challenge is answered with
+#: HMAC-SHA256, which the legacy peer rejects.  The functions below also take
+#: ``allow_md5=`` to decide per call.
+allow_legacy_md5 = True
+
+
+def deliver_challenge(connection, authkey, *, digest='sha256', allow_md5=None):
+    """Challenge the peer to prove it knows ``authkey`` (spec 16.6.2.10).
+
+    Sends ``#CHALLENGE#{digest}`` and random bytes, reads the answer (at most
+    ``HANDSHAKE_MAX_MESSAGE`` bytes) and checks it in constant time.  A right
+    answer gets ``#WELCOME#``; a wrong one gets ``#FAILURE#`` and raises
+    ``AuthenticationError``.  Accepted answers: ``{name}`` + HMAC for any
+    name in ``DIGESTS``, or a raw 16-byte HMAC-MD5 from a legacy peer --
+    MD5 in either form only if ``allow_md5`` (default: the module's
+    ``allow_legacy_md5``) is true.
+    """
+    authkey = _check_authkey(authkey)
+    if digest not in DIGESTS:
+        raise ValueError('digest must be one of %s, not %r' % (', '.join(DIGESTS), digest))
+    message = b'{%s}' % digest.encode('ascii') + os.urandom(CHALLENGE_LENGTH)
+    connection.send_bytes(CHALLENGE + message)
+    answer = connection.recv_bytes(HANDSHAKE_MAX_MESSAGE)
+    try:
+        _verify_answer(authkey, message, answer, _md5_allowed(allow_md5))
+    except AuthenticationError:
+        connection.send_bytes(FAILURE)
+        raise
+    connection.send_bytes(WELCOME)
+
+
+def answer_challenge(connection, authkey, *, allow_md5=None):
+    """Prove to the peer that we know ``authkey`` (spec 16.6.2.10).
+
+    Reads a challenge (at most ``HANDSHAKE_MAX_MESSAGE`` bytes) and answers
+    in the dialect it asks for: ``{name}`` + HMAC for a challenge that
+    names its digest, a raw HMAC-MD5 for a legacy one (or, if MD5 is not
+    allowed, ``{sha256}`` + HMAC-SHA256, which a legacy peer will reject).
+    Raises ``AuthenticationError`` if the message is not a challenge or the
+    peer does not reply ``#WELCOME#``.
+    """
+    authkey = _check_authkey(authkey)
+    challenge = connection.recv_bytes(HANDSHAKE_MAX_MESSAGE)
+    if not challenge.startswith(CHALLENGE):
+        raise AuthenticationError('expected a %r message, got %d bytes starting %r'
+                                  % (CHALLENGE, len(challenge), challenge[:16]))
+    message = challenge[len(CHALLENGE):]
+    asked, named = _asked_digest(message)
+    digest = asked
+    if asked == 'md5' and not (_md5_allowed(allow_md5) and _md5_available()):
+        digest, named = 'sha256', True      # refused: a legacy peer will reject this
+    mac = hmac.new(authkey, message, digest).digest()
+    connection.send_bytes(b'{%s}' % digest.encode('ascii') + mac if named else mac)
+    reply = connection.recv_bytes(HANDSHAKE_MAX_MESSAGE)
+    if reply != WELCOME:
+        why = 'digest sent was rejected'
+        if digest != asked:
+            why += (' (the peer asked for HMAC-MD5; this side does not use MD5 -- '
+                    'allow_legacy_md5=False, or MD5 unavailable -- so it answered '
+                    'with HMAC-SHA256)')
+        raise AuthenticationError(why)
+
+
+#: The spec's Python 2 spelling.
+answerChallenge = answer_challenge
+
+
+def _check_authkey(authkey):
+    if isinstance(authkey, str):
+        raise TypeError("authkey must be bytes, not str: in Python 3 write "
+                        "b'secret password' (or encode the string)")
+    if not isinstance(authkey, (bytes, bytearray)):
+        raise TypeError('authkey must be bytes, not %s' % type(authkey).__name__)
+    return bytes(authkey)
+
+
+def _md5_allowed(allow_md5):
+    return allow_legacy_md5 if allow_md5 is None else allow_md5
+
+
+def _md5_available():
+    """False where MD5 is disabled (a FIPS build of OpenSSL refuses it)."""
+    try:
+        hmac.new(b'key', b'', 'md5')
+    except ValueError:
+        return False
+    return True
+
+
+def _asked_digest(message):
+    """``(digest, named)``: the digest a challenge ``message`` asks for.
+
+    ``named`` is True for a ``{name}``-prefixed challenge (Python >= 3.12),
+    answered ``{name}`` + HMAC; a legacy 20-byte challenge asks for a raw
+    HMAC-MD5: ``('md5', False)``.  Anything else raises ``AuthenticationError``.
+    """
+    digest, _ = _split_digest_name(message, legacy_length=LEGACY_CHALLENGE_LENGTH)
+    if digest is not None:
+        return digest, True
+    if len(message) != LEGACY_CHALLENGE_LENGTH:
+        raise AuthenticationError('challenge names no digest and is not the %d-byte '
+                                  'legacy kind' % LEGACY_CHALLENGE_LENGTH)
+    return 'md5', False
+
+
+def _split_digest_name(message, legacy_length):
+    """``(name, rest)`` if ``message`` starts with ``{name}`` for a name in
+    ``DIGESTS``; ``(None, message)`` if it is unprefixed.
+
+    A message of exactly ``legacy_length`` bytes is always the legacy kind
+    (as in CPython 3.12): its random bytes might happen to begin with ``{``,
+    and no modern message has that length.
+    """
+    if len(message) != legacy_length and message.startswith(b'{'):
+        end = message.find(b'}', 1, 2 + max(len(name) for name in DIGESTS))
+        if end > 0:
+            name = message[1:end].decode('ascii', 'replace')
+            if name in DIGESTS:
+                return name, message[end + 1:]
+    return None, message
+
+
+def _verify_answer(authkey, message, answer, md5_ok):
+    """Raise ``AuthenticationError`` unless ``answer`` is HMAC(authkey, message)."""
+    digest, mac = _split_digest_name(answer, legacy_length=LEGACY_ANSWER_LENGTH)
+    if digest is None:
+        if len(answer) != LEGACY_ANSWER_LENGTH:
+            raise AuthenticationError('answer names no digest and is not a %d-byte '
+                                      'legacy HMAC-MD5' % LEGACY_ANSWER_LENGTH)
+        digest = 'md5'
+    if digest == 'md5' and not md5_ok:
+        raise AuthenticationError('the peer answered with HMAC-MD5, which is refused '
+                                  '(allow_legacy_md5 is False)')
+    try:
+        expected = hmac.new(authkey, message, digest).digest()
+    except ValueError:        # e.g. MD5 disabled in a FIPS build of OpenSSL
+        raise AuthenticationError('digest %r is not available here' % digest) from None
+    # compare_digest takes the same time wherever the first difference is,
+    # so the timing of our reply does not reveal how much of a guess was right.
+    if not hmac.compare_digest(expected, mac):
+        raise AuthenticationError('digest received was wrong')
+
+
+
+# ==========================================================================
+# Part 3: Listeners and clients (spec 16.6.2.10)
+# ==========================================================================
 #
 # A Listener is a bound, listening socket whose ``accept()`` returns a
 # Connection; ``Client()`` connects to one.  Either end may first prove it
-# knows a shared secret, the *authkey*, with the challenge/response handshake
-# at the end of this section.  The socket plumbing is the plain BSD one:
-# socket, (setsockopt,) bind, listen, accept on one side; socket, connect on
-# the other; then the connected socket's descriptor is detached into a
-# Connection, so a socket end and a Pipe end are the same kind of object.
-
-import hmac          # noqa: E402 - this half of the module's own imports
-import shutil        # noqa: E402
-import tempfile      # noqa: E402
-import threading     # noqa: E402
-
-from .process import current_process   # noqa: E402
-
-__all__ += ['Listener', 'Client', 'deliver_challenge', 'answer_challenge',
-            'answerChallenge', 'families', 'default_family', 'address_type']
+# knows a shared secret, the *authkey*, with the handshake of part 2.  The
+# socket plumbing is the plain BSD one: socket, (setsockopt,) bind, listen,
+# accept on one side; socket, connect on the other; then the connected
+# socket's descriptor is detached into a Connection, so a socket end and a
+# Pipe end are the same kind of object.
 
 #: The families this platform can listen on.  ``'AF_PIPE'`` (Windows named
 #: pipes) is never among them: mpref is POSIX-only.
@@ -687,15 +931,6 @@ def _resolve_authkey(authenticate, authkey):
     return _check_authkey(authkey)
 
 
-def _check_authkey(authkey):
-    if isinstance(authkey, str):
-        raise TypeError("authkey must be bytes, not str: in Python 3 write "
-                        "b'secret password' (or encode the string)")
-    if not isinstance(authkey, (bytes, bytearray)):
-        raise TypeError('authkey must be bytes, not %s' % type(authkey).__name__)
-    return bytes(authkey)
-
-
 def _authenticate(conn, authkey, deliver_first, timeout):
     """Run both challenges on a new connection; on failure close it and raise.
 
@@ -788,172 +1023,3 @@ class _HandshakeWatchdog:
             self._fd = None
         self._timer.cancel()
         return self._fired
-
-
-# ---- The authentication handshake (spec 16.6.2.11) ----
-#
-# Both ends know a key; neither sends it.  The challenger sends a random
-# message, the answerer returns HMAC(key, message), the challenger computes
-# the same HMAC and compares.  A listener and a client do this twice, once in
-# each direction, so both prove they know the key.  On the wire (each line is
-# one framed message, see the top of this module)::
-#
-#     challenger                                   answerer
-#     #CHALLENGE#{sha256}<40 random bytes>   -->
-#                                             <--  {sha256}<32-byte HMAC-SHA256>
-#     #WELCOME#   (or #FAILURE#)             -->
-#
-# Two generations of CPython speak two dialects of this, and mpref speaks both:
-#
-# * Python <= 3.11 (and the spec's 2.6): the challenge is ``#CHALLENGE#``
-#   followed by 20 random bytes, and the answer is the raw 16-byte HMAC-MD5
-#   of those 20 bytes -- no prefix.
-# * Python >= 3.12: the challenge names its digest, ``#CHALLENGE#{sha256}``
-#   + 40 random bytes, and the answer repeats the name, ``{sha256}`` + the
-#   HMAC of everything after ``#CHALLENGE#`` (prefix included, so a
-#   man in the middle cannot rewrite it to ask for a weaker digest).
-#
-# mpref always challenges with ``{sha256}``.  An old peer does not know the
-# prefix: it takes the whole ``{sha256}...`` text as its 20-odd random bytes
-# and answers with a raw 16-byte HMAC-MD5 over it.  A 16-byte unprefixed
-# answer is therefore recognised as the legacy dialect and, unless
-# ``allow_legacy_md5`` is false, checked as HMAC-MD5 over the same message.
-# (HMAC-MD5 is still sound as a MAC -- MD5's collisions do not let anyone
-# forge an HMAC -- but it is old, and some environments ban MD5 outright;
-# see docs/authentication.md.)
-
-CHALLENGE = b'#CHALLENGE#'
-WELCOME = b'#WELCOME#'
-FAILURE = b'#FAILURE#'
-
-#: Random bytes in a challenge mpref sends (as Python >= 3.12 does).
-CHALLENGE_LENGTH = 40
-#: The random part of a legacy challenge (Python <= 3.11): unprefixed.
-LEGACY_CHALLENGE_LENGTH = 20
-#: A legacy answer: a raw HMAC-MD5 digest, unprefixed.
-LEGACY_ANSWER_LENGTH = 16
-#: The digests a peer may name in ``{...}`` (the same set as CPython 3.12).
-DIGESTS = ('sha256', 'sha384', 'sha3_256', 'sha3_384', 'md5')
-#: Before authentication nothing longer than this is read: a stranger cannot
-#: make us allocate memory by announcing a huge message.
-HANDSHAKE_MAX_MESSAGE = 256
-
-#: Accept (and give) HMAC-MD5 answers for peers that speak the legacy
-#: dialect (Python <= 3.11).  Set to False to refuse them: a legacy peer's
-#: MD5 answer is then rejected, and a legacy challenge is answered with
-#: HMAC-SHA256, which the legacy peer rejects.  The functions below also take
-#: ``allow_md5=`` to decide per call.
-allow_legacy_md5 = True
-
-
-def deliver_challenge(connection, authkey, *, digest='sha256', allow_md5=None):
-    """Challenge the peer to prove it knows ``authkey`` (spec 16.6.2.10).
-
-    Sends ``#CHALLENGE#{digest}`` and random bytes, reads the answer (at most
-    ``HANDSHAKE_MAX_MESSAGE`` bytes) and checks it in constant time.  A right
-    answer gets ``#WELCOME#``; a wrong one gets ``#FAILURE#`` and raises
-    ``AuthenticationError``.  Accepted answers: ``{name}`` + HMAC for any
-    name in ``DIGESTS``, or a raw 16-byte HMAC-MD5 from a legacy peer --
-    MD5 in either form only if ``allow_md5`` (default: the module's
-    ``allow_legacy_md5``) is true.
-    """
-    authkey = _check_authkey(authkey)
-    if digest not in DIGESTS:
-        raise ValueError('digest must be one of %s, not %r' % (', '.join(DIGESTS), digest))
-    message = b'{%s}' % digest.encode('ascii') + os.urandom(CHALLENGE_LENGTH)
-    connection.send_bytes(CHALLENGE + message)
-    answer = connection.recv_bytes(HANDSHAKE_MAX_MESSAGE)
-    try:
-        _verify_answer(authkey, message, answer, _md5_allowed(allow_md5))
-    except AuthenticationError:
-        connection.send_bytes(FAILURE)
-        raise
-    connection.send_bytes(WELCOME)
-
-
-def answer_challenge(connection, authkey, *, allow_md5=None):
-    """Prove to the peer that we know ``authkey`` (spec 16.6.2.10).
-
-    Reads a challenge (at most ``HANDSHAKE_MAX_MESSAGE`` bytes) and answers
-    in the dialect it asks for: ``{name}`` + HMAC for a challenge that
-    names its digest, a raw HMAC-MD5 for a legacy one (or, if MD5 is not
-    allowed, ``{sha256}`` + HMAC-SHA256, which a legacy peer will reject).
-    Raises ``AuthenticationError`` if the message is not a challenge or the
-    peer does not reply ``#WELCOME#``.
-    """
-    authkey = _check_authkey(authkey)
-    challenge = connection.recv_bytes(HANDSHAKE_MAX_MESSAGE)
-    if not challenge.startswith(CHALLENGE):
-        raise AuthenticationError('expected a %r message, got %d bytes starting %r'
-                                  % (CHALLENGE, len(challenge), challenge[:16]))
-    message = challenge[len(CHALLENGE):]
-    digest, _ = _split_digest_name(message, legacy_length=LEGACY_CHALLENGE_LENGTH)
-    if digest is None and len(message) != LEGACY_CHALLENGE_LENGTH:
-        raise AuthenticationError('challenge names no digest and is not the %d-byte '
-                                  'legacy kind' % LEGACY_CHALLENGE_LENGTH)
-    refused = digest in (None, 'md5') and not _md5_allowed(allow_md5)
-    answer = None
-    if digest is None and not refused:
-        try:
-            answer = hmac.new(authkey, message, 'md5').digest()      # the legacy dialect
-        except ValueError:              # MD5 disabled (a FIPS build): as if refused
-            refused = True
-    if answer is None:
-        if refused:
-            digest = 'sha256'
-        answer = b'{%s}' % digest.encode('ascii') + hmac.new(authkey, message, digest).digest()
-    connection.send_bytes(answer)
-    reply = connection.recv_bytes(HANDSHAKE_MAX_MESSAGE)
-    if reply != WELCOME:
-        why = 'digest sent was rejected'
-        if refused:
-            why += (' (the peer asked for HMAC-MD5; this side does not use MD5 -- '
-                    'allow_legacy_md5=False, or MD5 unavailable -- so it answered '
-                    'with HMAC-SHA256)')
-        raise AuthenticationError(why)
-
-
-#: The spec's Python 2 spelling.
-answerChallenge = answer_challenge
-
-
-def _md5_allowed(allow_md5):
-    return allow_legacy_md5 if allow_md5 is None else allow_md5
-
-
-def _split_digest_name(message, legacy_length):
-    """``(name, rest)`` if ``message`` starts with ``{name}`` for a name in
-    ``DIGESTS``; ``(None, message)`` if it is unprefixed.
-
-    A message of exactly ``legacy_length`` bytes is always the legacy kind
-    (as in CPython 3.12): its random bytes might happen to begin with ``{``,
-    and no modern message has that length.
-    """
-    if len(message) != legacy_length and message.startswith(b'{'):
-        end = message.find(b'}', 1, 2 + max(len(name) for name in DIGESTS))
-        if end > 0:
-            name = message[1:end].decode('ascii', 'replace')
-            if name in DIGESTS:
-                return name, message[end + 1:]
-    return None, message
-
-
-def _verify_answer(authkey, message, answer, md5_ok):
-    """Raise ``AuthenticationError`` unless ``answer`` is HMAC(authkey, message)."""
-    digest, mac = _split_digest_name(answer, legacy_length=LEGACY_ANSWER_LENGTH)
-    if digest is None:
-        if len(answer) != LEGACY_ANSWER_LENGTH:
-            raise AuthenticationError('answer names no digest and is not a %d-byte '
-                                      'legacy HMAC-MD5' % LEGACY_ANSWER_LENGTH)
-        digest = 'md5'
-    if digest == 'md5' and not md5_ok:
-        raise AuthenticationError('the peer answered with HMAC-MD5, which is refused '
-                                  '(allow_legacy_md5 is False)')
-    try:
-        expected = hmac.new(authkey, message, digest).digest()
-    except ValueError:        # e.g. MD5 disabled in a FIPS build of OpenSSL
-        raise AuthenticationError('digest %r is not available here' % digest) from None
-    # compare_digest takes the same time wherever the first difference is,
-    # so the timing of our reply does not reveal how much of a guess was right.
-    if not hmac.compare_digest(expected, mac):
-        raise AuthenticationError('digest received was wrong')

@@ -13,8 +13,9 @@ A queue is built from pieces that already exist one layer down:
                     message out of the pipe
 ``_wlock``          a ``synchronize.Lock``: one writer at a time puts whole
                     messages into the pipe, so messages never interleave
-``_sem``            a ``synchronize.BoundedSemaphore(maxsize)`` counting the
+``_free_slots``     a ``synchronize.BoundedSemaphore(maxsize)`` counting the
                     *free slots*: ``put`` takes one, ``get`` gives one back
+``_creator_pid``    the pid of the process that created the queue
 ``_buffer``         a per-process ``collections.deque`` of pickled objects
                     waiting to go into the pipe
 ``_notempty``       a ``threading.Condition`` the feeder thread sleeps on
@@ -25,13 +26,13 @@ How one object travels (``put`` to ``get``):
 
 1. ``put(obj)`` pickles ``obj`` *in the caller*: an object that cannot be
    pickled raises right there, and nothing about the queue changes.
-2. ``put`` takes a free slot from ``_sem`` (this is where a bounded queue
+2. ``put`` takes a free slot from ``_free_slots`` (this is where a bounded queue
    blocks, or raises ``queue.Full``), appends the bytes to ``_buffer`` and
    wakes the feeder thread.  It returns at once.
 3. The feeder thread takes everything in ``_buffer``, acquires ``_wlock`` and
    writes the messages into the pipe with ``Connection.send_bytes``.
 4. ``get()`` acquires ``_rlock``, reads one message with
-   ``Connection.recv_bytes``, releases it, gives the slot back to ``_sem`` and
+   ``Connection.recv_bytes``, releases it, gives the slot back to ``_free_slots`` and
    unpickles the bytes (after releasing the lock, so other readers need not
    wait for the unpickling).
 
@@ -104,8 +105,8 @@ class Queue:
         self._reader, self._writer = Pipe(duplex=False)
         self._rlock = Lock()
         self._wlock = Lock()
-        self._sem = BoundedSemaphore(maxsize)
-        self._opid = os.getpid()       # the creator; see _start_thread
+        self._free_slots = BoundedSemaphore(maxsize)
+        self._creator_pid = os.getpid()     # see _start_thread
         self._reset()
         util.register_after_fork(self, Queue._reset)
 
@@ -116,14 +117,18 @@ class Queue:
 
         Blocks until a slot is free (at most ``timeout`` seconds, then raises
         ``queue.Full``); with ``block=False`` raises ``queue.Full`` at once if
-        the queue is full.  Raises whatever ``pickle`` raises if ``obj``
-        cannot be pickled (the queue is left untouched), and ``ValueError``
-        if the queue is closed.
+        the queue is full.  ``timeout``: any non-negative number of seconds,
+        however large, or ``None``/``float('inf')`` for no limit
+        (``util.check_timeout``).  Raises whatever ``pickle`` raises if
+        ``obj`` cannot be pickled (the queue is left untouched), and
+        ``ValueError`` if the queue is closed.
         """
         self._check_closed()
+        timeout = util.check_timeout(timeout)
         data = _dumps(obj)
-        if not self._sem.acquire(block, timeout):
+        if not self._free_slots.acquire(block, timeout):
             raise Full
+        self._count_new_task()
         with self._notempty:
             if self._thread is None:
                 self._start_thread()
@@ -134,6 +139,11 @@ class Queue:
         """``put(obj, False)``."""
         return self.put(obj, False)
 
+    def _count_new_task(self):
+        # Nothing to count in a plain Queue; JoinableQueue counts a task here,
+        # after the slot is taken and before anyone can get the object.
+        pass
+
     # -- getting --------------------------------------------------------------
 
     def get(self, block=True, timeout=None):
@@ -141,17 +151,18 @@ class Queue:
 
         Blocks until one arrives (at most ``timeout`` seconds, then raises
         ``queue.Empty``); with ``block=False`` raises ``queue.Empty`` unless
-        an object is already in the pipe.  Raises ``ValueError`` if the queue
-        is closed.
+        an object is already in the pipe.  ``timeout`` as for ``put``.
+        Raises ``ValueError`` if the queue is closed.
         """
         self._check_closed()
+        timeout = util.check_timeout(timeout)
         if block and timeout is None:
             with self._rlock:
                 data = self._reader.recv_bytes()
-            self._sem.release()
+            self._free_slots.release()
         else:
             if block:
-                deadline = time.monotonic() + max(timeout, 0)
+                deadline = time.monotonic() + timeout
             if not self._rlock.acquire(block, timeout):
                 raise Empty
             try:
@@ -160,7 +171,7 @@ class Queue:
                 if not self._reader.poll(wait):
                     raise Empty
                 data = self._reader.recv_bytes()
-                self._sem.release()
+                self._free_slots.release()
             finally:
                 self._rlock.release()
         return _loads(data)
@@ -182,7 +193,7 @@ class Queue:
         ``NotImplementedError`` where the platform cannot read a semaphore's
         value (macOS has no working ``sem_getvalue``).
         """
-        return self._maxsize - self._sem._get_value()
+        return self._maxsize - self._free_slots._get_value()
 
     def empty(self):
         """True if no message is waiting in the pipe (not reliable).
@@ -194,7 +205,7 @@ class Queue:
 
     def full(self):
         """True if every slot is taken, so ``put`` would block (not reliable)."""
-        return self._sem._is_zero()
+        return self._free_slots._is_zero()
 
     # -- shutting down --------------------------------------------------------
 
@@ -251,11 +262,11 @@ class Queue:
         # inside a queue) a pickle would be a copy of nothing.
         spawn.assert_spawning(self)
         return (self._maxsize, self._reader, self._writer, self._rlock,
-                self._wlock, self._sem, self._opid)
+                self._wlock, self._free_slots, self._creator_pid)
 
     def __setstate__(self, state):
         (self._maxsize, self._reader, self._writer, self._rlock,
-         self._wlock, self._sem, self._opid) = state
+         self._wlock, self._free_slots, self._creator_pid) = state
         self._reset()
         util.register_after_fork(self, Queue._reset)
 
@@ -282,12 +293,12 @@ class Queue:
         self._thread = threading.Thread(
             target=_feed, name='QueueFeederThread', daemon=True,
             args=(self._buffer, self._notempty, self._writer, self._reader,
-                  self._wlock, self._sem))
+                  self._wlock, self._free_slots))
         self._thread.start()
         # join_thread() always joins; at exit the join happens only in a
         # process that is not the queue's creator (spec, join_thread()).
         if not self._joincancelled:
-            exitpriority = -5 if os.getpid() != self._opid else None
+            exitpriority = -5 if os.getpid() != self._creator_pid else None
             self._jointhread = util.Finalize(
                 self._thread, _finalize_join, [weakref.ref(self._thread)],
                 exitpriority=exitpriority)
@@ -311,20 +322,12 @@ class JoinableQueue(Queue):
         self._unfinished_tasks = Semaphore(0)
         self._cond = Condition()
 
-    def put(self, obj, block=True, timeout=None):
-        """Like ``Queue.put``, and count one more unfinished task."""
-        self._check_closed()
-        data = _dumps(obj)
-        if not self._sem.acquire(block, timeout):
-            raise Full
-        # Counted under _cond so that a join() cannot see the count at zero
-        # between the object entering the queue and being counted.
-        with self._notempty, self._cond:
-            if self._thread is None:
-                self._start_thread()
-            self._buffer.append(data)
-            self._unfinished_tasks.release()
-            self._notempty.notify()
+    def _count_new_task(self):
+        # Called by ``put`` once the object is sure to enter the queue, and
+        # before it does: so a consumer can never get it, and call
+        # task_done(), before it is counted.  (join() needs no wake-up here:
+        # a rising count only makes it wait longer.)
+        self._unfinished_tasks.release()
 
     def task_done(self):
         """Mark one task that was got from the queue as finished.

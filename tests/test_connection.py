@@ -20,6 +20,7 @@ import pytest
 
 import mpref
 from mpref import connection
+from mpref.benchmarks.connection import receive_peak_memory
 from mpref.connection import Connection, Pipe, wait
 from mpref.exceptions import BufferTooShort
 
@@ -567,12 +568,28 @@ def test_corrupt_header_claiming_a_huge_length():
     conn.close()
 
 
-def test_huge_messages_are_read_in_chunks(monkeypatch, duplex):
-    monkeypatch.setattr(connection, '_PREALLOCATE_LIMIT', 1000)
+@pytest.mark.parametrize('size', [16385, 20000, 65536, 100000, 100001])
+def test_a_long_message_grows_its_buffer_in_steps(monkeypatch, duplex, size):
+    # With a tiny first step the buffer doubles several times (and the last
+    # step stops at the message's end): every byte still lands in place.
+    monkeypatch.setattr(connection, '_FIRST_STEP', 1000)
     a, b = duplex
-    message = os.urandom(100000)
-    a.send_bytes(message)
+    message = os.urandom(size)
+    sender = threading.Thread(target=a.send_bytes, args=(message,))
+    sender.start()
     assert b.recv_bytes() == message
+    sender.join()
+
+
+def test_receiving_a_long_message_holds_about_one_copy_of_it():
+    # Measured in a fresh interpreter (a forked child sends): the receiver's
+    # peak resident memory and tracemalloc peak grow by about the payload,
+    # not twice it (read into one buffer that becomes the returned bytes).
+    size = 256 << 20
+    result = receive_peak_memory(size, 'mpref')
+    assert result['intact']
+    assert result['traced'] < 1.3 * size, result
+    assert result['rss'] < 1.3 * size, result
 
 
 def test_truncated_message_into_buffer():
@@ -800,3 +817,41 @@ def test_negative_poll_timeout_does_not_wait(duplex):
     a, b = duplex
     assert a.poll(-1) is False
     assert wait([a], timeout=-1) == []
+
+
+HUGE_TIMEOUTS = [float('inf'), 1e7, 2.0 ** 31, 1e12, 1e300]
+
+
+@pytest.mark.parametrize('timeout', HUGE_TIMEOUTS)
+def test_poll_and_wait_take_any_large_timeout(duplex, timeout):
+    # Today's stdlib raises OverflowError from wait() for all of these (and
+    # from poll() for some); in mpref they mean "wait up to that long" and
+    # inf means "no limit", like None.
+    a, b = duplex
+    b.send('ready')
+    assert a.poll(timeout) is True
+    assert wait([a], timeout) == [a]
+    assert a.recv() == 'ready'
+
+
+@pytest.mark.parametrize('timeout', HUGE_TIMEOUTS)
+def test_a_large_timeout_still_waits_for_data_to_arrive(duplex, timeout):
+    a, b = duplex
+    timer = threading.Timer(0.1, b.send, args=('late',))
+    timer.start()
+    try:
+        assert wait([a], timeout) == [a]
+        assert a.poll(timeout) is True
+        assert a.recv() == 'late'
+    finally:
+        timer.join(5)
+
+
+@pytest.mark.parametrize('bad, error', [('1', TypeError), (True, TypeError),
+                                        (float('nan'), ValueError)])
+def test_poll_and_wait_refuse_a_timeout_that_is_not_a_number(duplex, bad, error):
+    a, b = duplex
+    with pytest.raises(error, match='timeout'):
+        a.poll(bad)
+    with pytest.raises(error, match='timeout'):
+        wait([a], bad)

@@ -733,3 +733,58 @@ def test_synchronization_primitives_are_refused_by_put():
     finally:
         q.close()
         q.join_thread()
+
+
+# --------------------------------------------------------------------------
+# Timeouts: any non-negative number, however large; inf means no limit
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize('cls', [mpref.Queue, mpref.JoinableQueue])
+@pytest.mark.parametrize('timeout', [float('inf'), 1e7, 2.0 ** 31, 1e12])
+def test_put_and_get_take_any_large_timeout(cls, timeout):
+    q = cls()
+    q.put('item', timeout=timeout)
+    assert q.get(timeout=timeout) == 'item'
+    q.put('again', True, timeout)
+    assert q.get(True, timeout) == 'again'
+    q.close()
+    q.join_thread()
+
+
+@pytest.mark.parametrize('timeout', [float('inf'), 1e7])
+def test_get_with_a_large_timeout_waits_for_the_item(timeout):
+    q = mpref.Queue()
+    timer = threading.Timer(0.1, q.put, args=('late',))
+    timer.start()
+    try:
+        assert q.get(timeout=timeout) == 'late'
+    finally:
+        timer.join(5)
+    q.close()
+    q.join_thread()
+
+
+@pytest.mark.parametrize('bad, error', [('1', TypeError), (float('nan'), ValueError)])
+def test_a_timeout_that_is_not_a_number_is_refused(bad, error):
+    q = mpref.JoinableQueue()
+    with pytest.raises(error, match='timeout'):
+        q.put(1, timeout=bad)
+    with pytest.raises(error, match='timeout'):
+        q.get(timeout=bad)
+    q.close()
+
+
+def test_joinable_queue_counts_each_put_task_once():
+    q = mpref.JoinableQueue(2)
+    q.put('a')
+    q.put('b', timeout=1e7)
+    with pytest.raises(queue.Full):
+        q.put('c', timeout=0.05)          # a refused put is not a task
+    assert [q.get(timeout=WAIT), q.get(timeout=WAIT)] == ['a', 'b']
+    q.task_done()
+    q.task_done()
+    with pytest.raises(ValueError, match='too many times'):
+        q.task_done()
+    q.join()                              # nothing unfinished: returns at once
+    q.close()
+    q.join_thread()

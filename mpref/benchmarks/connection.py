@@ -13,15 +13,32 @@ Two measurements, each for ``mpref.Pipe`` and the stdlib's
 
 The child acknowledges each batch, so the clock stops only when every message
 has been received.  Each figure is the best of three batches.
+
+A third row is about memory, not speed: the receiver's peak memory while
+``recv_bytes()`` takes one big message (256 MiB; ``--size large``: 2 GiB + 16
+bytes, past the 4-byte header's limit), as a multiple of the payload.  Each
+implementation is measured in a fresh interpreter (``receive_peak_memory``),
+whose peak resident set size (``ru_maxrss``) grows only by what the receive
+holds at its worst moment.  mpref reads into one buffer that becomes the
+returned bytes (``Connection._read_into_new_bytes``): about 1x.
 """
 
+import hashlib
+import json
+import os
+import resource
+import subprocess
+import sys
 import time
+import tracemalloc
 
 import mpref
 from mpref.benchmarks.yardstick import stdlib_multiprocessing
 
 #: size -> (number of 256-byte objects, number of 1 MiB messages) per batch
 SIZES = {'small': (20000, 64), 'large': (200000, 512)}
+#: size -> the length of the one big message of the memory row
+BIG_MESSAGE = {'small': 256 << 20, 'large': (2 << 30) + 16}
 OBJECT = 'x' * 256
 MESSAGE = bytes(1 << 20)
 REPEAT = 3
@@ -83,14 +100,63 @@ def _measure(context, n_objects, n_messages):
     return objects, megabytes
 
 
+def receive_peak_memory(nbytes, implementation='mpref'):
+    """Receive one ``nbytes`` message in a fresh interpreter; report its memory.
+
+    ``implementation`` is ``'mpref'`` or ``'stdlib'``.  Returns a dict:
+    ``rss`` (growth of the receiver's peak resident set size, bytes),
+    ``traced`` (``tracemalloc``'s peak, bytes) and ``intact`` (the SHA-256
+    of what arrived matches what was sent).
+    """
+    command = [sys.executable, '-c',
+               'import sys; from mpref.benchmarks.connection import _receive_one; '
+               '_receive_one(sys.argv[1], int(sys.argv[2]))', implementation, str(nbytes)]
+    result = subprocess.run(command, capture_output=True, text=True, check=True,
+                            timeout=600)
+    return json.loads(result.stdout)
+
+
+def _receive_one(implementation, nbytes):
+    # Runs in the fresh interpreter.  A forked child builds and sends the
+    # payload, so only the receiving is in this process's memory peak.
+    mp = mpref if implementation == 'mpref' else stdlib_multiprocessing()
+    reader, writer = mp.Pipe(duplex=False)
+    pid = os.fork()
+    if pid == 0:
+        reader.close()
+        payload = bytes(range(256)) * (nbytes // 256) + bytes(nbytes % 256)
+        writer.send_bytes(hashlib.sha256(payload).digest())
+        writer.send_bytes(payload)
+        writer.close()
+        os._exit(0)
+    writer.close()
+    digest = reader.recv_bytes()
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    tracemalloc.start()
+    data = reader.recv_bytes()
+    traced = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    os.waitpid(pid, 0)
+    # ru_maxrss counts KiB on Linux, bytes on macOS.
+    unit = 1 if sys.platform == 'darwin' else 1024
+    print(json.dumps({'rss': (rss_after - rss_before) * unit, 'traced': traced,
+                      'intact': len(data) == nbytes and hashlib.sha256(data).digest() == digest}))
+
+
 def run(size='small'):
-    """Rows for 256-byte objects/s and 1 MiB send_bytes MB/s, mpref and stdlib."""
+    """Rows for 256-byte objects/s, 1 MiB send_bytes MB/s and the memory
+    receiving one big message takes, mpref and stdlib."""
     n_objects, n_messages = SIZES[size]
     ours = _measure(mpref.get_context('fork'), n_objects, n_messages)
     theirs = _measure(stdlib_multiprocessing().get_context('fork'), n_objects, n_messages)
+    big = BIG_MESSAGE[size]
+    peaks = {name: receive_peak_memory(big, name)['rss'] / big for name in ('mpref', 'stdlib')}
     return [
         {'name': 'Pipe send/recv 256-byte str', 'mpref': ours[0], 'stdlib': theirs[0],
          'unit': 'objects/s'},
         {'name': 'Pipe send_bytes/recv_bytes 1 MiB', 'mpref': ours[1], 'stdlib': theirs[1],
          'unit': 'MB/s'},
+        {'name': 'recv_bytes peak memory, %d MiB' % (big >> 20), 'mpref': peaks['mpref'],
+         'stdlib': peaks['stdlib'], 'unit': 'x payload (lower is better)'},
     ]
