@@ -319,6 +319,10 @@ class Connection:
         got = len(start)
         while got < size:
             step_end = min(size, max(2 * got, _FIRST_STEP))
+            if size - step_end < step_end // 4:
+                # Take a short last stretch with this step: a final growth by
+                # less than an eighth would make BytesIO over-allocate.
+                step_end = size
             buffer.seek(step_end - 1)
             buffer.write(b'\0')            # the buffer now holds `step_end` bytes
             with buffer.getbuffer() as view:

@@ -29,14 +29,20 @@ def run(name, size='small'):
 def format_rows(rows, title=None):
     """Render rows as an aligned text table with the mpref/stdlib ratio.
 
+    A row whose ``stdlib`` is None is a baseline (e.g. a plain list): its
+    stdlib and ratio columns show ``-``.
+
     ``title``, if given, heads the table, so several tables printed one after
     another say which is which.
     """
     lines = [] if title is None else ['== %s ==' % title]
     lines.append('%-40s %14s %14s %8s  %s' % ('benchmark', 'mpref', 'stdlib', 'ratio', 'unit'))
     for row in rows:
-        ratio = row['mpref'] / row['stdlib'] if row.get('stdlib') else float('nan')
+        if row.get('stdlib') is None:       # a baseline: nothing to compare with
+            lines.append('%-40s %14.1f %14s %8s  %s' % (row['name'], row['mpref'], '-', '-',
+                                                        row['unit']))
+            continue
+        ratio = row['mpref'] / row['stdlib'] if row['stdlib'] else float('nan')
         lines.append('%-40s %14.1f %14.1f %7.2fx  %s'
-                     % (row['name'], row['mpref'], row.get('stdlib') or float('nan'),
-                        ratio, row['unit']))
+                     % (row['name'], row['mpref'], row['stdlib'], ratio, row['unit']))
     return '\n'.join(lines)

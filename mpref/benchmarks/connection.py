@@ -18,9 +18,11 @@ A third row is about memory, not speed: the receiver's peak memory while
 ``recv_bytes()`` takes one big message (256 MiB; ``--size large``: 2 GiB + 16
 bytes, past the 4-byte header's limit), as a multiple of the payload.  Each
 implementation is measured in a fresh interpreter (``receive_peak_memory``),
-whose peak resident set size (``ru_maxrss``) grows only by what the receive
-holds at its worst moment.  mpref reads into one buffer that becomes the
-returned bytes (``Connection._read_into_new_bytes``): about 1x.
+where ``tracemalloc``'s peak is what the receive held at its worst moment
+(the growth of the resident set size, ``ru_maxrss``, is reported too, but the
+kernel updates it lazily, so it can come out a little low).  mpref reads into
+one buffer that becomes the returned bytes
+(``Connection._read_into_new_bytes``): 1.0x.
 """
 
 import hashlib
@@ -151,7 +153,7 @@ def run(size='small'):
     ours = _measure(mpref.get_context('fork'), n_objects, n_messages)
     theirs = _measure(stdlib_multiprocessing().get_context('fork'), n_objects, n_messages)
     big = BIG_MESSAGE[size]
-    peaks = {name: receive_peak_memory(big, name)['rss'] / big for name in ('mpref', 'stdlib')}
+    peaks = {name: receive_peak_memory(big, name)['traced'] / big for name in ('mpref', 'stdlib')}
     return [
         {'name': 'Pipe send/recv 256-byte str', 'mpref': ours[0], 'stdlib': theirs[0],
          'unit': 'objects/s'},

@@ -58,16 +58,19 @@ def slow_increment(counter, read_done, go, use_lock):
         increment()
 
 
-def report_addresses(shared, pointer, result, go, follow_pointer):
-    """Record where ``shared`` lives in this process, and maybe what ``*pointer`` holds.
+def report_addresses(shared, address, result, go, follow_address):
+    """Record where ``shared`` lives in this process, and maybe what ``address`` leads to.
 
+    ``address`` is a shared ``c_uint64`` holding the parent's address of a
+    private ``c_int`` (mpref refuses real pointer types in shared memory, but
+    an address stored as a number it cannot tell apart from any number).
     ``result`` is a shared array of two ``c_longlong``: the address of
-    ``shared`` in this process, then the ``c_int`` the pointer leads to.
-    Follow the pointer only in a *forked* child, whose address space is a copy
-    of the parent's, so the address still leads somewhere; in a spawned child
-    it means nothing and following it could crash the interpreter.
+    ``shared`` in this process, then the ``c_int`` found at ``address``.
+    Follow the address only in a *forked* child, whose address space is a
+    copy of the parent's, so it still leads somewhere; in a spawned child it
+    means nothing and following it could crash the interpreter.
     """
     go.wait(30)
     result[0] = ctypes.addressof(shared)
-    if follow_pointer:
-        result[1] = ctypes.c_int.from_address(pointer.value).value
+    if follow_address:
+        result[1] = ctypes.c_int.from_address(address.value).value
