@@ -324,6 +324,27 @@ def test_md5_unavailable_behaves_as_refused(monkeypatch):
             challenger.result()
 
 
+@pytest.mark.parametrize('md5_usable', [False, True])
+def test_a_challenge_naming_md5_is_answered_by_one_rule(monkeypatch, md5_usable):
+    # '{md5}' named by the challenger: answered with '{md5}' + HMAC-MD5 where
+    # MD5 is allowed and available, else with '{sha256}' (the peer rejects it).
+    monkeypatch.setattr(mp, '_md5_available', lambda: md5_usable)
+    message = b'{md5}' + bytes(40)
+    digest = 'md5' if md5_usable else 'sha256'
+    a, b = mpref.Pipe()
+    with a, b:
+        answerer = InThread(mp.answer_challenge, b, KEY)
+        a.send_bytes(b'#CHALLENGE#' + message)
+        assert a.poll(WAIT)
+        assert a.recv_bytes() == b'{%s}' % digest.encode() + hmac.new(KEY, message, digest).digest()
+        a.send_bytes(b'#WELCOME#' if md5_usable else b'#FAILURE#')
+        if md5_usable:
+            answerer.result()
+        else:
+            with pytest.raises(mp.AuthenticationError, match='MD5 unavailable'):
+                answerer.result()
+
+
 @pytest.mark.skipif(not STDLIB_MODERN, reason='a <= 3.11 stdlib can only answer with MD5')
 def test_refusing_md5_still_talks_to_a_modern_stdlib(no_md5, address):
     with mp.Listener(address, authkey=KEY) as listener:

@@ -153,7 +153,12 @@ def run(size='small'):
     ours = _measure(mpref.get_context('fork'), n_objects, n_messages)
     theirs = _measure(stdlib_multiprocessing().get_context('fork'), n_objects, n_messages)
     big = BIG_MESSAGE[size]
-    peaks = {name: receive_peak_memory(big, name)['traced'] / big for name in ('mpref', 'stdlib')}
+    peaks = {}
+    for name in ('mpref', 'stdlib'):
+        result = receive_peak_memory(big, name)
+        if not result['intact']:
+            raise RuntimeError('%s: the %d-byte message arrived damaged' % (name, big))
+        peaks[name] = result['traced'] / big
     return [
         {'name': 'Pipe send/recv 256-byte str', 'mpref': ours[0], 'stdlib': theirs[0],
          'unit': 'objects/s'},
