@@ -764,6 +764,22 @@ def test_get_with_a_large_timeout_waits_for_the_item(timeout):
     q.join_thread()
 
 
+@pytest.mark.parametrize('cls', [mpref.Queue, mpref.JoinableQueue])
+@pytest.mark.parametrize('timeout', [float('inf'), 1e7])
+def test_put_on_a_full_queue_with_a_large_timeout_waits_for_a_slot(cls, timeout):
+    q = cls(1)
+    q.put('first')
+    taker = threading.Timer(0.1, q.get)
+    taker.start()
+    try:
+        q.put('second', timeout=timeout)          # blocks until the timer's get
+    finally:
+        taker.join(5)
+    assert q.get(timeout=WAIT) == 'second'
+    q.close()
+    q.join_thread()
+
+
 @pytest.mark.parametrize('bad, error', [('1', TypeError), (float('nan'), ValueError)])
 def test_a_timeout_that_is_not_a_number_is_refused(bad, error):
     q = mpref.JoinableQueue()
