@@ -39,8 +39,8 @@ from mpref.benchmarks.yardstick import stdlib_multiprocessing
 
 #: size -> (number of 256-byte objects, number of 1 MiB messages) per batch
 SIZES = {'small': (20000, 64), 'large': (200000, 512)}
-#: size -> the length of the one big message of the memory row
-BIG_MESSAGE = {'small': 256 << 20, 'large': (2 << 30) + 16}
+#: size -> (the length of the one big message of the memory row, how to say it)
+BIG_MESSAGE = {'small': (256 << 20, '256 MiB'), 'large': ((2 << 30) + 16, '2 GiB + 16 B')}
 OBJECT = 'x' * 256
 MESSAGE = bytes(1 << 20)
 REPEAT = 3
@@ -152,7 +152,7 @@ def run(size='small'):
     n_objects, n_messages = SIZES[size]
     ours = _measure(mpref.get_context('fork'), n_objects, n_messages)
     theirs = _measure(stdlib_multiprocessing().get_context('fork'), n_objects, n_messages)
-    big = BIG_MESSAGE[size]
+    big, big_label = BIG_MESSAGE[size]
     peaks = {}
     for name in ('mpref', 'stdlib'):
         result = receive_peak_memory(big, name)
@@ -164,6 +164,6 @@ def run(size='small'):
          'unit': 'objects/s'},
         {'name': 'Pipe send_bytes/recv_bytes 1 MiB', 'mpref': ours[1], 'stdlib': theirs[1],
          'unit': 'MB/s'},
-        {'name': 'recv_bytes peak memory, %d MiB' % (big >> 20), 'mpref': peaks['mpref'],
+        {'name': 'recv_bytes peak memory, ' + big_label, 'mpref': peaks['mpref'],
          'stdlib': peaks['stdlib'], 'unit': 'x payload (lower is better)'},
     ]
