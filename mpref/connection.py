@@ -52,11 +52,13 @@ header, then payload, to avoid copying the payload just to glue 4 bytes to it.
 
 A reader reads the 4-byte header, then exactly ``length`` more bytes, looping
 because a pipe or socket may hand over a long message in pieces.  A long
-payload is read straight into one buffer of the announced size, which then
-becomes the returned ``bytes`` without a copy: receiving a 2 GiB message
-needs 2 GiB, not twice that.  Nothing is read ahead, so ``poll()`` (which
-asks the OS whether the descriptor has data) stays truthful and two
-Connections could even take turns on one descriptor.
+payload is read straight into one buffer, which then becomes the returned
+``bytes`` without a copy: receiving a 2 GiB message needs 2 GiB, not twice
+that.  The buffer grows towards the announced size in steps, as bytes
+arrive, so a corrupt header announcing gigabytes costs no such allocation.
+Nothing is read ahead, so ``poll()`` (which asks the OS whether the
+descriptor has data) stays truthful and two Connections could even take
+turns on one descriptor.
 
 Only whole messages are ever written (``send()`` pickles to bytes *before*
 writing), so a failed pickle leaves the stream intact.  A peer that dies in
