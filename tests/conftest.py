@@ -1,4 +1,4 @@
-"""Shared fixtures and the after-suite leak check (GUIDE section 4).
+"""Shared fixtures and the after-suite leak check (``docs/rules.md``, "Tests").
 
 * ``start_method`` -- parametrises a test over ``fork`` and ``spawn``.
 * ``no_leftover_children`` (autouse) -- after each test, no child of the test

@@ -1,4 +1,4 @@
-"""Ground rule 1 and the layering rule, checked mechanically (GUIDE sections 1-2).
+"""Built from OS pieces, and the layering rule, checked mechanically (``docs/rules.md``).
 
 * Nothing under ``mpref/`` imports the stdlib multiprocessing machinery
   (the benchmarks reach their yardstick only through ``benchmarks/yardstick.py``,
@@ -16,7 +16,7 @@ import pytest
 PACKAGE = pathlib.Path(__file__).resolve().parent.parent / 'mpref'
 BANNED = ('multiprocessing', '_multiprocessing', 'concurrent')
 
-#: The layers of GUIDE section 2, ground floor first.  A module may import
+#: The layers of ``docs/README.md``, ground floor first.  A module may import
 #: mpref modules of its own layer's *earlier* entries or of lower layers.
 LAYERS = [
     ['exceptions', 'util'],

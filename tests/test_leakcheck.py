@@ -1,4 +1,4 @@
-"""The leak checker itself must be able to fail (GUIDE section 4)."""
+"""The leak checker itself must be able to fail (``docs/rules.md``, "Tests")."""
 
 import os
 import subprocess
