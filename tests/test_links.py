@@ -6,6 +6,8 @@
 * No text anywhere in the project refers to a path outside the repository: no
   relative path that climbs out of it, and no mention of the builders' private
   notes (a folder and a file that a clone does not have).
+* The commands the README shows are the ones that exist: ``.ci/run`` runs its
+  test command, and its benchmark names are the benchmarks.
 """
 
 import json
@@ -128,6 +130,21 @@ def test_nothing_refers_outside_the_repository():
         if text is not None:
             problems += ['%s: %s' % (path.relative_to(ROOT), p) for p in outside_references(path, text)]
     assert not problems, '\n'.join(problems)
+
+
+def test_ci_runs_exactly_the_readmes_test_command():
+    readme = (ROOT / 'README.md').read_text(encoding='utf-8')
+    command = re.search(r'^python3 -m venv \.venv && .*-m pytest$', readme, flags=re.M)
+    assert command, 'README.md shows no test command'
+    assert command.group() in (ROOT / '.ci' / 'run').read_text(encoding='utf-8').splitlines()
+
+
+def test_the_readme_names_every_benchmark():
+    from mpref.benchmarks import BENCHMARKS
+    readme = (ROOT / 'README.md').read_text(encoding='utf-8')
+    named = re.search(r'The names are the measured modules: (.*?) \(', readme, flags=re.S)
+    assert named, 'README.md does not list the benchmark names'
+    assert set(re.findall(r'`(\w+)`', named.group(1))) == set(BENCHMARKS)
 
 
 def test_the_checks_can_fail():
