@@ -1,6 +1,8 @@
 """The ground floor: logging, finalizers, after-fork hooks (spec 16.6.2.12).
 
-Chapter: ``notebooks/09_logging.ipynb``.
+Chapter: ``notebooks/09_logging.ipynb`` (planned, not written yet; meanwhile
+``notebooks/01_process.ipynb`` uses ``log_to_stderr`` and ``notebooks/04_queues.ipynb``
+shows a ``Finalize`` at work).
 
 Everything else in mpref stands on this module, and this module stands on
 nothing but the standard library.  It holds four small ideas:

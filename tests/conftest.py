@@ -1,16 +1,18 @@
-"""Shared fixtures and the after-suite leak check (GUIDE section 4).
+"""Shared fixtures and the after-suite leak check (``docs/rules.md``, "Tests").
 
 * ``start_method`` -- parametrises a test over ``fork`` and ``spawn``.
 * ``no_leftover_children`` (autouse) -- after each test, no child of the test
   process may still be running: stragglers are killed and the test fails.
 * ``pytest_sessionfinish`` -- after the whole suite (tests *and* notebooks), no
-  POSIX semaphore or shared memory left in /dev/shm, no mpref temp directory
-  left in the temp dir, no child process left: otherwise the run fails.
-  Entries that another, concurrent process tree made do not count
-  (``leakcheck.made_by_this_run``).
-* ``pytest_configure`` -- each run gets its own fresh ``--basetemp`` (removed
-  at the end), so two suites running at once never delete each other's
-  ``tmp_path`` directories.
+  POSIX semaphore or shared memory left in /dev/shm, no mpref (or stdlib
+  ``pymp-``) temp directory left in the temp dir, no child process left:
+  otherwise the run fails.  Entries that another, concurrent process tree
+  made do not count (``leakcheck.made_by_this_run``), nor do entries that
+  vanish within a few seconds (``leakcheck.lasting``).
+* ``pytest_configure`` -- each run gets its own fresh directory (removed at the
+  end) holding its ``--basetemp`` and its temp dir (``TMPDIR``, inherited by
+  every child and notebook kernel), so two suites running at once never delete
+  each other's ``tmp_path`` directories or see each other's temp files.
 """
 
 import os
@@ -48,18 +50,27 @@ def no_leftover_children():
 
 
 _before = {}
-_own_basetemp = []
+_run_dirs = []
+
+#: How long a leftover must stay to count (see ``leakcheck.lasting``).
+SETTLE_SECONDS = 5
 
 
 @pytest.hookimpl(tryfirst=True)       # before pytest's tmpdir plugin reads the option
 def pytest_configure(config):
+    run_dir = tempfile.mkdtemp(prefix='pytest-mpref-run-')
+    _run_dirs.append(run_dir)
     if config.option.basetemp is None:
-        config.option.basetemp = tempfile.mkdtemp(prefix='pytest-mpref-run-')
-        _own_basetemp.append(config.option.basetemp)
+        config.option.basetemp = os.path.join(run_dir, 'basetemp')
+    # This run's own temp dir, inherited by its children and kernels: the leak
+    # check sees what this run made, not what other runs are using.
+    os.environ['TMPDIR'] = os.path.join(run_dir, 'tmp')
+    os.mkdir(os.environ['TMPDIR'])
+    tempfile.tempdir = None             # forget the temp dir computed before
 
 
 def pytest_unconfigure(config):
-    for path in _own_basetemp:
+    for path in _run_dirs:
         shutil.rmtree(path, ignore_errors=True)
 
 
@@ -72,7 +83,7 @@ def pytest_sessionfinish(session, exitstatus):
     deadline = time.monotonic() + 5
     while leakcheck.live_children(os.getpid()) and time.monotonic() < deadline:
         time.sleep(0.05)
-    problems = leakcheck.compare(_before, leakcheck.snapshot(), session_pid=os.getpid())
+    problems = leakcheck.lasting(_before, os.getpid(), SETTLE_SECONDS)
     children = leakcheck.live_children(os.getpid())
     if children:
         problems.append('child processes still running: %s' % leakcheck.describe(children))

@@ -7,12 +7,15 @@ removing its own semaphores and temp directories.  mpref puts the creating
 pid in those names (``/dev/shm/sem.mpref-<pid>-<hex>``, ``mpref-<pid>-...``
 temp dirs), so an entry that a *live, unrelated* process made is not
 counted against this run (see ``made_by_this_run``).  Entries with no pid in
-their name are always counted.
+their name are counted if they stay (see ``lasting``).  The suite also gives
+itself a temp dir of its own (``conftest.pytest_configure``), so other runs'
+temp directories do not appear in it at all.
 """
 
 import os
 import re
 import tempfile
+import time
 
 
 def snapshot():
@@ -29,20 +32,42 @@ def compare(before, after, session_pid=None):
 
     With ``session_pid``, leave out entries that process tree did not make.
     """
-    def new(kind):
-        names = after[kind] - before[kind]
-        if session_pid is not None:
-            names = {name for name in names if made_by_this_run(name, session_pid)}
-        return sorted(names)
+    return _describe(_new_entries(before, after, session_pid))
 
+
+def lasting(before, session_pid, seconds, interval=0.5):
+    """Describe, as ``compare`` does, the new entries that stay for ``seconds``.
+
+    On a shared machine /dev/shm and the temp dir also hold other runs'
+    entries, and some carry no pid to tell whose they are (the stdlib's
+    ``pymp-`` directories, for one).  Those vanish as their owners finish,
+    while a real leftover of this run stays: an entry counts only if it is
+    there every time we look.
+    """
+    new = _new_entries(before, snapshot(), session_pid)
+    deadline = time.monotonic() + seconds
+    while any(new.values()) and time.monotonic() < deadline:
+        time.sleep(interval)
+        now = _new_entries(before, snapshot(), session_pid)
+        new = {kind: new[kind] & now[kind] for kind in new}
+    return _describe(new)
+
+
+def _new_entries(before, after, session_pid):
+    new = {kind: after[kind] - before[kind] for kind in after}
+    if session_pid is not None:
+        new = {kind: {name for name in names if made_by_this_run(name, session_pid)}
+               for kind, names in new.items()}
+    return new
+
+
+def _describe(new):
     problems = []
-    new_shm = new('shm')
-    if new_shm:
-        problems.append('left in /dev/shm: %s' % ', '.join(new_shm))
-    new_tmp = new('tmp')
-    if new_tmp:
+    if new['shm']:
+        problems.append('left in /dev/shm: %s' % ', '.join(sorted(new['shm'])))
+    if new['tmp']:
         problems.append('temp directories left in %s: %s'
-                        % (tempfile.gettempdir(), ', '.join(new_tmp)))
+                        % (tempfile.gettempdir(), ', '.join(sorted(new['tmp']))))
     return problems
 
 

@@ -1,7 +1,7 @@
 """The chapters and the source point at each other, and every citation resolves.
 
-GUIDE section 3: chapters cite code by module and function name (as xv6's book
-cites code by pattern), so the prose survives edits -- and this test catches a
+Chapters cite code by module and function name (``docs/rules.md``, "Chapters";
+as xv6's book cites code by pattern), so the prose survives edits -- and this test catches a
 citation whose target was renamed or removed.  Each module's docstring names
 its chapter; each chapter that exists must name a module that exists.
 """

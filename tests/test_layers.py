@@ -1,4 +1,4 @@
-"""Ground rule 1 and the layering rule, checked mechanically (GUIDE sections 1-2).
+"""Built from OS pieces, and the layering rule, checked mechanically (``docs/rules.md``).
 
 * Nothing under ``mpref/`` imports the stdlib multiprocessing machinery
   (the benchmarks reach their yardstick only through ``benchmarks/yardstick.py``,
@@ -7,16 +7,19 @@
 """
 
 import ast
+import importlib.metadata
 import pathlib
 import shutil
 import subprocess
+import sys
 
 import pytest
 
 PACKAGE = pathlib.Path(__file__).resolve().parent.parent / 'mpref'
+PYPROJECT = PACKAGE.parent / 'pyproject.toml'
 BANNED = ('multiprocessing', '_multiprocessing', 'concurrent')
 
-#: The layers of GUIDE section 2, ground floor first.  A module may import
+#: The layers of ``docs/README.md``, ground floor first.  A module may import
 #: mpref modules of its own layer's *earlier* entries or of lower layers.
 LAYERS = [
     ['exceptions', 'util'],
@@ -65,13 +68,45 @@ def test_no_stdlib_multiprocessing_inside_mpref(path):
     assert not bad, '%s imports %s' % (path.name, bad)
 
 
-def test_the_ban_is_also_a_ruff_rule():
-    ruff = shutil.which('ruff')
+def _ruff():
+    """The ruff executable of this environment, or None if ruff is not installed.
+
+    ``pip install -e '.[test]'`` puts ruff in the venv's ``bin/`` (next to the
+    running interpreter), which is not on ``PATH`` when the suite runs as
+    ``.venv/bin/python -m pytest``: look there first.  If the test extra is
+    installed (ruff's distribution is present) but no executable is found,
+    that is a broken install, and the test fails rather than skips.
+    """
+    beside = pathlib.Path(sys.executable).parent / 'ruff'
+    found = str(beside) if beside.is_file() else shutil.which('ruff')
+    if found is None:
+        try:
+            importlib.metadata.distribution('ruff')
+        except importlib.metadata.PackageNotFoundError:
+            return None
+        pytest.fail('the ruff package is installed but its executable is neither in %s nor '
+                    'on PATH' % beside.parent)
+    return found
+
+
+def _ruff_check(ruff, *paths):
+    return subprocess.run([ruff, 'check', '--no-cache', '--config', str(PYPROJECT),
+                           '--select', 'TID251', *map(str, paths)],
+                          capture_output=True, text=True, timeout=60, cwd=PYPROJECT.parent)
+
+
+def test_the_ban_is_also_a_ruff_rule(tmp_path):
+    ruff = _ruff()
     if ruff is None:
-        pytest.skip('ruff is not installed')
-    result = subprocess.run([ruff, 'check', '--select', 'TID251', str(PACKAGE)],
-                            capture_output=True, text=True, timeout=60,
-                            cwd=PACKAGE.parent)
+        pytest.skip("ruff is not installed (pip install -e '.[test]' installs it)")
+    # The rule can fail: a file that imports the stdlib machinery is caught...
+    offender = tmp_path / 'offender.py'
+    offender.write_text('import multiprocessing\nfrom concurrent.futures import Future\n')
+    caught = _ruff_check(ruff, offender)
+    assert caught.returncode == 1, caught.stdout + caught.stderr
+    assert caught.stdout.count('TID251') == 2, caught.stdout
+    # ... and mpref/ passes it.
+    result = _ruff_check(ruff, PACKAGE)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

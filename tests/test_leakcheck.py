@@ -1,9 +1,10 @@
-"""The leak checker itself must be able to fail (GUIDE section 4)."""
+"""The leak checker itself must be able to fail (``docs/rules.md``, "Tests")."""
 
 import os
 import subprocess
 import sys
 import tempfile
+import threading
 
 import pytest
 
@@ -131,5 +132,40 @@ def test_tmp_path_is_under_this_runs_own_basetemp(request, tmp_path):
     from tests import conftest
     if any(arg.startswith('--basetemp') for arg in request.config.invocation_params.args):
         pytest.skip('--basetemp was given on the command line')
-    assert conftest._own_basetemp == [request.config.option.basetemp]
+    run_dir, = conftest._run_dirs
+    assert request.config.option.basetemp == os.path.join(run_dir, 'basetemp')
     assert str(tmp_path).startswith(request.config.option.basetemp + os.sep)
+
+
+def test_this_run_has_a_temp_dir_of_its_own_that_children_inherit():
+    from tests import conftest
+    run_dir, = conftest._run_dirs
+    assert tempfile.gettempdir() == os.path.join(run_dir, 'tmp')
+    seen = subprocess.run([sys.executable, '-c', 'import tempfile; print(tempfile.gettempdir())'],
+                          capture_output=True, text=True, timeout=60)
+    assert seen.stdout.strip() == tempfile.gettempdir()
+
+
+# --------------------------------------------------------------------------
+# Only what stays counts (another run's entry vanishes as its owner finishes)
+# --------------------------------------------------------------------------
+
+def test_lasting_leaves_out_an_entry_that_vanishes():
+    before = leakcheck.snapshot()
+    path = tempfile.mkdtemp(prefix='pymp-')           # no pid in the name
+    remover = threading.Timer(0.3, os.rmdir, args=(path,))
+    remover.start()
+    try:
+        assert leakcheck.lasting(before, os.getpid(), seconds=10, interval=0.1) == []
+    finally:
+        remover.join(30)
+
+
+def test_lasting_reports_an_entry_that_stays():
+    before = leakcheck.snapshot()
+    path = tempfile.mkdtemp(prefix='pymp-')
+    try:
+        problems = leakcheck.lasting(before, os.getpid(), seconds=0.5, interval=0.1)
+    finally:
+        os.rmdir(path)
+    assert len(problems) == 1 and os.path.basename(path) in problems[0], problems

@@ -1,10 +1,10 @@
 """The one door through which the benchmarks reach the stdlib ``multiprocessing``.
 
-mpref's own modules never use the stdlib version (GUIDE ground rule 1, enforced
-by ruff's banned-api rule and ``tests/test_layers.py``).  The benchmarks,
-however, exist to measure mpref *against* it, in the same run.  They get it
-from here, by name, so that this exception to the rule stays in one visible
-place.
+mpref's own modules never use the stdlib version ("Built from operating-system
+pieces" in ``docs/rules.md``, enforced by ruff's banned-api rule and
+``tests/test_layers.py``).  The benchmarks, however, exist to measure mpref
+*against* it, in the same run.  They get it from here, by name, so that this
+exception to the rule stays in one visible place.
 """
 
 import importlib
