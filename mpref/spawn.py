@@ -14,10 +14,11 @@ the parent sends it, down a pipe, two pickles:
 2. the ``Process`` object itself, with its target and arguments.
 
 The child replays the preparation (taking on its name and authkey first, so
-code run while importing the main module already sees them), imports the parent's main module under the
-name ``__mp_main__`` (so its ``if __name__ == '__main__':`` block does *not*
-run again -- the spec's "safe importing of main module"), unpickles the
-process object and calls its ``_bootstrap()``.
+code run while importing the main module already sees them), imports the
+parent's main module under the name ``__mp_main__`` (so its
+``if __name__ == '__main__':`` block does *not* run again -- the spec's "safe
+importing of main module"), unpickles the process object and calls its
+``_bootstrap()``.
 
 This is the spec's Windows model, shown for real on Linux: everything a child
 needs must be picklable, and objects that can only be shared by inheritance
@@ -145,11 +146,13 @@ _identity_setter = None
 
 
 def set_identity_setter(setter):
-    """Install ``setter(name, authkey)``, which makes a spawned child answer
-    to its own name and authkey before it imports its parent's main module.
+    """Install the function with which a spawned child takes on its identity.
 
-    ``process.py`` installs it: the current process is its business, and
-    this module sits below it in mpref's layers, so it cannot import it.
+    ``prepare`` calls ``setter(name, authkey)`` before it imports the
+    parent's main module, so code run at import time sees the child's own
+    name and authkey.  ``process.py`` installs it: the current process is
+    its business, and this module sits below it in mpref's layers, so it
+    cannot import it.
     """
     global _identity_setter
     _identity_setter = setter
