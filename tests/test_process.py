@@ -1219,11 +1219,13 @@ def test_close_forgets_a_finished_child(ctx):
 
 def record_parent(conn):
     parent = mpref.parent_process()
+    parent.join(0.05)               # the parent lives: this times out
     conn.send((parent.name, parent.pid, parent.ident, parent.is_alive()))
 
 
 def record_stdlib_parent(conn):
     parent = stdlib_mp.parent_process()
+    parent.join(0.05)
     conn.send((parent.name, parent.pid, parent.ident, parent.is_alive()))
 
 
