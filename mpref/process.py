@@ -332,8 +332,11 @@ class Process:
         try:
             self.run()
         finally:
-            _join_non_daemonic_threads()
-            _exit_function()
+            try:
+                _join_non_daemonic_threads()
+            finally:
+                # Even if Ctrl-C cut the wait short, as the interpreter does.
+                _exit_function()
 
     def _exit_code(self, exc):
         """Step 3: the exit code of a process whose ``run()`` raised ``exc``.

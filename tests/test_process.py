@@ -1011,6 +1011,50 @@ def test_child_does_not_wait_for_its_daemonic_threads(start_method, module):
     assert not _event_set_after_child_ends(module, start_method, daemonic=True, delay=60)
 
 
+def interrupt_the_wait_for_threads(path):
+    # Under some job runners SIGINT arrives blocked or ignored: undo that here.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    sleeper = mpref.Process(target=time.sleep, args=(60,), daemon=True)
+    sleeper.start()
+    _record(path, sleeper.pid)
+    threading.Thread(target=_interrupt_main_thread_once_it_waits_for_threads).start()
+
+
+def _interrupt_main_thread_once_it_waits_for_threads():
+    # Ctrl-C exactly while the main thread waits for this thread: no guessing.
+    main = threading.main_thread().ident
+    deadline = time.monotonic() + JOIN
+    while time.monotonic() < deadline:
+        frame, names = sys._current_frames().get(main), set()
+        while frame is not None:
+            names.add(frame.f_code.co_name)
+            frame = frame.f_back
+        if '_join_non_daemonic_threads' in names:
+            os.kill(os.getpid(), signal.SIGINT)
+            break
+        time.sleep(0.01)
+    time.sleep(1)
+
+
+def test_ctrl_c_while_waiting_for_threads_still_runs_the_exit_function(ctx, tmp_path):
+    # Python runs its exit handlers even when Ctrl-C cuts short its wait for
+    # threads; a child's exit function must likewise terminate its daemons.
+    path = str(tmp_path / 'out')
+    p = ctx.Process(target=interrupt_the_wait_for_threads, args=(path,))
+    p.start()
+    assert _joined(p) == 1                      # KeyboardInterrupt: traceback, code 1
+    sleeper = _read(path)
+    try:
+        deadline = time.monotonic() + JOIN
+        while not _dead_or_zombie(sleeper) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _dead_or_zombie(sleeper), 'the daemonic child outlived its parent'
+    finally:
+        if not _dead_or_zombie(sleeper):
+            os.kill(sleeper, signal.SIGKILL)
+
+
 # --------------------------------------------------------------------------
 # start() lets go of target, args and kwargs
 # --------------------------------------------------------------------------
