@@ -1111,6 +1111,16 @@ def test_child_main_thread_native_id_is_its_own(ctx, tmp_path, from_thread):
     assert is_main
 
 
+def test_stdlib_child_main_thread_native_id_is_its_own(start_method, tmp_path):
+    # The reference agrees (its _bootstrap sets the native id too).
+    path = str(tmp_path / 'out')
+    p = stdlib_mp.get_context(start_method).Process(target=record_native_ids, args=(path,))
+    p.start()
+    assert _joined(p) == 0
+    main_native_id, own_native_id, is_main = _read(path)
+    assert main_native_id == own_native_id != threading.get_native_id()
+
+
 # --------------------------------------------------------------------------
 # A spawned child is itself while it imports its parent's main module
 # --------------------------------------------------------------------------
