@@ -26,7 +26,7 @@ import sys as _sys
 from .connection import Connection, Pipe
 from .exceptions import AuthenticationError, BufferTooShort, ProcessError, TimeoutError
 from .process import (Process, active_children, cpu_count, current_process,
-                      freeze_support, get_start_method, set_start_method)
+                      freeze_support, get_start_method, parent_process, set_start_method)
 from .process import ForkProcess as _ForkProcess, SpawnProcess as _SpawnProcess
 from .queues import JoinableQueue, Queue
 from .sharedctypes import Array, RawArray, RawValue, Value
@@ -45,6 +45,7 @@ __all__ = [
     'Lock', 'RLock', 'Semaphore', 'BoundedSemaphore', 'Condition', 'Event',
     'Queue', 'JoinableQueue',
     'Value', 'Array', 'RawValue', 'RawArray',
+    'parent_process',
 ]
 
 #: The spec's Python 2 spelling of ``set_executable`` (16.6.2.3).

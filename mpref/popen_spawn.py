@@ -62,7 +62,7 @@ class Popen(_ForkPopen):
             # Two separate pickles: the child must run the preparation
             # (import __main__ ...) before it can unpickle the process.
             _ChildPickler(buffer, pickle.HIGHEST_PROTOCOL).dump(
-                spawn.get_preparation_data(process_obj._name))
+                spawn.get_preparation_data(process_obj.name, process_obj.authkey))
             _ChildPickler(buffer, pickle.HIGHEST_PROTOCOL).dump(process_obj)
         except (pickle.PicklingError, TypeError, AttributeError) as exc:
             raise pickle.PicklingError(

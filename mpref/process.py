@@ -21,6 +21,10 @@ The bookkeeping the spec describes lives here too:
   ``active_children()`` prunes (joining finished children, so no zombies);
 * the exit function: when a process ends it terminates its daemonic children
   and joins the others.
+
+Beyond the spec, as in Python 3: ``Process.close()`` (3.7) releases a finished
+child's descriptor, and ``parent_process()`` (3.8) gives a child a handle on
+its parent.
 """
 
 import atexit
@@ -28,13 +32,15 @@ import itertools
 import os
 import signal
 import sys
+import threading
+import time
 import traceback
 
 from . import popen_fork, popen_spawn, spawn, util
 
 __all__ = ['Process', 'ForkProcess', 'SpawnProcess', 'current_process',
            'active_children', 'cpu_count', 'freeze_support',
-           'set_start_method', 'get_start_method']
+           'set_start_method', 'get_start_method', 'parent_process']
 
 
 class Process:
@@ -55,6 +61,9 @@ class Process:
     #: ``Process.__init__`` finds this class value instead (``_check_init``).
     _initialized = False
 
+    #: Set by ``close()``.
+    _closed = False
+
     def __init__(self, group=None, target=None, name=None, args=(), kwargs={},
                  *, daemon=None):
         if group is not None:
@@ -64,6 +73,7 @@ class Process:
         self._identity = parent._identity + (next(_process_counter),)
         self._config = dict(parent._config)      # authkey and daemon flag, inherited
         self._parent_pid = os.getpid()
+        self._parent_name = parent.name
         self._popen = None
         self._target = target
         self._args = tuple(args)
@@ -82,8 +92,13 @@ class Process:
             self._target(*self._args, **self._kwargs)
 
     def start(self):
-        """Start ``run()`` in a child process.  At most once per object."""
-        self._check_init()
+        """Start ``run()`` in a child process.  At most once per object.
+
+        Once the child has its own copy of ``target``, ``args`` and ``kwargs``
+        (in forked memory, or pickled), this object lets go of them, so they
+        can be collected when the caller drops them.
+        """
+        self._check_open()
         if self._popen is not None:
             raise AssertionError('cannot start a process twice')
         if self._parent_pid != os.getpid():
@@ -104,6 +119,9 @@ class Process:
         self._inherited_start_method = _default_start_method
         popen_class = popen_fork.Popen if method == 'fork' else popen_spawn.Popen
         self._popen = popen_class(self)
+        # Dropping them also breaks a cycle when the target refers back to
+        # this object (a bound method of a Process subclass, say).
+        self._target, self._args, self._kwargs = None, (), {}
         _children.add(self)
 
     def terminate(self):
@@ -112,11 +130,13 @@ class Process:
         No exit handlers or ``finally`` clauses run in the child, and its
         own children are orphaned, not terminated.
         """
+        self._check_open()
         self._check_started('terminate')
         self._popen.terminate()
 
     def kill(self):
         """Like ``terminate()`` but with SIGKILL (beyond the spec: Python 3.7)."""
+        self._check_open()
         self._check_started('kill')
         self._popen.kill()
 
@@ -125,24 +145,26 @@ class Process:
 
         Returns None either way: check ``exitcode`` or ``is_alive()`` to know
         which.  A process may be joined many times; not before it is started,
-        and never by itself (that would wait forever).
+        and never by itself (that would wait forever).  ``timeout`` follows
+        ``util.check_timeout``: None or ``float('inf')`` waits with no limit,
+        any other non-negative number of seconds works however large, a
+        negative one does not wait; ``TypeError`` for a non-number,
+        ``ValueError`` for NaN.
         """
-        self._check_init()
+        self._check_open()
+        timeout = util.check_timeout(timeout, 'join() timeout')
         if self is _current_process:
             raise AssertionError('a process cannot join itself: that would deadlock')
         if self._parent_pid != os.getpid():
             raise AssertionError('can only join a child process')
         if self._popen is None:
             raise AssertionError('can only join a started process')
-        if timeout is not None and not isinstance(timeout, (int, float)):
-            raise TypeError('join() timeout must be a number of seconds or None, not %s'
-                            % type(timeout).__name__)
         if self._popen.wait(timeout) is not None:
             _children.discard(self)
 
     def is_alive(self):
         """Return whether the process is alive (and reap it if it has ended)."""
-        self._check_init()
+        self._check_open()
         if self is _current_process:
             return True
         if self._parent_pid != os.getpid():
@@ -153,6 +175,26 @@ class Process:
             return True
         _children.discard(self)
         return False
+
+    def close(self):
+        """Release the resources of a finished process (beyond the spec: 3.7).
+
+        Closes the sentinel descriptor, which a ``Process`` object otherwise
+        keeps until it is garbage collected, and forgets the child.  Raises
+        ``ValueError`` if the child is still running (``join()`` or
+        ``terminate()`` it first).  Afterwards every method and ``pid``,
+        ``exitcode``, ``sentinel`` raise ``ValueError``; ``name``, ``daemon``
+        and ``authkey`` stay readable; calling ``close()`` again does nothing.
+        """
+        self._check_init()
+        if self._popen is not None:
+            if self._popen.poll() is None:
+                raise ValueError('cannot close process %s while it is still running: '
+                                 'join() or terminate() it first' % self._name)
+            self._popen.close()
+            self._popen = None
+            _children.discard(self)
+        self._closed = True
 
     # -- attributes ---------------------------------------------------------
 
@@ -195,6 +237,7 @@ class Process:
         """The process id; None before the process is started."""
         if self is _current_process:
             return os.getpid()
+        self._check_open()
         return self._popen and self._popen.pid
 
     ident = pid
@@ -202,6 +245,7 @@ class Process:
     @property
     def exitcode(self):
         """The exit code; None while running.  ``-N`` means killed by signal N."""
+        self._check_open()
         if self._popen is None:
             return None
         return self._popen.poll()
@@ -213,6 +257,7 @@ class Process:
         Beyond the spec (Python 3.3); lets one ``poll``/``select`` wait for
         many processes at once.
         """
+        self._check_open()
         self._check_started('get the sentinel of')
         return self._popen.sentinel
 
@@ -220,6 +265,8 @@ class Process:
         self._check_init()
         if self is _current_process:
             status = 'started'
+        elif self._closed:
+            status = 'closed'
         elif self._parent_pid != os.getpid():
             status = 'unknown'
         elif self._popen is None:
@@ -238,50 +285,81 @@ class Process:
     # -- inside the child ----------------------------------------------------
 
     def _bootstrap(self, after_fork=False):
-        """Become this process, run it, and return the exit code.
+        """Run this process in the child started for it; return the exit code.
 
         Called in the child by both start methods (``after_fork`` is True
-        under fork, where the after-fork hooks must run).  Turns ``SystemExit`` into
-        its exit code; any other exception prints a traceback to stderr and
-        gives exit code 1.
+        under fork, where the after-fork hooks must run).  Three steps:
+        become the current process, run to the end, and turn how that ended
+        into an exit code.
         """
-        global _current_process, _process_counter, _children, _exiting, _default_start_method
         try:
-            _current_process = self
-            _process_counter = itertools.count(1)
-            _children = set()
-            _exiting = False
-            _default_start_method = self._inherited_start_method
-            util._close_stdin()
-            if after_fork:
-                util._run_after_forkers()
-            util.info('child process calling self.run()')
-            try:
-                self.run()
-                exitcode = 0
-            finally:
-                _exit_function()
-        except SystemExit as exc:
-            if exc.code is None:
-                exitcode = 0
-            elif isinstance(exc.code, int) and _C_INT_MIN <= exc.code <= _C_INT_MAX:
-                exitcode = exc.code
-            elif isinstance(exc.code, int):
-                # os._exit() takes a C int; beyond that it would raise.
-                sys.stderr.write('Process %s: exit code %d is out of range; exiting with 1\n'
-                                 % (self.name, exc.code))
-                exitcode = 1
-            else:
-                sys.stderr.write(str(exc.code) + '\n')
-                exitcode = 1
-        except BaseException:
-            exitcode = 1
-            sys.stderr.write('Process %s:\n' % self.name)
-            traceback.print_exc()
-        finally:
-            util.info('process exiting with exitcode %d', exitcode)
-            util._flush_std_streams()
+            self._become_current(after_fork)
+            self._run_to_the_end()
+            exitcode = 0
+        except BaseException as exc:
+            exitcode = self._exit_code(exc)
+        util.info('process exiting with exitcode %d', exitcode)
+        util._flush_std_streams()
         return exitcode
+
+    def _become_current(self, after_fork):
+        """Step 1: this object becomes the current process of a new process.
+
+        The child starts with a copy (fork) or a fresh import (spawn) of the
+        module's state; every part of it must now describe this process.
+        """
+        global _current_process, _parent_process, _process_counter, _children
+        global _exiting, _default_start_method
+        _current_process = self
+        _parent_process = _ParentProcess(self._parent_name, self._parent_pid)
+        _process_counter = itertools.count(1)       # our children: ...:1, ...:2
+        _children = set()                           # none yet, not the parent's
+        _exiting = False
+        _default_start_method = self._inherited_start_method
+        util._close_stdin()
+        if after_fork:
+            util._run_after_forkers()
+
+    def _run_to_the_end(self):
+        """Step 2: ``run()``, then end as any Python program ends.
+
+        Python waits for a program's non-daemonic threads before it runs the
+        exit handlers; a forked child never reaches interpreter shutdown (it
+        leaves with ``os._exit``), so we do both here, whether ``run()``
+        returned or raised: wait for the threads, then the exit function.
+        """
+        util.info('child process calling self.run()')
+        try:
+            self.run()
+        finally:
+            try:
+                _join_non_daemonic_threads()
+            finally:
+                # Even if Ctrl-C cut the wait short, as the interpreter does.
+                _exit_function()
+
+    def _exit_code(self, exc):
+        """Step 3: the exit code of a process whose ``run()`` raised ``exc``.
+
+        ``SystemExit`` carries it: None is 0; an int that ``os._exit`` can
+        take (a C int) is itself; a bigger int gives 1 with a note on stderr;
+        anything else is printed to stderr and gives 1.  Any other exception
+        prints ``Process <name>:`` and the traceback to stderr and gives 1.
+        """
+        if not isinstance(exc, SystemExit):
+            sys.stderr.write('Process %s:\n' % self.name)
+            traceback.print_exception(type(exc), exc, exc.__traceback__)
+            return 1
+        if exc.code is None:
+            return 0
+        if isinstance(exc.code, int) and _C_INT_MIN <= exc.code <= _C_INT_MAX:
+            return exc.code
+        if isinstance(exc.code, int):
+            sys.stderr.write('Process %s: exit code %d is out of range; exiting with 1\n'
+                             % (self.name, exc.code))
+        else:
+            sys.stderr.write(str(exc.code) + '\n')
+        return 1
 
     def _check_init(self):
         # As threading.Thread does: a clear error instead of an AttributeError
@@ -289,6 +367,11 @@ class Process:
         if not self._initialized:
             raise RuntimeError('Process.__init__() was not called: %s.__init__() must call '
                                'super().__init__() before anything else' % type(self).__name__)
+
+    def _check_open(self):
+        self._check_init()
+        if self._closed:
+            raise ValueError('process object is closed: %s.close() released it' % self._name)
 
     def _check_started(self, action):
         if self._popen is None:
@@ -334,6 +417,7 @@ class _MainProcess(Process):
         self._name = 'MainProcess'
         self._initialized = True
         self._parent_pid = None
+        self._parent_name = None
         self._popen = None
         self._target = None
         self._args = ()
@@ -342,15 +426,77 @@ class _MainProcess(Process):
         self._config = {'authkey': AuthenticationString(os.urandom(32))}
 
 
+class _ParentProcess:
+    """A child's handle on its parent: what ``parent_process()`` returns.
+
+    It knows the parent's name and pid, and whether the parent still lives.
+    A child cannot ``waitpid`` for its parent; it relies instead on the rule
+    that an orphan is adopted by another process, so the parent is alive
+    exactly as long as ``os.getppid()`` still returns its pid.  (CPython
+    gives the child one end of a pipe that the parent holds open; mpref
+    needs no descriptor, and no sibling forked later can hold such a pipe
+    open by inheriting it.)
+    """
+
+    def __init__(self, name, pid):
+        self._name = name
+        self._pid = pid
+
+    @property
+    def name(self):
+        """The parent's name, as it was when it created this process."""
+        return self._name
+
+    @property
+    def pid(self):
+        """The parent's process id."""
+        return self._pid
+
+    ident = pid
+
+    def is_alive(self):
+        """Return whether the parent is still running."""
+        return os.getppid() == self._pid
+
+    def join(self, timeout=None):
+        """Wait until the parent ends, or until ``timeout`` seconds pass.
+
+        ``timeout`` as in ``Process.join``.  Returns None either way.
+        """
+        timeout = util.check_timeout(timeout, 'join() timeout')
+        deadline = None if timeout is None else time.monotonic() + timeout
+        # Nothing wakes a child when its parent dies: look again now and then.
+        while self.is_alive():
+            pause = _PARENT_POLL_INTERVAL
+            if deadline is not None:
+                pause = min(pause, deadline - time.monotonic())
+                if pause <= 0:
+                    return
+            time.sleep(pause)
+
+    def __repr__(self):
+        status = 'started' if self.is_alive() else 'stopped'
+        return '<%s(%s, %s)>' % (type(self).__name__, self._name, status)
+
+
 # --------------------------------------------------------------------------
 # Module-level state and functions
 # --------------------------------------------------------------------------
 
+# The state of this process's place in the process tree.  A new child
+# starts with a copy (fork) or a fresh import (spawn) of it, and
+# Process._become_current rewrites all of it for the child.
 _current_process = _MainProcess()
+_parent_process = None              # a _ParentProcess in a child
 _process_counter = itertools.count(1)
-_children = set()
+_children = set()                   # started, not yet joined
+_exiting = False                    # _exit_function has run
 _default_start_method = 'fork'
+
 _start_methods = ('fork', 'spawn')
+
+#: How often ``_ParentProcess.join`` looks whether the parent still lives.
+_PARENT_POLL_INTERVAL = 0.02
 
 _exitcode_to_name = {-signum: signum.name for signum in signal.Signals}
 
@@ -361,6 +507,15 @@ _C_INT_MIN, _C_INT_MAX = -2**31, 2**31 - 1
 def current_process():
     """Return the ``Process`` object of the calling process."""
     return _current_process
+
+
+def parent_process():
+    """Return a handle on the parent of this process; None in the main process.
+
+    Beyond the spec (Python 3.8).  The handle has ``name``, ``pid``
+    (``ident``), ``is_alive()`` and ``join([timeout])``.
+    """
+    return _parent_process
 
 
 def active_children():
@@ -411,9 +566,6 @@ def get_start_method():
     return _default_start_method
 
 
-_exiting = False
-
-
 def _exit_function():
     """At exit: terminate daemonic children, join the others, run finalizers.
 
@@ -438,4 +590,30 @@ def _exit_function():
     util._run_finalizers()
 
 
+def _join_non_daemonic_threads():
+    """Wait for every non-daemonic thread but this one, as Python does at exit.
+
+    A thread may start another, so look again until none is left.
+    """
+    me = threading.current_thread()
+    while True:
+        others = [t for t in threading.enumerate() if t is not me and not t.daemon]
+        if not others:
+            return
+        for thread in others:
+            thread.join()
+
+
+def _take_identity(name, authkey):
+    """In a spawned child, before it imports its parent's main module.
+
+    Code run at import time may ask ``current_process()`` who it is: answer
+    with the child's name and authkey already (``_bootstrap`` then makes the
+    child's own ``Process`` object current).
+    """
+    _current_process.name = name
+    _current_process.authkey = authkey
+
+
+spawn.set_identity_setter(_take_identity)
 atexit.register(_exit_function)

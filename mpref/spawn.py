@@ -8,14 +8,17 @@ A spawned child is a brand-new interpreter (``sys.executable`` unless
 ``set_executable()`` chose another).  It shares no memory with its parent, so
 the parent sends it, down a pipe, two pickles:
 
-1. *preparation data* -- ``sys.path``, ``sys.argv``, the working directory and
-   how to import the parent's main module; and
+1. *preparation data* -- the child's name and authkey, ``sys.path``,
+   ``sys.argv``, the working directory and how to import the parent's main
+   module; and
 2. the ``Process`` object itself, with its target and arguments.
 
-The child replays the preparation, imports the parent's main module under the
-name ``__mp_main__`` (so its ``if __name__ == '__main__':`` block does *not*
-run again -- the spec's "safe importing of main module"), unpickles the
-process object and calls its ``_bootstrap()``.
+The child replays the preparation (taking on its name and authkey first, so
+code run while importing the main module already sees them), imports the
+parent's main module under the name ``__mp_main__`` (so its
+``if __name__ == '__main__':`` block does *not* run again -- the spec's "safe
+importing of main module"), unpickles the process object and calls its
+``_bootstrap()``.
 
 This is the spec's Windows model, shown for real on Linux: everything a child
 needs must be picklable, and objects that can only be shared by inheritance
@@ -34,7 +37,8 @@ import types
 from . import util
 
 __all__ = ['set_executable', 'get_executable', 'get_spawning_popen',
-           'assert_spawning', 'duplicate_for_child', 'importing_main', 'spawn_main']
+           'assert_spawning', 'duplicate_for_child', 'importing_main',
+           'set_identity_setter', 'spawn_main']
 
 # --------------------------------------------------------------------------
 # Which interpreter to start
@@ -134,10 +138,35 @@ def main_module_is_importable():
     return bool(path) and os.path.exists(path)
 
 
-def get_preparation_data(name):
-    """Everything a spawned child needs before it can unpickle its process."""
+# --------------------------------------------------------------------------
+# The preparation data
+# --------------------------------------------------------------------------
+
+_identity_setter = None
+
+
+def set_identity_setter(setter):
+    """Install the function with which a spawned child takes on its identity.
+
+    ``prepare`` calls ``setter(name, authkey)`` before it imports the
+    parent's main module, so code run at import time sees the child's own
+    name and authkey.  ``process.py`` installs it: the current process is
+    its business, and this module sits below it in mpref's layers, so it
+    cannot import it.
+    """
+    global _identity_setter
+    _identity_setter = setter
+
+
+def get_preparation_data(name, authkey):
+    """Everything a spawned child needs before it can unpickle its process.
+
+    ``name`` and ``authkey`` are the child's own (its ``Process`` object's);
+    pickle this only while spawning (the authkey refuses otherwise).
+    """
     data = {
         'name': name,
+        'authkey': authkey,
         'sys_path': list(sys.path),
         'sys_argv': list(sys.argv),
         'dir': os.getcwd(),
@@ -155,6 +184,7 @@ def get_preparation_data(name):
 def prepare(data):
     """Replay the parent's preparation data in the child."""
     global _importing_main
+    _identity_setter(data['name'], data['authkey'])
     sys.path[:] = data['sys_path']
     sys.argv[:] = data['sys_argv']
     os.chdir(data['dir'])

@@ -128,3 +128,26 @@ def save_result(path, func, *args):
 
 def square(x):
     return x * x
+
+
+def start_worker_thread(path, daemonic, delay):
+    """Start a thread that reports 'the thread finished' after ``delay`` s; return at once.
+
+    A non-daemonic thread holds the child until it is done; a daemonic one
+    dies with the child.
+    """
+    import threading
+
+    def work():
+        time.sleep(delay)
+        save_report(path, 'the thread finished')
+
+    threading.Thread(target=work, daemon=daemonic).start()
+
+
+def report_parent(path):
+    """Report what ``parent_process()`` tells a child about its parent."""
+    from mpref import parent_process
+    parent = parent_process()
+    save_report(path, {'name': parent.name, 'pid': parent.pid, 'alive': parent.is_alive(),
+                       'repr': repr(parent)})
