@@ -821,8 +821,11 @@ class Condition:
     def _post_for_dead_waiters(self):
         """Clear the slots of waiters whose process is gone and post
         ``_woken_count`` for each, as a timed-out waiter would."""
+        pids = self._waiters.tolist()
+        if not any(pids):
+            return                      # the usual case: nobody else is waiting
         me = os.getpid()
-        for slot, pid in enumerate(self._waiters.tolist()):
+        for slot, pid in enumerate(pids):
             if pid and pid != me and not _is_alive(pid):
                 self._waiters[slot] = 0
                 self._woken_count._post()

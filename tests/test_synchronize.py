@@ -1056,7 +1056,7 @@ def test_event_wait_returns_true_when_set_woke_it_even_if_cleared_at_once():
     for p in children:
         p.start()
     try:
-        results = [event.wait(3.0) for _ in range(2000)]
+        results = [event.wait(3.0) for _ in range(20000)]
     finally:
         stop.set()
         for p in children:
