@@ -385,7 +385,8 @@ class SemLock:
 
     def _acquire(self, block, timeout, interruptible=True):
         """Take the semaphore and note it in the bookkeeping; True if taken."""
-        if not self._take(block, timeout, interruptible):
+        # self._take(), written out: this is the hottest path of all.
+        if _fast_sem_trywait(self._handle) and not (block and self._wait(timeout, interruptible)):
             return False
         # Owner before count: a thread asking "is it mine?" reads the count
         # first, so it never pairs our new count with its own stale ident.
