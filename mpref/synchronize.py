@@ -35,15 +35,19 @@ How a primitive reaches another process (the spec's sharing rules, 16.6.3):
 between bytecodes; SIGINT's raises ``KeyboardInterrupt``.  Landing between
 ``sem_wait`` and the bookkeeping after it, such an exception would leave a
 semaphore taken that nobody owns (and ``with lock:`` would never release
-it).  So in the main thread every change of state runs with the signals
-*held back* (``pthread_sigmask``; ``_defer_signals``, ``_allow_signals``):
-they stay pending in the kernel, and their handlers run when the mask is
-restored -- after the change, or, in ``acquire``, after it was undone.  A
-blocking wait holds them back too, but only for ``_SIGNAL_SLICE`` at a time:
-between slices it lets them in (``_let_signals_in``), so Ctrl-C still
-interrupts a blocked ``acquire()`` at once, to the eye.  What remains: a
-handler that runs at the very first instruction of ``__exit__`` (before it
-can hold anything back) leaves the lock held by its owner, as with any
+it).  So in the main thread ``acquire`` (and the changes of ``Condition``
+that take several steps) run with the signals *held back*
+(``pthread_sigmask``; ``_defer_signals``, ``_allow_signals``): they stay
+pending in the kernel, and their handlers run when the mask is restored --
+after the change, or, in ``acquire``, after it was undone.  ``release``
+needs no holding back: its checks change nothing, and its change
+(bookkeeping, then ``sem_post``) has no point in between where a handler
+could run; a handler that raises during its checks does not stop it
+releasing.  A blocking wait holds signals back too, but only for
+``_SIGNAL_SLICE`` at a time: between slices it lets them in
+(``_let_signals_in``), so Ctrl-C still interrupts a blocked ``acquire()``
+at once, to the eye.  What remains: a handler that runs at the very first
+instruction of ``__exit__`` leaves the lock held by its owner, as with any
 context manager written in Python; and a signal that the kernel gives to
 *another* thread while the main thread holds them back is still handled in
 the main thread at its next bytecode.
@@ -367,17 +371,23 @@ class SemLock:
         ``Lock``) at its maximum raises ``ValueError`` instead.  (It also
         serves as ``__exit__``, whose three arguments it ignores.)
         """
-        deferred = None
+        # No need to hold signals back here (two system calls saved): the
+        # checks change nothing, and the change -- bookkeeping, then
+        # sem_post -- is written out below, with no call between the two at
+        # whose start a handler could run.
         try:
-            deferred = _defer_signals()
-        finally:
-            if deferred is None:             # a handler raised before we could hold back:
-                deferred = _defer_signals()  # we are inside release(), so release even so
-            try:
-                self._release()
-            finally:
-                if deferred:
-                    _allow_signals()
+            count = self._count_after_release()   # misuse raises ValueError/AssertionError
+        except (ValueError, AssertionError):
+            raise
+        except BaseException:
+            # A handler raised before anything changed.  We are inside
+            # release(), so release even so (checking again), then let it go on.
+            self._commit_release(self._count_after_release())
+            raise
+        self._count = count
+        if count == 0 or self._kind == SEMAPHORE:
+            if _fast_sem_post(self._handle) and _sem_post(self._handle):
+                _raise_errno()
 
     # ``with`` calls release itself: one frame fewer at whose start a
     # signal's exception would leave the lock held.
@@ -394,20 +404,24 @@ class SemLock:
         self._count += 1
         return True
 
-    def _release(self):
+    def _count_after_release(self):
+        """Check that a release is allowed (``ValueError`` if a bounded
+        semaphore is at its maximum); return this process's count after it."""
         if self._maxvalue < SEM_VALUE_MAX:
             self._check_not_full()
+        return self._count - 1
+
+    def _commit_release(self, count):
         # Bookkeeping first, then sem_post: the moment the semaphore rises,
         # a thread of ours waiting in sem_wait may wake and count its own
         # acquisition, which a late update here would overwrite.
-        self._count -= 1
-        self._post()
+        self._count = count
+        if count == 0 or self._kind == SEMAPHORE:
+            self._post()
 
     def _unacquire(self):
         """Undo the ``_acquire`` just made (its caller was interrupted)."""
-        self._count -= 1
-        if self._kind == SEMAPHORE or self._count == 0:
-            self._post()
+        self._commit_release(self._count - 1)
 
     def _release_save(self):
         """For ``Condition.wait``: let go of the lock however many times this
@@ -615,14 +629,13 @@ class Lock(SemLock):
         self._flag_block = heap.BufferWrapper(1)
         self._handed_off = self._flag_block.create_memoryview()
 
-    def _release(self):
+    def _count_after_release(self):
         if not self._is_mine():
             self._check_not_full()
             self._handed_off[0] = 1      # released by someone else: check from now on
         elif self._handed_off[0]:
             self._check_not_full()
-        self._count = 0          # a lock is held once or not at all; before the post (see SemLock._release)
-        self._post()
+        return 0                         # a lock is held once or not at all
 
     def __getstate__(self):
         return SemLock.__getstate__(self), self._flag_block
@@ -657,13 +670,10 @@ class RLock(SemLock):
             return True
         return SemLock._acquire(self, block, timeout, interruptible)
 
-    def _release(self):
+    def _count_after_release(self):
         if not self._is_mine():
             raise AssertionError('attempt to release recursive lock not owned by thread')
-        # We hold it, so it is at 0: no over-release check needed.
-        self._count -= 1         # before the post (see SemLock._release)
-        if self._count == 0:
-            self._post()
+        return self._count - 1           # we hold it, so it is at 0: no over-release check
 
     def __repr__(self):
         try:
