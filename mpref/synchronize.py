@@ -373,10 +373,12 @@ class SemLock:
         """
         # No need to hold signals back here (two system calls saved): the
         # checks change nothing, and the change -- bookkeeping, then
-        # sem_post -- is written out below, with no call between the two at
-        # whose start a handler could run.
+        # sem_post -- is written out below with nothing between the two
+        # where Python could run a handler: no call, no jump taken
+        # (Python 3.10 runs handlers at jumps too).
         try:
             count = self._count_after_release()   # misuse raises ValueError/AssertionError
+            post = count == 0 or self._kind == SEMAPHORE
         except (ValueError, AssertionError):
             raise
         except BaseException:
@@ -385,9 +387,8 @@ class SemLock:
             self._commit_release(self._count_after_release())
             raise
         self._count = count
-        if count == 0 or self._kind == SEMAPHORE:
-            if _fast_sem_post(self._handle) and _sem_post(self._handle):
-                _raise_errno()
+        if post and _fast_sem_post(self._handle) and _sem_post(self._handle):
+            _raise_errno()
 
     # ``with`` calls release itself: one frame fewer at whose start a
     # signal's exception would leave the lock held.
@@ -412,12 +413,14 @@ class SemLock:
         return self._count - 1
 
     def _commit_release(self, count):
+        """The change of ``release``, as it writes it out itself."""
         # Bookkeeping first, then sem_post: the moment the semaphore rises,
         # a thread of ours waiting in sem_wait may wake and count its own
         # acquisition, which a late update here would overwrite.
+        post = count == 0 or self._kind == SEMAPHORE
         self._count = count
-        if count == 0 or self._kind == SEMAPHORE:
-            self._post()
+        if post and _fast_sem_post(self._handle) and _sem_post(self._handle):
+            _raise_errno()
 
     def _unacquire(self):
         """Undo the ``_acquire`` just made (its caller was interrupted)."""
