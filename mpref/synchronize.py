@@ -5,18 +5,21 @@ Chapter: ``notebooks/03_synchronization.ipynb``.
 Every primitive here stands on one operating-system object, the **POSIX named
 semaphore**: a counter that lives in the kernel's shared memory (on Linux a
 small file ``/dev/shm/sem.NAME``, mapped into every process that opens it),
-reached through the C library with ``ctypes``.  Three layers, read in order:
+reached through the C library with ``ctypes``.  Four layers, read in order:
 
 1. **The C functions** -- ``sem_open``, ``sem_wait``, ``sem_trywait``,
    ``sem_timedwait``, ``sem_post``, ``sem_getvalue``, ``sem_close``,
-   ``sem_unlink``, declared once with their C signatures.
-2. **SemLock** -- one named semaphore plus the per-process bookkeeping the
+   ``sem_unlink`` (and ``pthread_sigmask``), declared once with their C
+   signatures.
+2. **Holding back signals** in the main thread while a primitive changes
+   state (below: *asynchronous exceptions*).
+3. **SemLock** -- one named semaphore plus the per-process bookkeeping the
    kernel does not keep: which thread of *this* process acquired it last and
-   how many times (for ``RLock`` and for the reprs).
-3. **The primitives**, clones of ``threading``'s: ``Lock`` and ``RLock`` (a
+   how many times (for ``RLock``, ``Condition`` and the reprs).
+4. **The primitives**, clones of ``threading``'s: ``Lock`` and ``RLock`` (a
    semaphore with maximum value 1), ``Semaphore``, ``BoundedSemaphore``,
-   ``Condition`` (four semaphores, the same algorithm as CPython) and
-   ``Event`` (a condition plus a flag semaphore).
+   ``Condition`` (four semaphores, CPython's algorithm, plus a table of
+   waiting processes) and ``Event`` (a condition plus a flag semaphore).
 
 How a primitive reaches another process (the spec's sharing rules, 16.6.3):
 
@@ -28,6 +31,27 @@ How a primitive reaches another process (the spec's sharing rules, 16.6.3):
   ``RuntimeError`` ("better to inherit than pickle"): the receiver would get a
   name that may already be gone, and nothing else.
 
+**Asynchronous exceptions.**  Python runs signal handlers in the main thread,
+between bytecodes; SIGINT's raises ``KeyboardInterrupt``.  Landing between
+``sem_wait`` and the bookkeeping after it, such an exception would leave a
+semaphore taken that nobody owns (and ``with lock:`` would never release
+it).  So in the main thread ``acquire`` (and the changes of ``Condition``
+that take several steps) run with the signals *held back*
+(``pthread_sigmask``; ``_defer_signals``, ``_allow_signals``): they stay
+pending in the kernel, and their handlers run when the mask is restored --
+after the change, or, in ``acquire``, after it was undone.  ``release``
+needs no holding back: its checks change nothing, and its change
+(bookkeeping, then ``sem_post``) has no point in between where a handler
+could run; a handler that raises during its checks does not stop it
+releasing.  A blocking wait holds signals back too, but only for
+``_SIGNAL_SLICE`` at a time: between slices it lets them in
+(``_let_signals_in``), so Ctrl-C still interrupts a blocked ``acquire()``
+at once, to the eye.  What remains: a handler that runs at the very first
+instruction of ``__exit__`` leaves the lock held by its owner, as with any
+context manager written in Python; and a signal that the kernel gives to
+*another* thread while the main thread holds them back is still handled in
+the main thread at its next bytecode.
+
 **Who removes the name from /dev/shm.**  A named semaphore outlives every
 process unless someone calls ``sem_unlink``.  The process that *creates* a
 semaphore keeps its name linked for as long as the ``SemLock`` object lives
@@ -35,14 +59,11 @@ semaphore keeps its name linked for as long as the ``SemLock`` object lives
 object is garbage collected or, at the latest, when the creating process
 exits -- after it has joined its children (``util.Finalize`` with a negative
 exitpriority).  Children never unlink a name they did not create, so a
-child killed while holding a semaphore leaves nothing behind.  And for a
-creator that is itself killed (SIGKILL runs no exit handler -- this is how
-Jupyter ends a kernel) a tiny *tracker* process, one per creating process,
-watches a pipe from its creator and unlinks whatever names are left when
-the pipe closes (``_Tracker``, ``_tracker_main``; CPython's
-``resource_tracker`` plays the same part).  Under ``fork`` CPython unlinks
-the name at once instead; mpref does not know at creation time whether a
-spawned child will need the name, so it keeps one rule for both methods.
+child killed while holding a semaphore leaves nothing behind.  A creator
+that is itself killed runs no exit handler: its ``semaphore_tracker``
+process unlinks what is left.  Under ``fork`` CPython unlinks the name at
+once instead; mpref does not know at creation time whether a spawned child
+will need the name, so it keeps one rule for both methods.
 
 The Mac OS X notes of the spec are real code paths, chosen by two switches
 detected at import time (and set by the tests to exercise them on Linux):
@@ -53,16 +74,16 @@ over-release, exactly as the spec warns).
 """
 
 import ctypes
-import ctypes.util
 import errno
 import os
 import secrets
-import subprocess
+import signal
 import sys
 import threading
 import time
 
 from . import heap, process, spawn, util
+from .semaphore_tracker import LIBRARY_PATH, Tracker
 
 __all__ = ['Lock', 'RLock', 'Semaphore', 'BoundedSemaphore', 'Condition', 'Event',
            'SemLock', 'SEM_VALUE_MAX']
@@ -71,25 +92,13 @@ __all__ = ['Lock', 'RLock', 'Semaphore', 'BoundedSemaphore', 'Condition', 'Event
 # 1. The C library's POSIX semaphore functions
 # --------------------------------------------------------------------------
 
-
-def _find_libc():
-    """The library holding ``sem_open``: libc (glibc >= 2.34, macOS's
-    libSystem), or libpthread on older glibc; None: the running program."""
-    for name in ('c', 'pthread'):
-        path = ctypes.util.find_library(name)
-        if hasattr(ctypes.CDLL(path), 'sem_open'):
-            return path
-    return None
-
-
 # Two views of the same library.  Through ``_libc`` ctypes saves the C
 # ``errno`` after each call for ``ctypes.get_errno()``; that costs about a
-# tenth of an uncontended acquire+release, so the two hot calls also exist
-# without it (``_fast_sem_wait``, ``_fast_sem_post``), and when one of those
-# fails -- rare -- we repeat the call through ``_libc`` to learn why.
-_LIBC_PATH = _find_libc()
-_libc = ctypes.CDLL(_LIBC_PATH, use_errno=True)
-_libc_fast = ctypes.CDLL(_LIBC_PATH, use_errno=False)
+# tenth of an uncontended acquire+release, so the hot calls also exist
+# without it (``_fast_...``), and when one of those fails we repeat the call
+# through ``_libc`` to learn why (or, for a failed try, simply wait).
+_libc = ctypes.CDLL(LIBRARY_PATH, use_errno=True)
+_libc_fast = ctypes.CDLL(LIBRARY_PATH, use_errno=False)
 
 
 class _timespec(ctypes.Structure):
@@ -114,7 +123,7 @@ _sem_unlink = _declare('sem_unlink', ctypes.c_int, ctypes.c_char_p)
 _sem_wait = _declare('sem_wait', ctypes.c_int, _handle_t)
 _sem_trywait = _declare('sem_trywait', ctypes.c_int, _handle_t)
 _sem_post = _declare('sem_post', ctypes.c_int, _handle_t)
-_fast_sem_wait = _declare('sem_wait', ctypes.c_int, _handle_t, lib=_libc_fast)
+_fast_sem_trywait = _declare('sem_trywait', ctypes.c_int, _handle_t, lib=_libc_fast)
 _fast_sem_post = _declare('sem_post', ctypes.c_int, _handle_t, lib=_libc_fast)
 
 #: Mac OS X has no sem_timedwait: a timed acquire then becomes a sleeping loop.
@@ -143,12 +152,19 @@ _check_signals.restype = ctypes.c_int
 _check_signals.argtypes = []
 
 _get_ident = threading.get_ident
-_FOREVER = float('inf')          # acquire(timeout=inf) waits as long as it takes, like None
 
 
 def _raise_errno():
     err = ctypes.get_errno()
     raise OSError(err, os.strerror(err))
+
+
+def _unless_interrupted():
+    """A semaphore call failed: EINTR means "try again" (the Python handler of
+    the signal runs in the main thread, see ``_let_signals_in``); any other
+    error raises OSError."""
+    if ctypes.get_errno() != errno.EINTR:
+        _raise_errno()
 
 
 def _open(name, create, value=0):
@@ -179,103 +195,87 @@ def _make_name():
     return '/mpref-%d-%s' % (os.getpid(), secrets.token_hex(4))
 
 
-# --------------------------------------------------------------------------
-# 1b. The tracker: unlinks the names of a creator that was killed
-# --------------------------------------------------------------------------
-
-class _Tracker:
-    """The writing end of a pipe to a small process that outlives its creator.
-
-    The creating process tells it each name it creates (``REGISTER``) and
-    each name it unlinks itself (``UNREGISTER``).  When the pipe reaches end
-    of file -- the creator is gone, *however* it died -- the tracker unlinks
-    the names still registered and exits.  This matters because processes do
-    get killed: Jupyter's kernel manager (and so ``pytest --nbval``) ends
-    every kernel with SIGKILL.
-
-    Each process that creates a semaphore starts its own tracker (the first
-    time), so a killed child's names go at once, not when its parent dies;
-    a forked child closes its copy of the parent's pipe end.  The tracker
-    runs in a new session (a Ctrl-C at the terminal does not reach it) and is
-    started through a short-lived intermediate process, so it is nobody's
-    child and nobody has to reap it.
-    """
-
-    def __init__(self):
-        self._fd = None
-        self._pid = None
-        self._lock = threading.Lock()
-        util.register_after_fork(self, _Tracker._after_fork)
-
-    def _after_fork(self):
-        # Another thread may have held the lock when we forked.
-        self._lock = threading.Lock()
-        # The parent's end of its tracker's pipe: while we held it open, the
-        # parent's tracker would not see end of file when the parent dies.
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-    def tell(self, command, name):
-        if self._pid != os.getpid():
-            if command != 'REGISTER':
-                return              # not our tracker: the parent's business
-            self._start()
-        if self._fd is not None:
-            try:
-                os.write(self._fd, ('%s %s\n' % (command, name)).encode())
-            except OSError:
-                pass                # the tracker is gone: nothing more we can do
-
-    def _start(self):
-        with self._lock:
-            if self._pid == os.getpid():
-                return
-            if self._fd is not None:
-                os.close(self._fd)  # inherited from a parent by a bare os.fork()
-                self._fd = None
-            self._pid = os.getpid()
-            r, w = os.pipe()
-            package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-            code = ('import os, sys; sys.path.insert(0, %r)\n'
-                    'if os.fork(): os._exit(0)\n'          # the intermediate leaves at once
-                    'from mpref.synchronize import _tracker_main; _tracker_main(%d)'
-                    % (package_parent, r))
-            try:
-                subprocess.run([sys.executable, '-c', code], pass_fds=(r,),
-                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True,
-                               check=True, timeout=60)
-            except (OSError, subprocess.SubprocessError) as exc:
-                util.sub_warning('cannot start the semaphore tracker: %s', exc)
-                os.close(w)
-                return
-            finally:
-                os.close(r)
-            self._fd = w
-
-
-_tracker = _Tracker()
-
-
-def _tracker_main(fd):
-    """The tracker process: collect names until end of file, then unlink the rest."""
-    import signal
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    names = set()
-    with open(fd, 'rb') as pipe:
-        for line in pipe:
-            command, name = line.decode().split()
-            if command == 'REGISTER':
-                names.add(name)
-            else:
-                names.discard(name)
-    for name in names:
-        _sem_unlink(name.encode())
-
+#: This process's end of the pipe to its ``semaphore_tracker``.
+_tracker = Tracker()
 
 # --------------------------------------------------------------------------
-# 2. SemLock: one named semaphore and this process's view of it
+# 2. Holding back signals in the main thread (module docstring)
+# --------------------------------------------------------------------------
+
+# Called through the running program (which has libc loaded) rather than
+# signal.pthread_sigmask: that one runs the pending handlers as it returns,
+# which is exactly what must not happen in the middle of a change.
+_pthread_sigmask = _declare('pthread_sigmask', ctypes.c_int, ctypes.c_int, ctypes.c_void_p,
+                            ctypes.c_void_p, lib=ctypes.CDLL(None))
+_sigset_t = ctypes.c_ubyte * 256               # bigger than any sigset_t (glibc's: 128 bytes)
+
+
+def _asynchronous_signals():
+    """Every signal except those the kernel sends for a fault in the thread
+    itself: blocking those would turn a crash report into a silent kill."""
+    sigset = _sigset_t()
+    libc = ctypes.CDLL(None)
+    libc.sigfillset(ctypes.byref(sigset))
+    for name in ('SIGSEGV', 'SIGBUS', 'SIGFPE', 'SIGILL', 'SIGTRAP', 'SIGABRT'):
+        libc.sigdelset(ctypes.byref(sigset), getattr(signal, name))
+    return sigset
+
+
+_ASYNCHRONOUS_SIGNALS = _asynchronous_signals()
+_saved_mask = _sigset_t()                      # the main thread's mask before we held back
+_deferring = 0                                 # how deeply the main thread holds them back
+_main_thread = threading.main_thread().ident
+#: A blocking wait in the main thread lets signals in this often (seconds).
+_SIGNAL_SLICE = 0.05
+
+
+def _after_fork_in_child():
+    # The forking thread is the child's main thread, with its own mask.
+    global _main_thread, _deferring
+    _main_thread = _get_ident()
+    _deferring = 0
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _defer_signals():
+    """In the main thread, start holding signals back and return True; elsewhere
+    (no handler ever runs there) do nothing and return False.  Nests."""
+    global _deferring
+    if _get_ident() != _main_thread:
+        return False
+    _deferring += 1
+    if _deferring == 1:
+        try:
+            _pthread_sigmask(signal.SIG_BLOCK, _ASYNCHRONOUS_SIGNALS, _saved_mask)
+        except BaseException:       # a handler of an earlier signal ran just now
+            _allow_signals()
+            raise
+    return True
+
+
+def _allow_signals():
+    """End ``_defer_signals``; the outermost end restores the mask, and the
+    handlers of what arrived meanwhile run as this returns (and may raise)."""
+    global _deferring
+    _deferring -= 1
+    if _deferring == 0:
+        _pthread_sigmask(signal.SIG_SETMASK, _saved_mask, None)
+
+
+def _let_signals_in():
+    """Between two slices of a blocking wait in the main thread: run the
+    handlers of pending signals (an exception propagates: the wait has taken
+    nothing), then hold signals back again."""
+    try:
+        _pthread_sigmask(signal.SIG_SETMASK, _saved_mask, None)
+        _check_signals()
+    finally:
+        _pthread_sigmask(signal.SIG_BLOCK, _ASYNCHRONOUS_SIGNALS, None)
+
+# --------------------------------------------------------------------------
+# 3. SemLock: one named semaphore and this process's view of it
 # --------------------------------------------------------------------------
 
 SEMAPHORE, RECURSIVE_MUTEX = 0, 1              # the two kinds, as in CPython
@@ -291,6 +291,10 @@ class SemLock:
     acquired last): together they answer "do I hold it?" (``_is_mine``), which
     the kernel cannot.  A forked child starts with ``_count = 0``: it holds
     nothing, whatever its parent held (``_after_fork``).
+
+    The public methods hold signals back (module docstring) around the
+    private ones, which do the work: ``_acquire``/``_release`` (semaphore
+    and bookkeeping), ``_take``/``_post`` (the semaphore alone).
     """
 
     def __init__(self, kind, value, maxvalue):
@@ -332,16 +336,68 @@ class SemLock:
     def acquire(self, block=True, timeout=None):
         """Decrement the semaphore, waiting while it is zero; return True.
 
-        ``block=False``: do not wait, return False if it is zero.  A
-        ``timeout`` (seconds) bounds the wait; on expiry return False.  A
-        signal handler that raises (SIGINT's ``KeyboardInterrupt``) interrupts
-        the wait at once.
+        ``block=False``: do not wait (``timeout`` is then ignored), return
+        False if it is zero.  ``timeout`` (seconds, ``util.check_timeout``:
+        None or ``inf`` = no limit, negative = do not wait) bounds the wait;
+        on expiry return False.  A signal handler that raises (SIGINT's
+        ``KeyboardInterrupt``) interrupts the wait at once; whenever such an
+        exception leaves ``acquire``, nothing was acquired.
         """
-        if block and (timeout is None or timeout == _FOREVER):
-            # The fast path: one C call (ctypes releases the GIL while it waits).
-            if _fast_sem_wait(self._handle):
-                self._wait_again()
-        elif not self._acquire_slow(block, timeout):
+        if block and timeout is not None:
+            timeout = util.check_timeout(timeout)
+        if not _defer_signals():
+            return self._acquire(block, timeout)
+        try:
+            acquired = self._acquire(block, timeout)
+        except BaseException:
+            _allow_signals()
+            raise
+        try:
+            _allow_signals()             # handlers of signals that came meanwhile run here
+        except BaseException:
+            if acquired:
+                self._unacquire()        # the exception says "not acquired": make it true
+            raise
+        return acquired
+
+    # ``with`` calls acquire itself: no extra frame at whose start a
+    # signal's exception could slip in after the lock was taken.
+    __enter__ = acquire
+
+    def release(self, *_exc_info):
+        """Increment the semaphore, waking one waiter.
+
+        A bounded semaphore (``maxvalue`` below ``SEM_VALUE_MAX``, e.g. a
+        ``Lock``) at its maximum raises ``ValueError`` instead.  (It also
+        serves as ``__exit__``, whose three arguments it ignores.)
+        """
+        # No need to hold signals back here (two system calls saved): the
+        # checks change nothing, and the change -- bookkeeping, then
+        # sem_post -- is written out below with nothing between the two
+        # where Python could run a handler: no call, no jump taken
+        # (Python 3.10 runs handlers at jumps too).
+        try:
+            count = self._count_after_release()   # misuse raises ValueError/AssertionError
+            post = count == 0 or self._kind == SEMAPHORE
+        except (ValueError, AssertionError):
+            raise
+        except BaseException:
+            # A handler raised before anything changed.  We are inside
+            # release(), so release even so (checking again), then let it go on.
+            self._commit_release(self._count_after_release())
+            raise
+        self._count = count
+        if post and _fast_sem_post(self._handle) and _sem_post(self._handle):
+            _raise_errno()
+
+    # ``with`` calls release itself: one frame fewer at whose start a
+    # signal's exception would leave the lock held.
+    __exit__ = release
+
+    def _acquire(self, block, timeout, interruptible=True):
+        """Take the semaphore and note it in the bookkeeping; True if taken."""
+        # self._take(), written out: this is the hottest path of all.
+        if _fast_sem_trywait(self._handle) and not (block and self._wait(timeout, interruptible)):
             return False
         # Owner before count: a thread asking "is it mine?" reads the count
         # first, so it never pairs our new count with its own stale ident.
@@ -349,62 +405,55 @@ class SemLock:
         self._count += 1
         return True
 
-    def release(self):
-        """Increment the semaphore, waking one waiter.
-
-        A bounded semaphore (``maxvalue`` below ``SEM_VALUE_MAX``, e.g. a
-        ``Lock``) at its maximum raises ``ValueError`` instead.
-        """
+    def _count_after_release(self):
+        """Check that a release is allowed (``ValueError`` if a bounded
+        semaphore is at its maximum); return this process's count after it."""
         if self._maxvalue < SEM_VALUE_MAX:
             self._check_not_full()
+        return self._count - 1
+
+    def _commit_release(self, count):
+        """The change of ``release``, as it writes it out itself."""
         # Bookkeeping first, then sem_post: the moment the semaphore rises,
         # a thread of ours waiting in sem_wait may wake and count its own
         # acquisition, which a late update here would overwrite.
-        self._count -= 1
-        if _fast_sem_post(self._handle):
-            _post_again(self._handle)
+        post = count == 0 or self._kind == SEMAPHORE
+        self._count = count
+        if post and _fast_sem_post(self._handle) and _sem_post(self._handle):
+            _raise_errno()
 
-    def _wait_again(self):
-        # The fast sem_wait failed: almost surely EINTR, a signal arrived.
-        # Run the signal handlers (SIGINT's raises KeyboardInterrupt), then
-        # wait through the errno-saving function, which can tell EINTR apart.
-        _check_signals()
-        while _sem_wait(self._handle):
-            _interrupted()
+    def _unacquire(self):
+        """Undo the ``_acquire`` just made (its caller was interrupted)."""
+        self._commit_release(self._count - 1)
 
-    def __enter__(self):
-        return self.acquire()
+    def _release_save(self):
+        """For ``Condition.wait``: let go of the lock however many times this
+        thread holds it; return that number."""
+        count, self._count = self._count, 0
+        self._post()
+        return count
 
-    def __exit__(self, *exc_info):
-        self.release()
+    def _acquire_restore(self, count):
+        """For ``Condition.wait``: take the lock back, held ``count`` times.
+        Not interruptible: ``wait`` must leave the lock as it found it."""
+        self._take(True, None, interruptible=False)
+        self._owner = _get_ident()
+        self._count = count
 
-    def _acquire_slow(self, block, timeout):
-        """Non-blocking or timed acquire; True if it succeeded."""
-        if timeout != timeout:
-            raise ValueError('timeout must be a number of seconds, not NaN')
-        if not block or timeout <= 0:
-            return self._try()
-        if HAVE_SEM_TIMEDWAIT:
-            deadline = time.time() + timeout
-            when = _timespec(int(deadline), int((deadline % 1) * 1e9))
-            while _sem_timedwait(self._handle, when):
-                if ctypes.get_errno() == errno.ETIMEDOUT:
-                    return False
-                _interrupted()
-            return True
-        # The spec's Mac OS X path: try, sleep a little, try again.  The naps
-        # grow to 20 ms, so a long wait costs little CPU and a short one
-        # little delay; signal handlers get their turn between naps.
-        deadline = time.monotonic() + timeout
-        nap = 0.001
-        while not self._try():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            time.sleep(min(nap, remaining))
-            nap = min(nap * 2, 0.02)
-            _check_signals()
-        return True
+    # -- the semaphore alone -----------------------------------------------------
+
+    def _take(self, block=True, timeout=None, interruptible=True):
+        """Decrement the semaphore if it is above zero, else wait (if
+        ``block``) up to ``timeout``; True if decremented."""
+        if _fast_sem_trywait(self._handle) == 0:
+            return True            # the usual case: nobody holds it
+        return block and self._wait(timeout, interruptible)
+
+    def _post(self):
+        """Increment the semaphore (if the errno-free call fails -- EOVERFLOW,
+        a condition that lasts -- repeat it through ``_libc`` to say why)."""
+        if _fast_sem_post(self._handle) and _sem_post(self._handle):
+            _raise_errno()
 
     def _try(self):
         if _sem_trywait(self._handle) == 0:
@@ -412,6 +461,51 @@ class SemLock:
         if ctypes.get_errno() != errno.EAGAIN:
             _raise_errno()
         return False
+
+    def _wait(self, timeout, interruptible=True):
+        """Wait until the semaphore can be decremented and do it; False on timeout.
+
+        In the main thread, with signals held back, the wait goes in slices
+        of ``_SIGNAL_SLICE`` and lets them in between (``interruptible``);
+        elsewhere in slices of ``util.MAX_WAIT_SLICE`` (any finite timeout works).
+        """
+        held_back = _deferring and _get_ident() == _main_thread
+        if timeout is None and not (held_back and interruptible):
+            while _sem_wait(self._handle):
+                _unless_interrupted()
+            return True
+        step = _SIGNAL_SLICE if held_back and interruptible else util.MAX_WAIT_SLICE
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            seconds = step if deadline is None else min(deadline - time.monotonic(), step)
+            if seconds <= 0:
+                return False
+            if self._timed_wait(seconds):
+                return True
+            if held_back and interruptible:
+                _let_signals_in()
+
+    def _timed_wait(self, seconds):
+        if HAVE_SEM_TIMEDWAIT:
+            deadline = time.time() + seconds       # sem_timedwait wants CLOCK_REALTIME
+            when = _timespec(int(deadline), int((deadline % 1) * 1e9))
+            while _sem_timedwait(self._handle, when):
+                if ctypes.get_errno() == errno.ETIMEDOUT:
+                    return False
+                _unless_interrupted()
+            return True
+        # The spec's Mac OS X path: try, sleep a little, try again.  The naps
+        # grow to 20 ms, so a long wait costs little CPU and a short one
+        # little delay.
+        deadline = time.monotonic() + seconds
+        nap = 0.001
+        while not self._try():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            time.sleep(min(nap, remaining))
+            nap = min(nap * 2, 0.02)
+        return True
 
     def _check_not_full(self):
         if HAVE_SEM_GETVALUE:
@@ -421,7 +515,7 @@ class SemLock:
             # Without sem_getvalue a lock can still be checked: if we can take
             # it, it was not held -- put it back and complain.
             if self._try():
-                _sem_post(self._handle)
+                self._post()
                 raise ValueError('semaphore or lock released too many times')
         # else: the spec's Mac OS X note -- a BoundedSemaphore cannot tell.
 
@@ -441,10 +535,15 @@ class SemLock:
         """True if an acquire would block now (works without sem_getvalue too)."""
         if HAVE_SEM_GETVALUE:
             return self._get_value() == 0
-        if self._try():
-            _sem_post(self._handle)
-            return False
-        return True
+        deferred = _defer_signals()       # a try-and-put-back must not lose the count
+        try:
+            if self._try():
+                self._post()
+                return False
+            return True
+        finally:
+            if deferred:
+                _allow_signals()
 
     def _is_mine(self):
         """Does the calling thread of this process hold it?"""
@@ -478,22 +577,8 @@ class SemLock:
         self._finalizer = util.Finalize(self, _close_and_unlink, (handle, None))
 
 
-def _post_again(handle):
-    """The fast sem_post failed (EOVERFLOW or EINVAL, conditions that last):
-    repeat it through the errno-saving function to raise the right OSError."""
-    if _sem_post(handle):
-        _raise_errno()
-
-
-def _interrupted():
-    """A semaphore call failed: run signal handlers on EINTR, else raise OSError."""
-    if ctypes.get_errno() != errno.EINTR:
-        _raise_errno()
-    _check_signals()      # raises KeyboardInterrupt (or whatever a handler raises)
-
-
 # --------------------------------------------------------------------------
-# 3. The primitives: clones of threading's
+# 4. The primitives: clones of threading's
 # --------------------------------------------------------------------------
 
 class Semaphore(SemLock):
@@ -511,7 +596,8 @@ class Semaphore(SemLock):
             value = self._get_value()
         except Exception:
             value = 'unknown'
-        return '<%s(value=%s)>' % (type(self).__name__, value)
+        bound = ', maxvalue=%s' % self._maxvalue if isinstance(self, BoundedSemaphore) else ''
+        return '<%s(value=%s%s)>' % (type(self).__name__, value, bound)
 
 
 class BoundedSemaphore(Semaphore):
@@ -524,13 +610,6 @@ class BoundedSemaphore(Semaphore):
     def __init__(self, value=1):
         SemLock.__init__(self, SEMAPHORE, value, value)
 
-    def __repr__(self):
-        try:
-            value = self._get_value()
-        except Exception:
-            value = 'unknown'
-        return '<%s(value=%s, maxvalue=%s)>' % (type(self).__name__, value, self._maxvalue)
-
 
 class Lock(SemLock):
     """A non-recursive lock: a semaphore with value and maximum 1.
@@ -539,14 +618,13 @@ class Lock(SemLock):
     it when unlocked raises ``ValueError`` (as CPython's multiprocessing does;
     ``threading`` raises ``RuntimeError``).
 
-    The over-release check costs a C call (``sem_getvalue``), a third of
-    ``with lock:``.  The usual release -- by the thread that acquired the
-    lock -- can skip it, because this process *knows* it holds the lock...
-    unless another process released it meanwhile (a hand-off: acquired
-    here, released there), which this process cannot see.  So every Lock
-    has one byte of shared memory, ``_handed_off``, set by the first release
-    that does not come from the acquiring thread; from then on every release
-    of that lock is checked.
+    The over-release check costs a C call (``sem_getvalue``).  The usual
+    release -- by the thread that acquired the lock -- can skip it, because
+    this process *knows* it holds the lock... unless another process
+    released it meanwhile (a hand-off: acquired here, released there), which
+    this process cannot see.  So every Lock has one byte of shared memory,
+    ``_handed_off``, set by the first release that does not come from the
+    acquiring thread; from then on every release of that lock is checked.
     """
 
     def __init__(self):
@@ -554,16 +632,13 @@ class Lock(SemLock):
         self._flag_block = heap.BufferWrapper(1)
         self._handed_off = self._flag_block.create_memoryview()
 
-    def release(self):
-        if self._count > 0 and self._owner == _get_ident():
-            if self._handed_off[0]:
-                self._check_not_full()
-        else:
+    def _count_after_release(self):
+        if not self._is_mine():
             self._check_not_full()
             self._handed_off[0] = 1      # released by someone else: check from now on
-        self._count = 0          # a lock is held once or not at all; before the post (see SemLock.release)
-        if _fast_sem_post(self._handle):
-            _post_again(self._handle)
+        elif self._handed_off[0]:
+            self._check_not_full()
+        return 0                         # a lock is held once or not at all
 
     def __getstate__(self):
         return SemLock.__getstate__(self), self._flag_block
@@ -592,36 +667,30 @@ class RLock(SemLock):
     def __init__(self):
         SemLock.__init__(self, RECURSIVE_MUTEX, 1, 1)
 
-    def acquire(self, block=True, timeout=None):
-        if self._count > 0 and self._owner == _get_ident():
+    def _acquire(self, block, timeout, interruptible=True):
+        if self._is_mine():
             self._count += 1             # already ours: no semaphore call at all
             return True
-        return SemLock.acquire(self, block, timeout)
+        return SemLock._acquire(self, block, timeout, interruptible)
 
-    def release(self):
-        if not (self._count > 0 and self._owner == _get_ident()):
+    def _count_after_release(self):
+        if not self._is_mine():
             raise AssertionError('attempt to release recursive lock not owned by thread')
-        if self._count > 1:
-            self._count -= 1
-            return
-        # We hold it, so it is at 0: no over-release check needed.
-        self._count = 0          # before the post (see SemLock.release)
-        if _fast_sem_post(self._handle):
-            _post_again(self._handle)
+        return self._count - 1           # we hold it, so it is at 0: no over-release check
 
     def __repr__(self):
         try:
-            if self._is_mine():
-                owner, count = self._owner_name(), self._count
-            elif self._get_value() == 1:
-                owner, count = 'None', 0
-            elif self._count > 0:
-                owner, count = 'SomeOtherThread', 'nonzero'
-            else:
-                owner, count = 'SomeOtherProcess', 'nonzero'
+            owner = self._owner_name()
+            count = self._count if self._is_mine() else 0 if owner == 'None' else 'nonzero'
         except Exception:
             owner, count = 'unknown', 'unknown'
         return '<%s(%s, %s)>' % (type(self).__name__, owner, count)
+
+
+#: How many waiting threads a Condition can tell apart (``Condition._waiters``).
+_WAITER_SLOTS = 256
+#: While a notify waits for its sleepers, it looks for dead ones this often (seconds).
+_DEAD_WAITER_CHECK = 0.1
 
 
 class Condition:
@@ -635,6 +704,12 @@ class Condition:
     * ``_wait_semaphore`` -- released by ``notify`` once per waiter to wake;
     * ``_woken_count`` -- released by each waiter as it wakes (notified or
       timed out), so ``notify`` can wait until its sleepers are really awake.
+
+    That last wait would last forever for a waiter that was killed while
+    asleep.  So each waiter also writes its pid into a slot of ``_waiters``
+    (shared memory, changed only under the lock) and clears it as it wakes;
+    ``notify`` posts ``_woken_count`` itself for the pids that are gone,
+    exactly as if they had timed out (``_post_for_dead_waiters``).
     """
 
     def __init__(self, lock=None):
@@ -649,43 +724,56 @@ class Condition:
         self._sleeping_count = Semaphore(0)
         self._woken_count = Semaphore(0)
         self._wait_semaphore = Semaphore(0)
+        self._waiters_block = heap.BufferWrapper(4 * _WAITER_SLOTS)
         self._make_methods()
 
     def _make_methods(self):
         self.acquire = self._lock.acquire
         self.release = self._lock.release
+        self._waiters = self._waiters_block.create_memoryview().cast('i')
 
-    def __enter__(self):
-        return self._lock.__enter__()
-
-    def __exit__(self, *exc_info):
-        return self._lock.__exit__(*exc_info)
+    # ``with cond:`` calls the lock's own methods, looked up (through these
+    # properties) before the block starts: no extra frame of ours around them
+    # at whose start a signal's exception could slip in (module docstring).
+    __enter__ = property(lambda self: self._lock.acquire)
+    __exit__ = property(lambda self: self._lock.release)
 
     def wait(self, timeout=None):
         """Release the lock, sleep until notified or ``timeout``, re-acquire.
 
-        Returns False if the timeout expired, True otherwise.  The caller must
-        hold the lock; a recursive lock is released completely and then
-        re-acquired as many times as it was held.
+        Returns False if the timeout (``util.check_timeout``) expired, True
+        otherwise.  The caller must hold the lock (``RuntimeError`` if not);
+        a recursive lock is released completely and then re-acquired as many
+        times as it was held -- always, even when a signal's exception (say
+        Ctrl-C) ends the wait.
         """
-        assert self._lock._is_mine(), 'must acquire() condition before using wait()'
-        self._sleeping_count.release()          # "one more sleeper"
-        count = self._lock._count
-        for _ in range(count):
-            self._lock.release()
+        timeout = util.check_timeout(timeout)
+        if not self._lock._is_mine():
+            raise RuntimeError('cannot wait on un-acquired lock')
+        deferred = _defer_signals()
         try:
-            return self._wait_semaphore.acquire(True, timeout)
+            slot = self._register()
+            self._sleeping_count._post()            # "one more sleeper"
+            count = self._lock._release_save()
+            try:
+                return self._wait_semaphore._take(True, timeout)
+            finally:
+                # Awake, however: say so (slot first: once woken is posted,
+                # notify must not post for us again), take the lock back.
+                if slot is not None:
+                    self._waiters[slot] = 0
+                self._woken_count._post()
+                self._lock._acquire_restore(count)
         finally:
-            # Even when interrupted or timed out: tell notify() we are awake.
-            self._woken_count.release()
-            for _ in range(count):
-                self._lock.acquire()
+            if deferred:
+                _allow_signals()
 
     def wait_for(self, predicate, timeout=None):
         """Wait until ``predicate()`` is true (or the timeout); return its last value.
 
         Beyond the spec (Python 3.2).
         """
+        timeout = util.check_timeout(timeout)
         result = predicate()
         deadline = None if timeout is None else time.monotonic() + timeout
         while not result:
@@ -699,31 +787,62 @@ class Condition:
         return result
 
     def notify(self, n=1):
-        """Wake up to ``n`` waiting processes/threads; the caller must hold the lock."""
-        assert self._lock._is_mine(), 'lock is not owned'
-        assert not self._wait_semaphore.acquire(False), \
-            'notify: should not have been able to acquire _wait_semaphore'
-        # Waiters that timed out since the last notify are both "sleeping" and
-        # "woken": cancel them out so we do not wake someone who left.
-        while self._woken_count.acquire(False):
-            res = self._sleeping_count.acquire(False)
-            assert res, 'notify: bug in sleeping_count.acquire'
-        sleepers = 0
-        while sleepers < n and self._sleeping_count.acquire(False):
-            self._wait_semaphore.release()
-            sleepers += 1
-        if sleepers:
-            for _ in range(sleepers):
-                self._woken_count.acquire()     # wait until that sleeper is up
+        """Wake up to ``n`` waiting processes/threads; the caller must hold the
+        lock (``RuntimeError`` if not).  Returns once they are awake; a
+        waiter that died asleep is skipped."""
+        if not self._lock._is_mine():
+            raise RuntimeError('cannot notify on un-acquired lock')
+        deferred = _defer_signals()
+        try:
+            self._post_for_dead_waiters()
+            # Waiters that timed out since the last notify are both "sleeping"
+            # and "woken": cancel them out so we do not wake someone who left.
+            while self._woken_count._take(False):
+                self._sleeping_count._take(False)
+            sleepers = 0
+            while sleepers < n and self._sleeping_count._take(False):
+                self._wait_semaphore._post()
+                sleepers += 1
+            while sleepers:                     # until each sleeper is up
+                if self._woken_count._take(True, _DEAD_WAITER_CHECK, interruptible=False):
+                    sleepers -= 1
+                else:
+                    self._post_for_dead_waiters()
             # A sleeper that timed out meanwhile left its wake-up unused: take it back.
-            while self._wait_semaphore.acquire(False):
+            while self._wait_semaphore._take(False):
                 pass
+        finally:
+            if deferred:
+                _allow_signals()
 
     def notify_all(self):
         """Wake every waiter; the caller must hold the lock."""
         self.notify(n=sys.maxsize)
 
     notifyAll = notify_all                      # the spec's (threading's) old name
+
+    def _register(self):
+        """Write this process's pid into a free waiter slot (we hold the
+        lock); return the slot, or None if all are taken -- that waiter's
+        death would then go unnoticed."""
+        try:
+            slot = self._waiters.tolist().index(0)
+        except ValueError:
+            return None
+        self._waiters[slot] = os.getpid()
+        return slot
+
+    def _post_for_dead_waiters(self):
+        """Clear the slots of waiters whose process is gone and post
+        ``_woken_count`` for each, as a timed-out waiter would."""
+        pids = self._waiters.tolist()
+        if not any(pids):
+            return                      # the usual case: nobody else is waiting
+        me = os.getpid()
+        for slot, pid in enumerate(pids):
+            if pid and pid != me and not _is_alive(pid):
+                self._waiters[slot] = 0
+                self._woken_count._post()
 
     def __repr__(self):
         try:
@@ -734,18 +853,41 @@ class Condition:
 
     def __getstate__(self):
         spawn.assert_spawning(self)
-        return (self._lock, self._sleeping_count, self._woken_count, self._wait_semaphore)
+        return (self._lock, self._sleeping_count, self._woken_count, self._wait_semaphore,
+                self._waiters_block)
 
     def __setstate__(self, state):
-        self._lock, self._sleeping_count, self._woken_count, self._wait_semaphore = state
+        (self._lock, self._sleeping_count, self._woken_count, self._wait_semaphore,
+         self._waiters_block) = state
         self._make_methods()
+
+
+def _is_alive(pid):
+    """Is process ``pid`` still running?  A child of ours that died and was
+    not joined yet is a zombie, which ``kill(pid, 0)`` still finds: ask
+    ``waitid`` without reaping it (where Python has it)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    if hasattr(os, 'waitid'):
+        try:
+            return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None
+        except ChildProcessError:
+            pass                    # not our child: its parent will reap it
+    return True
 
 
 class Event:
     """A flag processes can wait for: a clone of ``threading.Event``.
 
     The flag is a semaphore holding 0 or 1, guarded by a condition whose
-    lock makes "test the flag, then sleep" one step.
+    lock makes "test the flag, then sleep" one step.  Only ``set`` notifies
+    the condition, so a waiter the condition woke was woken by ``set`` --
+    even if another process has cleared the flag again by the time the
+    waiter holds the lock to look at it.
     """
 
     def __init__(self):
@@ -755,36 +897,31 @@ class Event:
     def is_set(self):
         """True if the flag is set."""
         with self._cond:
-            if self._flag.acquire(False):
-                self._flag.release()
-                return True
-            return False
+            return not self._flag._is_zero()
 
     isSet = is_set                              # the spec's (threading's) old name
 
     def set(self):
         """Set the flag and wake every waiter."""
         with self._cond:
-            self._flag.acquire(False)
-            self._flag.release()
+            if self._flag._is_zero():
+                self._flag._post()
             self._cond.notify_all()
 
     def clear(self):
         """Reset the flag."""
         with self._cond:
-            self._flag.acquire(False)
+            self._flag._take(False)
 
     def wait(self, timeout=None):
-        """Block until the flag is set or ``timeout`` expires; return the flag."""
+        """Block until the flag is set or ``timeout`` (``util.check_timeout``)
+        expires.  True if the flag was set or ``set()`` woke us; False only
+        when the timeout expired with the flag unset."""
+        timeout = util.check_timeout(timeout)
         with self._cond:
-            if self._flag.acquire(False):
-                self._flag.release()
-            else:
-                self._cond.wait(timeout)
-            if self._flag.acquire(False):
-                self._flag.release()
+            if not self._flag._is_zero():
                 return True
-            return False
+            return self._cond.wait(timeout) or not self._flag._is_zero()
 
     def __repr__(self):
         return '<%s at %#x %s>' % (type(self).__qualname__, id(self),

@@ -25,7 +25,7 @@ LAYERS = [
     ['exceptions', 'util'],
     ['spawn', 'popen_fork', 'popen_spawn'],
     ['process'],
-    ['connection', 'heap', 'synchronize'],
+    ['connection', 'heap', 'semaphore_tracker', 'synchronize'],
     ['queues', 'sharedctypes'],
     ['managers', 'pool'],
     ['__init__', 'dummy'],

@@ -229,7 +229,7 @@ def test_semaphore_counts():
 
 @pytest.mark.parametrize('case', [
     'unlocked lock release', 'rlock release not owned', 'bounded over-release',
-    'negative semaphore', 'negative bounded', 'wait without lock', 'notify without lock',
+    'negative semaphore', 'negative bounded',
 ])
 def test_errors_match_stdlib(case):
     def program(impl):
@@ -246,10 +246,6 @@ def test_errors_match_stdlib(case):
             return impl.Semaphore(-1)
         if case == 'negative bounded':
             return impl.BoundedSemaphore(-1)
-        if case == 'wait without lock':
-            return impl.Condition().wait(0.01)
-        if case == 'notify without lock':
-            return impl.Condition().notify()
     ours, theirs = outcome(lambda: program(mpref)), outcome(lambda: program(multiprocessing))
     assert ours[0] != 'ok'
     assert ours == theirs
@@ -327,7 +323,8 @@ def test_reprs_match_stdlib():
 
 def test_event_repr_like_stdlib():
     import re
-    for impl in IMPLS:
+    # CPython's multiprocessing Event has this repr since 3.11.
+    for impl in IMPLS if sys.version_info >= (3, 11) else [mpref]:
         event = impl.Event()
         assert re.fullmatch(r'<Event at 0x[0-9a-f]+ unset>', repr(event))
         event.set()
@@ -794,7 +791,10 @@ def test_bounded_is_plain_semaphore_without_getvalue(no_getvalue):
 # --------------------------------------------------------------------------
 
 SIGINT_SCRIPT = textwrap.dedent('''
-    import os, sys, mpref
+    import os, signal, sys, mpref
+    # Whatever the runner left us (SIGINT blocked or ignored): Ctrl-C as usual.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     from mpref import synchronize
     if sys.argv[2] == 'loop':
         synchronize.HAVE_SEM_TIMEDWAIT = False
@@ -828,7 +828,27 @@ SIGINT_SCRIPT = textwrap.dedent('''
     ('event', 'native'), ('event-timeout', 'native'), ('event-timeout', 'loop'),
 ])
 def test_sigint_interrupts_a_blocked_wait(what, path):
-    proc = subprocess.Popen([sys.executable, '-c', SIGINT_SCRIPT, what, path],
+    sigint_test(what, path, [sys.executable, '-c', SIGINT_SCRIPT, what, path])
+
+
+# Starts a command with SIGINT blocked and ignored, as some job runners and
+# background shells leave it (signal mask and ignored signals survive exec).
+SIGINT_OFF = textwrap.dedent('''
+    import os, signal, sys
+    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGINT])
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.execv(sys.argv[1], sys.argv[1:])
+''')
+
+
+@pytest.mark.parametrize('what', ['acquire', 'condition-timeout', 'event'])
+def test_sigint_interrupts_even_if_the_runner_blocked_it(what):
+    sigint_test(what, 'native',
+                [sys.executable, '-c', SIGINT_OFF, sys.executable, '-c', SIGINT_SCRIPT, what, 'native'])
+
+
+def sigint_test(what, path, command):
+    proc = subprocess.Popen(command,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         ready, pid = proc.stdout.readline().split()
@@ -991,3 +1011,241 @@ def test_tracker_unlinks_names_of_a_killed_child_creator(ctx):
     p.kill()
     p.join(TIMEOUT)
     assert _wait_until_gone(names)
+
+
+# --------------------------------------------------------------------------
+# Hardening: inputs that broke the primitives (each failed before its fix)
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize('call', ['wait', 'notify', 'notify_all'])
+def test_condition_without_the_lock_raises_runtime_error_even_under_O(call):
+    # threading's exception type; CPython's multiprocessing uses `assert`,
+    # which `python -O` removes -- the call then corrupts the condition.
+    script = textwrap.dedent('''
+        import sys, mpref
+        cond = mpref.Condition()
+        try:
+            getattr(cond, sys.argv[1])(*([0.01] if sys.argv[1] == 'wait' else []))
+        except RuntimeError as exc:
+            print('RuntimeError:', exc)
+    ''')
+    for flags in ([], ['-O']):
+        result = subprocess.run([sys.executable, *flags, '-c', script, call],
+                                capture_output=True, text=True, timeout=TIMEOUT)
+        assert result.stdout.startswith('RuntimeError: cannot '), (flags, result)
+        assert 'un-acquired lock' in result.stdout
+
+
+def set_and_clear_forever(event, stop):
+    while not stop.is_set():
+        event.set()
+        event.clear()
+
+
+def clear_forever(event, stop):
+    while not stop.is_set():
+        event.clear()
+
+
+def test_event_wait_returns_true_when_set_woke_it_even_if_cleared_at_once():
+    # One child sets and clears, another clears: a waiter that set() woke
+    # must say True, even when the flag is down again by the time it looks.
+    event, stop = mpref.Event(), mpref.Event()
+    fork = mpref.get_context('fork')
+    children = [fork.Process(target=set_and_clear_forever, args=(event, stop)),
+                fork.Process(target=clear_forever, args=(event, stop))]
+    for p in children:
+        p.start()
+    try:
+        results = [event.wait(3.0) for _ in range(20000)]
+    finally:
+        stop.set()
+        for p in children:
+            p.join(TIMEOUT)
+    assert results.count(False) == 0
+
+
+def wait_on_condition(cond, started, conn):
+    with cond:
+        started.release()
+        conn.send(cond.wait(TIMEOUT))
+    conn.close()
+
+
+def test_notify_all_skips_a_waiter_that_was_killed(ctx):
+    cond = mpref.Condition()
+    pipes, procs = start_waiters(ctx, wait_on_condition, cond, count=3)
+    with cond:              # each child released `started` holding the lock: all asleep now
+        pass
+    procs[0].kill()         # dies asleep; not joined (a zombie) on purpose
+    done = threading.Event()
+
+    def notify_all():
+        with cond:
+            cond.notify_all()
+        done.set()
+    t = threading.Thread(target=notify_all, daemon=True)
+    t.start()
+    assert done.wait(TIMEOUT), 'notify_all() blocked on a dead waiter'
+    for conn in pipes[1:]:                           # the live waiters woke
+        assert conn.poll(TIMEOUT) and conn.recv() is True
+    for conn, p in zip(pipes, procs):
+        conn.close()
+        p.join(TIMEOUT)
+    assert procs[0].exitcode == -signal.SIGKILL
+    # And the condition goes on working, with a clean count of waiters.
+    assert repr(cond) == '<Condition(<RLock(None, 0)>, 0)>'
+    with cond:
+        cond.notify()                                # nobody waits: returns at once
+        assert cond.wait(0.01) is False
+
+
+def test_notify_skips_a_waiter_killed_while_another_sleeps(ctx):
+    cond = mpref.Condition(mpref.Lock())
+    pipes, procs = start_waiters(ctx, wait_on_condition, cond, count=2)
+    with cond:
+        pass
+    procs[1].kill()
+    procs[1].join(TIMEOUT)                           # joined this time: not even a zombie
+    with cond:
+        cond.notify()           # may pick the dead one's count: the live one must wake all the same
+        cond.notify()
+    assert pipes[0].poll(TIMEOUT) and pipes[0].recv() is True
+    for conn, p in zip(pipes, procs):
+        conn.close()
+        p.join(TIMEOUT)
+
+
+INTERRUPT_SCRIPT = textwrap.dedent('''
+    import signal, sys, threading
+    import mpref
+    from mpref import synchronize
+    kind, loops = sys.argv[1], int(sys.argv[2])
+    value = 2 if 'Semaphore' in kind else None
+    primitive = getattr(mpref, kind)(*([value] if value else []))
+    lock = primitive._lock if kind == 'Condition' else primitive
+    free_value = value or 1
+
+    class Tick(Exception):
+        pass
+
+    armed = False
+    def handler(signum, frame):
+        global armed
+        if armed:
+            armed = False
+            raise Tick
+
+    def at_release_entry(exc):
+        """Did the handler run at the first instruction of release()
+        (``__exit__``), before it could do anything?"""
+        tb = exc.__traceback__
+        while tb.tb_next and tb.tb_next.tb_frame.f_code.co_name != 'handler':
+            tb = tb.tb_next
+        return tb.tb_frame.f_code is synchronize.SemLock.release.__code__ and tb.tb_lasti <= 2
+
+    signal.signal(signal.SIGALRM, handler)
+    signal.setitimer(signal.ITIMER_REAL, 0.001, 0.001)
+    interrupted = free = held_at_entry = broken = 0
+    for _ in range(loops):
+        try:
+            armed = True
+            with primitive:
+                pass
+            armed = False
+        except Tick as exc:
+            armed = False
+            interrupted += 1
+            value_now = lock._get_value()
+            if value_now == free_value and lock._count == 0:
+                free += 1
+            elif (value_now == free_value - 1 and lock._count == 1
+                  and lock._owner == threading.get_ident() and at_release_entry(exc)):
+                held_at_entry += 1          # acquired and owned: consistent
+                lock.release()
+            else:
+                broken += 1
+                print('broken:', value_now, lock._count, file=sys.stderr)
+                break
+    signal.setitimer(signal.ITIMER_REAL, 0, 0)
+    print(interrupted, free, held_at_entry, broken)
+''')
+
+
+@pytest.mark.parametrize('kind', ['Lock', 'RLock', 'Semaphore', 'BoundedSemaphore', 'Condition'])
+def test_signal_exceptions_never_break_a_primitive(kind):
+    # A timer signal whose handler raises about every millisecond while the
+    # main thread loops `with primitive: pass`.  After each interruption the
+    # primitive is free -- or, when the handler ran at the very first
+    # instruction of __exit__ (release), still held by its owner, as with
+    # any context manager written in Python: never held by nobody, never a
+    # count lost.  (Its own process: no other thread may take the signal.)
+    result = subprocess.run([sys.executable, '-c', INTERRUPT_SCRIPT, kind, '20000'],
+                            capture_output=True, text=True, timeout=TIMEOUT)
+    assert result.returncode == 0, result.stderr
+    interrupted, free, held_at_entry, broken = map(int, result.stdout.split())
+    assert broken == 0, result.stderr
+    assert interrupted > 0 and free + held_at_entry == interrupted
+    assert free > held_at_entry
+
+
+@pytest.mark.parametrize('make,call', [
+    ('Lock', lambda lock, timeout: lock.acquire(timeout=timeout)),
+    ('Condition', lambda cond, timeout: cond.wait(timeout)),
+    ('Event', lambda event, timeout: event.wait(timeout)),
+])
+def test_any_non_negative_timeout(make, call):
+    # util.check_timeout's rule: huge values and inf wait (here: until a
+    # thread lets go), negative ones do not wait, non-numbers are refused.
+    for timeout in (1e7, float('inf'), 2 ** 40):
+        obj = getattr(mpref, make)()
+        if make == 'Lock':
+            obj.acquire()
+            wake = obj.release
+        elif make == 'Condition':
+            obj.acquire()
+
+            def wake(cond=obj):
+                with cond:
+                    cond.notify()
+        else:
+            wake = obj.set
+        timer = threading.Timer(0.1, wake)
+        timer.start()
+        assert call(obj, timeout) is True, timeout
+        timer.join(TIMEOUT)
+        if make == 'Condition':
+            obj.release()
+    obj = getattr(mpref, make)()
+    if make == 'Lock':
+        obj.acquire()
+    elif make == 'Condition':
+        obj.acquire()
+    assert call(obj, -1) is False
+    with pytest.raises(TypeError, match='number of seconds'):
+        call(obj, '1')
+
+
+def test_long_timed_waits_go_in_slices(monkeypatch):
+    # sem_timedwait takes an absolute time: a wait longer than one slice
+    # (util.MAX_WAIT_SLICE) is several waits.  Shrink the slice to see it.
+    monkeypatch.setattr(synchronize.util, 'MAX_WAIT_SLICE', 0.02)
+    lock = mpref.Lock()
+    lock.acquire()
+    outcome_of = {}
+    t = threading.Thread(target=lambda: outcome_of.setdefault('timed out', lock.acquire(timeout=0.2)))
+    t.start()
+    t.join(TIMEOUT)
+    assert outcome_of == {'timed out': False}
+    t = threading.Thread(target=lambda: outcome_of.setdefault('got it', lock.acquire(timeout=TIMEOUT)))
+    t.start()
+    time.sleep(0.1)
+    lock.release()
+    t.join(TIMEOUT)
+    assert outcome_of['got it'] is True
+
+
+def test_semaphore_tracker_is_its_own_module():
+    from mpref import semaphore_tracker
+    assert isinstance(synchronize._tracker, semaphore_tracker.Tracker)
+    assert synchronize.LIBRARY_PATH == semaphore_tracker.LIBRARY_PATH

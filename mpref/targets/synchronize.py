@@ -86,3 +86,11 @@ def acquire_and_release(lock):
     """Block until ``lock`` is free, then release it at once."""
     lock.acquire()
     lock.release()
+
+
+def wait_on_condition(cond, started, conn):
+    """Take the condition, say so, and wait on it (bounded); report whether notified."""
+    with cond:
+        started.release()
+        conn.send(cond.wait(30))
+    conn.close()
