@@ -43,7 +43,7 @@ def plus(a, b):
     return a + b
 
 
-def reciprocal_of_x_minus_5(x):
+def reciprocal(x):
     """The spec's ``f`` of the error-handling test: ``ZeroDivisionError`` at 5."""
     return 1.0 / (x - 5.0)
 
@@ -86,17 +86,44 @@ def fail_at(x, bad=5):
     return x
 
 
-def die_by_signal(sig=signal.SIGKILL):
+def _helper_that_fails(x):
+    raise ValueError('task failed on %s' % (x,))
+
+
+def fail_in_helper(x):
+    """Fail one call deeper than the task, so the worker's traceback shows both."""
+    return _helper_that_fails(x)
+
+
+def kill_self(sig=signal.SIGKILL):
     """Kill the worker running this task with signal ``sig``."""
     os.kill(os.getpid(), sig)
     time.sleep(10)
 
 
-def die_at(x, bad=5, code=3):
+def exit_mid_task(code=3):
+    """Leave the worker at once with ``os._exit(code)`` (no cleanup, no result)."""
+    os._exit(code)
+
+
+def die_at(x, bad=5, code=7):
     """Return ``x``, but leave the worker with ``os._exit(code)`` when ``x == bad``."""
     if x == bad:
         os._exit(code)
     return x
+
+
+def die_at_five(x):
+    """Return ``x``; at 5, leave the worker with exit code 5."""
+    return die_at(x, 5, 5)
+
+
+def write_pid_then_sleep(path, seconds):
+    """Write this worker's pid to ``path`` (atomically), then sleep ``seconds``."""
+    with open(path + '.tmp', 'w') as f:
+        f.write(str(os.getpid()))
+    os.replace(path + '.tmp', path)
+    time.sleep(seconds)
 
 
 def exit_with(code=7):
@@ -104,16 +131,13 @@ def exit_with(code=7):
     raise SystemExit(code)
 
 
-def allocate_until_killed(limit_bytes=64 * 1024 * 1024):
-    """Lower this worker's address-space limit, then allocate beyond it.
+def exhaust_memory():
+    """Ask for more memory than any machine has: ``MemoryError`` at once.
 
-    Models running out of memory without hurting the machine: the worker
-    gets ``MemoryError``, which is an ordinary task failure; a real OOM kill
-    is a SIGKILL (``die_by_signal``).
+    An ordinary task failure; a real out-of-memory kill is a SIGKILL
+    (``kill_self``), which the pool reports as a lost worker.
     """
-    import resource
-    resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, limit_bytes))
-    return bytearray(limit_bytes * 2)
+    return bytearray(1 << 60)
 
 
 def unpicklable_result(_=None):
@@ -132,7 +156,7 @@ def raise_unpicklable_exception(_=None):
     raise NeedsTwoArguments(1, 2)
 
 
-def get_pid(_=None):
+def worker_pid(_=None):
     return os.getpid()
 
 
@@ -141,10 +165,10 @@ def get_pid(_=None):
 _initialized_with = None
 
 
-def remember(value):
-    """An initializer: remember ``value`` in this worker."""
+def remember(*args):
+    """An initializer: remember its arguments (a tuple) in this worker."""
     global _initialized_with
-    _initialized_with = value
+    _initialized_with = args
 
 
 def remembered(_=None):
