@@ -571,8 +571,9 @@ class _Core:
     def check_picklable(self, func):
         """Refuse, in the caller, a function the workers could not receive."""
         if self.method == 'spawn':
+            pickler = popen_spawn._ChildPickler(io.BytesIO(), pickle.HIGHEST_PROTOCOL)
             try:
-                popen_spawn._ChildPickler(io.BytesIO(), pickle.HIGHEST_PROTOCOL).dump(func)
+                pickler.dump(func)
             except (pickle.PicklingError, TypeError, AttributeError) as exc:
                 raise pickle.PicklingError(
                     "cannot run %r in the pool's workers with the 'spawn' start method: %s.\n"
@@ -582,15 +583,21 @@ class _Core:
                     'a nested function, or a function defined only in an interactive '
                     "session), or use the 'fork' start method." % (func, exc)) from exc
         else:
-            pickle.dumps(func, pickle.HIGHEST_PROTOCOL)
+            self._pickle_task(func, ())
 
     def make_task(self, result, index, func, chunk, star, kwds):
         if index == 0 and self.method == 'spawn':
             self.check_picklable(func)      # under fork, pickling the payload is the check
-        payload = pickle.dumps((func, chunk, star, kwds), pickle.HIGHEST_PROTOCOL)
+        payload = self._pickle_task(func, chunk, star, kwds)
         what = getattr(func, '__qualname__', None) or repr(func)
         what = '%s, %d item%s' % (what, len(chunk), '' if len(chunk) == 1 else 's')
         return _Task(next(self.task_numbers), result, index, len(chunk), what, payload)
+
+    @staticmethod
+    def _pickle_task(func, chunk, star=False, kwds={}):
+        # Whatever pickle raises goes to the caller unchanged, as in CPython:
+        # TypeError for a lock, AttributeError for a nested function, ...
+        return pickle.dumps((func, chunk, star, kwds), pickle.HIGHEST_PROTOCOL)
 
     def submit(self, result, tasks):
         """Register ``result`` and queue its tasks (``ValueError`` if not running)."""
