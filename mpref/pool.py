@@ -522,7 +522,6 @@ class _Worker:
         self.task = None              # the _Task it is running, if any
         self.done = 0                 # tasks completed
         self.alive = True
-        self.stopping = False         # sent the stop message
         self.results_open = True      # results pipe still registered
 
 
@@ -662,7 +661,6 @@ class _Core:
         if self.state == CLOSE and not self.backlog and not self.feeders:
             while self.idle:
                 worker = self.idle.popleft()
-                worker.stopping = True
                 try:
                     worker.tasks.send_bytes(b'')          # the stop message
                 except OSError:
@@ -682,8 +680,7 @@ class _Core:
         if self.thread.ident is not None and self.thread is not threading.current_thread():
             self.thread.join()
         for process in list(self.processes):
-            if process._popen is not None:
-                process.join()
+            process.join()
 
     def terminate(self):
         with self.lock:
@@ -1005,7 +1002,10 @@ def _worker_main(tasks, results, initializer, initargs, maxtasks, inherited):
         if not message:
             break
         outcome = (False, [broken]) if broken is not None else _run_task(message)
-        results.send_bytes(_dump_outcome(outcome))
+        try:
+            results.send_bytes(_dump_outcome(outcome))
+        except OSError:
+            break                           # the pool's process is gone
         done += 1
 
 
