@@ -51,6 +51,7 @@ mpref's pool is built so that it always knows which worker runs which task::
 """
 
 import collections
+import functools
 import io
 import itertools
 import os
@@ -400,10 +401,10 @@ class IMapIterator:
     ``next(timeout=None)`` -- the spec's spelling; ``next(it)`` works too --
     raises ``mpref.TimeoutError`` when the next result does not arrive within
     ``timeout`` seconds, and the item's own exception if its call failed.
-    ``for`` and ``list()`` read the same results through ``__iter__``, a
-    generator that hands out a chunk with no failure in one ``yield from``
-    (the per-item cost is what limits a fast ``imap``); calls of ``next()``
-    and loops may be mixed, they share one position.
+    ``for`` and ``list()`` read the same results through ``__iter__``, which
+    returns an ``itertools.chain`` over the chunks (the per-item cost is what
+    limits a fast ``imap``); ``next()`` calls and loops may be mixed, they
+    share one position.
     """
 
     def __init__(self, core):
@@ -415,18 +416,16 @@ class IMapIterator:
         self._chunks_received = 0
         self._length = None              # number of chunks; known when the feeder is done
         self._lost = None                # a _Failure once the pool is terminated
-        self._current = iter(())         # the entries of the chunk being read
-        self._current_ok = True          # ... and whether none of them is a failure
+        self._current = iter(())         # an iterator over the chunk being read
 
     def __iter__(self):
+        # chain() walks each chunk at C speed; it reads the very iterator
+        # next() reads, so loops and next() calls share one position.
+        return itertools.chain.from_iterable(self._chunks_in_turn())
+
+    def _chunks_in_turn(self):
         while True:
-            if self._current_ok:
-                yield from self._current
-            else:
-                for entry in self._current:
-                    if type(entry) is _Failure:
-                        entry.raise_it()
-                    yield entry
+            yield self._current
             try:
                 self._next_chunk(None)
             except StopIteration:
@@ -440,10 +439,8 @@ class IMapIterator:
         timeout = util.check_timeout(timeout)
         deadline = None if timeout is None else _now() + timeout
         while True:
-            for entry in self._current:
-                if type(entry) is _Failure:
-                    entry.raise_it()
-                return entry
+            for value in self._current:
+                return value
             self._next_chunk(deadline)
 
     def _next_chunk(self, deadline):
@@ -453,8 +450,8 @@ class IMapIterator:
                 arrived = self._take()
                 if arrived is not None:
                     self._chunks_read += 1
-                    self._current_ok, entries = arrived
-                    self._current = iter(entries)
+                    ok, entries = arrived
+                    self._current = iter(entries) if ok else _RaisingAtFailures(entries)
                     return
                 if self._length is not None and self._chunks_read >= self._length:
                     raise StopIteration
@@ -487,6 +484,23 @@ class IMapIterator:
             self._lost = failure
             self._cond.notify_all()
             self._cache.pop(self._job, None)
+
+
+class _RaisingAtFailures:
+    """An iterator over a chunk's entries that raises each failed item's
+    exception in its place, and carries on with the next item after it."""
+
+    def __init__(self, entries):
+        self._entries = iter(entries)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        entry = next(self._entries)
+        if type(entry) is _Failure:
+            entry.raise_it()
+        return entry
 
 
 class IMapUnorderedIterator(IMapIterator):
@@ -1015,15 +1029,20 @@ def _run_task(message):
     except Exception as exc:
         # E.g. the function was defined in __main__ after this worker forked.
         return False, [_Failure.here(exc)]
+    if kwds:
+        func = functools.partial(func, **kwds)
+    calls = itertools.starmap(func, chunk) if star else map(func, chunk)
     entries = []
     ok = True
-    for item in chunk:
+    while True:
+        # extend() runs the calls at C speed and keeps the values computed
+        # before an exception; the iterator then carries on with the next item.
         try:
-            entries.append(func(*item, **kwds) if star else func(item))
+            entries.extend(calls)
+            return ok, entries
         except Exception as exc:
             ok = False
             entries.append(_Failure.here(exc))
-    return ok, entries
 
 
 def _dump_outcome(outcome):
