@@ -79,6 +79,10 @@ RUN, CLOSE, TERMINATE = 'RUN', 'CLOSE', 'TERMINATE'
 #: How many chunks per worker ``map`` aims for when no chunksize is given.
 CHUNKS_PER_WORKER = 4
 
+#: An imap feeder waits while the backlog holds this many tasks per worker:
+#: enough to keep every worker busy, without reading a long input all at once.
+FEED_AHEAD_PER_WORKER = 2
+
 
 class WorkerLostError(ProcessError):
     """A task was lost: its worker died while running it, or the pool was
@@ -206,8 +210,8 @@ class Pool:
     def imap(self, func, iterable, chunksize=1):
         """An iterator over ``func(item)`` for each item, in order, computed lazily.
 
-        A feeder thread reads ``iterable`` as workers need it, so it may be a
-        long (even endless) generator.  The iterator's ``next(timeout)``
+        A feeder thread reads ``iterable`` as workers need it (a few chunks
+        ahead), so it may be a long generator.  The iterator's ``next(timeout)``
         raises ``mpref.TimeoutError`` if the next result does not arrive in
         time -- for any chunksize.  A failed item raises its exception at its
         own position; the iteration can go on after it.
@@ -560,6 +564,7 @@ class _Core:
         self.workers = []                 # the live _Worker records
         self.idle = collections.deque()
         self.backlog = collections.deque()
+        self.backlog_shrunk = threading.Condition(self.lock)     # for imap feeders
         self.feeders = 0
         self.task_numbers = itertools.count(1)
         self.selector = selectors.DefaultSelector()
@@ -640,6 +645,9 @@ class _Core:
                         result._set(index, False, [_Failure.here(exc)] * len(chunk))
                     else:
                         with self.lock:
+                            while (len(self.backlog) >= FEED_AHEAD_PER_WORKER * self.size
+                                   and self.state != TERMINATE):
+                                self.backlog_shrunk.wait()
                             if self.state == TERMINATE:
                                 return      # terminate() has failed the result
                             self.backlog.append(task)
@@ -664,6 +672,8 @@ class _Core:
         while self.idle and self.backlog:
             worker = self.idle.popleft()
             task = self.backlog.popleft()
+            if self.feeders:
+                self.backlog_shrunk.notify_all()
             worker.task = task
             try:
                 worker.tasks.send_bytes(task.payload)
@@ -703,6 +713,7 @@ class _Core:
             self.state = TERMINATE
             self.backlog.clear()
             self.idle.clear()
+            self.backlog_shrunk.notify_all()          # feeders: stop reading
             if self.thread.ident is not None and not self.pipes_closed:
                 os.write(self.wakeup_w, b'!')     # the result thread: stop now
         util.debug('terminating pool')
