@@ -747,8 +747,11 @@ class _Core:
                     else:
                         self._reap(key.data[0])
         except BaseException:
-            sys.stderr.write('mpref.pool: the result thread failed:\n')
+            # A bug: without this thread no result could ever arrive, so
+            # rather than let callers wait for ever, end the pool.
+            sys.stderr.write('mpref.pool: the result thread failed; terminating the pool:\n')
             traceback.print_exc()
+            self.terminate()
         finally:
             self._close_pipes()
 
