@@ -429,9 +429,10 @@ class IMapIterator:
 
     def _chunks_in_turn(self):
         while True:
-            yield self._current
+            current = self._current
+            yield current
             try:
-                self._next_chunk(None)
+                self._next_chunk(current, None)
             except StopIteration:
                 return
 
@@ -443,13 +444,17 @@ class IMapIterator:
         timeout = util.check_timeout(timeout)
         deadline = None if timeout is None else _now() + timeout
         while True:
-            for value in self._current:
+            current = self._current
+            for value in current:
                 return value
-            self._next_chunk(deadline)
+            self._next_chunk(current, deadline)
 
-    def _next_chunk(self, deadline):
-        # Make the next chunk current, waiting for it until ``deadline``.
+    def _next_chunk(self, exhausted, deadline):
+        # Make the next chunk current, waiting for it until ``deadline`` --
+        # unless another thread reading this iterator already has.
         with self._cond:
+            if self._current is not exhausted:
+                return
             while True:
                 arrived = self._take()
                 if arrived is not None:
