@@ -245,6 +245,10 @@ class Pool:
     def __exit__(self, *exc_info):
         self.terminate()
 
+    def __reduce__(self):
+        raise NotImplementedError('a pool cannot be pickled or sent to another process: '
+                                  'its workers, pipes and threads belong to this one')
+
     def __repr__(self):
         return '<%s.%s state=%s pool_size=%d>' % (
             type(self).__module__, type(self).__qualname__, self._core.state, len(self._pool))
