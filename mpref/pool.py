@@ -39,12 +39,13 @@ mpref's pool is built so that it always knows which worker runs which task::
   the worker's traceback).  A failing item does not stop its chunk, so every
   item gets its own outcome: ``imap`` raises at exactly the failing item and
   carries on after it, whatever the chunksize.
-* **Tasks are pickled by the caller**, so an unpicklable function or argument
-  fails the call that passed it, at once.  Under ``spawn`` the function is
+* **Tasks are pickled by the caller** (``imap``: by its feeder thread, after
+  the caller has checked the function), so an unpicklable function or
+  argument fails the call that passed it, at once.  Under ``spawn`` the function is
   first checked the way ``Process.start`` checks a target, so a function from
   an interactive ``__main__`` fails with the same explanation.
-* **The Pool object is not referenced by its own machinery.**  Threads and
-  results hold the pool's ``_Core``; so dropping the last reference to a
+* **The Pool object is not referenced by its own machinery.**  The threads
+  hold the pool's ``_Core``, the results only its cache; so dropping the last reference to a
   ``Pool`` collects it at once and its finalizer terminates the workers
   (spec: "When the pool object is garbage collected terminate() will be
   called immediately").  Results still outstanding then fail, never hang.
