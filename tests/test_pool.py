@@ -1045,3 +1045,143 @@ def test_sigint_during_map_or_get_interrupts_promptly(tmp_path, which, during, t
         proc.wait()
         proc.stdout.close()
         proc.stderr.close()
+
+
+# --------------------------------------------------------------------------
+# More edges: big messages, callbacks that submit, feeders, orphaned workers
+# --------------------------------------------------------------------------
+
+def test_big_arguments_and_results_travel_both_ways(impl):
+    # Messages far larger than a pipe's buffer, many at once in both directions.
+    pool = impl.Pool(2)
+    blobs = [bytes([i]) * (1 << 20) for i in range(12)]
+    assert pool.starmap(tasks.sleep_and_return, [(0, b) for b in blobs], chunksize=1) == blobs
+    assert pool.apply(tasks.sleep_and_return, (0, b'x' * (16 << 20))) == b'x' * (16 << 20)
+
+
+def test_a_callback_may_submit_more_work(impl):
+    pool = impl.Pool(2)
+    followers = []
+    done = threading.Event()
+
+    def callback(value):
+        followers.append(pool.apply_async(tasks.f, (value,), callback=lambda v: done.set()))
+
+    pool.apply_async(tasks.f, (3,), callback=callback)
+    assert done.wait(GET)
+    assert followers[0].get(GET) == 81
+
+
+@pytest.mark.parametrize('bad', ['2', 2.0])
+def test_processes_must_be_an_int(impl, bad):
+    with pytest.raises(TypeError):
+        impl.Pool(bad)
+
+
+def test_a_pool_cannot_be_pickled(impl):
+    pool = impl.Pool(1)
+    with pytest.raises(NotImplementedError):
+        pickle.dumps(pool)
+
+
+def test_close_and_join_finish_an_unread_imap(any_impl):
+    pool = any_impl.Pool(2)
+    it = pool.imap(tasks.f, range(50), 3)
+    unordered = pool.imap_unordered(tasks.f, range(50))
+    pool.close()
+    pool.join()
+    assert list(it) == [x * x for x in range(50)]
+    assert sorted(unordered) == [x * x for x in range(50)]
+
+
+def test_beyond_stdlib_terminate_during_an_endless_imap(mp_impl):
+    # The feeder thread is reading an endless generator when the pool ends.
+    import itertools
+    pool = mp_impl.Pool(2)
+    it = pool.imap(tasks.f, itertools.count())
+    assert [it.next(GET) for _ in range(5)] == [0, 1, 4, 9, 16]
+    pool.terminate()
+    pool.join()
+    assert not any(w.is_alive() for w in pool._pool)
+    with pytest.raises(Exception):          # not a hang: what was outstanding fails
+        while True:
+            it.next(GET)
+
+
+def test_beyond_stdlib_an_exception_in_the_imap_input_surfaces_at_its_place(mp_impl):
+    def items():
+        yield 1
+        yield 2
+        raise KeyError('input broke')
+
+    pool = mp_impl.Pool(2)
+    it = pool.imap(tasks.f, items())
+    assert [it.next(GET), it.next(GET)] == [1, 4]
+    with pytest.raises(KeyError, match='input broke'):
+        it.next(GET)
+    with pytest.raises(StopIteration):
+        it.next(GET)
+
+
+def test_beyond_stdlib_a_raising_error_callback_is_reported_too(mp_impl, capfd):
+    pool = mp_impl.Pool(1)
+
+    def bad(exc):
+        raise RuntimeError('error callback failed')
+
+    r = pool.apply_async(tasks.reciprocal, (5,), error_callback=bad)
+    r.wait(GET)
+    with pytest.raises(ZeroDivisionError):
+        r.get(0)
+    assert pool.apply(tasks.f, (2,)) == 4
+    assert 'error callback failed' in capfd.readouterr().err
+
+
+def test_beyond_stdlib_results_of_a_terminated_imap_fail(mp_impl):
+    pool = mp_impl.Pool(1)
+    it = pool.imap(tasks.sleep_and_return, [60, 60])
+    pool.terminate()
+    pool.join()
+    with pytest.raises(mpref.pool.WorkerLostError):
+        it.next(GET)
+
+
+ORPHAN_SCRIPT = """
+import sys, time
+import mpref
+from mpref.targets import pool as tasks
+if __name__ == '__main__':
+    pool = mpref.get_context(sys.argv[1]).Pool(2)
+    pool.apply_async(tasks.sleep_and_return, (2,))
+    print(' '.join(str(w.pid) for w in pool._pool), flush=True)
+    time.sleep(60)
+"""
+
+
+def test_beyond_stdlib_workers_leave_when_their_parent_is_killed(tmp_path, start_method):
+    script = tmp_path / 'orphans.py'
+    script.write_text(ORPHAN_SCRIPT)
+    proc = subprocess.Popen([sys.executable, str(script), start_method], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True, cwd=ROOT,
+                            env=dict(os.environ, PYTHONPATH=ROOT), start_new_session=True)
+    pids = []
+    try:
+        line = _readline(proc, GET)
+        pids = [int(pid) for pid in line.split()]
+        assert len(pids) == 2, line
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(GET)
+        # The idle worker sees end of file on its task pipe and leaves at
+        # once; the busy one when its 2 s task is done and it cannot send
+        # the result.  Neither stays behind as an orphan.
+        assert _eventually(lambda: not any(leakcheck._is_alive(pid) for pid in pids))
+    finally:
+        for pid in pids:
+            if leakcheck._is_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+        proc.stdout.close()
