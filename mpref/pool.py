@@ -305,6 +305,7 @@ class AsyncResult:
     def __init__(self, core, callback=None, error_callback=None):
         self._job = next(_job_counter)
         self._cache = core.cache
+        self._result_thread = core.thread
         self._callback = callback
         self._error_callback = error_callback
         self._event = threading.Event()
@@ -327,7 +328,10 @@ class AsyncResult:
 
     def wait(self, timeout=None):
         """Wait until the result is ready or ``timeout`` seconds have passed."""
-        _wait_event(self._event, util.check_timeout(timeout))
+        timeout = util.check_timeout(timeout)
+        if timeout is None and not self._event.is_set():
+            _refuse_to_wait_in(self._result_thread)
+        _wait_event(self._event, timeout)
 
     def get(self, timeout=None):
         """Return the result, waiting up to ``timeout`` seconds (None: for ever).
@@ -419,6 +423,7 @@ class IMapIterator:
     def __init__(self, core):
         self._job = next(_job_counter)
         self._cache = core.cache
+        self._result_thread = core.thread
         self._cond = threading.Condition(threading.Lock())
         self._arrived = {}               # chunk index -> (ok, entries), not yet read
         self._chunks_read = 0
@@ -471,6 +476,8 @@ class IMapIterator:
                     raise StopIteration
                 if self._lost is not None:
                     self._lost.raise_it()
+                if deadline is None:
+                    _refuse_to_wait_in(self._result_thread)
                 if not _wait_condition(self._cond, deadline):
                     raise TimeoutError('the next result was not ready in time')
 
@@ -711,6 +718,7 @@ class _Core:
     def join(self):
         if self.state == RUN:
             raise ValueError('Pool is still running: call close() or terminate() before join()')
+        _refuse_to_wait_in(self.thread)
         if self.thread.ident is not None and self.thread is not threading.current_thread():
             self.thread.join()
         for process in list(self.processes):
@@ -948,6 +956,15 @@ def _describe_exitcode(exitcode):
 # --------------------------------------------------------------------------
 
 _now = time.monotonic
+
+
+def _refuse_to_wait_in(result_thread):
+    # A callback that waits for the pool would wait for ever: the results it
+    # waits for can only arrive through the thread that is running it.
+    if threading.current_thread() is result_thread:
+        raise RuntimeError('a callback cannot wait for the pool (get(), wait(), next() or '
+                           "join() without a timeout): it runs in the pool's result thread, "
+                           'which is the one that would have to deliver the result')
 
 
 def _wait_event(event, timeout):
