@@ -998,6 +998,8 @@ if __name__ == '__main__':
         print('waiting', flush=True)
         if sys.argv[1] == 'map':
             pool.map(tasks.sleep_and_return, [60] * 4, chunksize=1)
+        elif sys.argv[1] == 'imap':
+            next(pool.imap(tasks.sleep_and_return, [60] * 4))
         else:
             pool.apply_async(tasks.sleep_and_return, (60,)).get()
         print('not interrupted', flush=True)
@@ -1019,9 +1021,9 @@ def _readline(proc, timeout):
 
 
 @pytest.mark.parametrize('target', ['parent', 'process group'])
-@pytest.mark.parametrize('during', ['map', 'get'])
+@pytest.mark.parametrize('during', ['map', 'imap', 'get'])
 @pytest.mark.parametrize('which', ['mpref', 'stdlib'])
-def test_sigint_during_map_or_get_interrupts_promptly(tmp_path, which, during, target):
+def test_sigint_during_map_imap_or_get_interrupts_promptly(tmp_path, which, during, target):
     script = tmp_path / 'sigint_pool.py'
     script.write_text(SIGINT_SCRIPT.format(module='mpref' if which == 'mpref' else 'multiprocessing'))
     env = dict(os.environ, PYTHONPATH=ROOT)
