@@ -1192,3 +1192,34 @@ def test_beyond_stdlib_workers_leave_when_their_parent_is_killed(tmp_path, start
             pass
         proc.wait()
         proc.stdout.close()
+
+
+def test_many_threads_submit_at_once(impl):
+    pool = impl.Pool(2)
+    answers = {}
+
+    def client(k):
+        answers[k] = [pool.apply(tasks.f, (k * 100 + i,)) for i in range(30)]
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(GET)
+    assert answers == {k: [(k * 100 + i) ** 2 for i in range(30)] for k in range(4)}
+
+
+def test_beyond_stdlib_imap_next_timeout_with_chunks(mp_impl):
+    # The spec promises next(timeout) for chunksize 1; mpref keeps it for any
+    # chunksize (the stdlib's imap then returns a plain generator).
+    pool = mp_impl.Pool(1)
+    it = pool.imap(tasks.sleep_and_return, [10, 0], chunksize=2)
+    with pytest.raises(mpref.TimeoutError):
+        it.next(timeout=0.2)
+
+
+def test_beyond_stdlib_sys_exit_in_a_task_fails_it_with_the_exit_code(mp_impl):
+    pool = mp_impl.Pool(1)
+    with pytest.raises(mpref.pool.WorkerLostError, match='exit code 7'):
+        pool.apply(tasks.exit_with, (7,))
+    assert pool.apply(tasks.f, (3,)) == 9
