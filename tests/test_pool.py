@@ -774,7 +774,7 @@ def test_beyond_stdlib_the_interactive_interpreter_note_under_fork():
     """)
     lines = result.stdout.splitlines()
     assert lines[0].startswith('AttributeError:') and "'f'" in lines[0], result
-    assert lines[1] == '[1, 2]'
+    assert lines[1] == '[1, 2]', result
     assert result.returncode == 0, result.stderr
 
 
@@ -795,7 +795,7 @@ def test_beyond_stdlib_spawn_refuses_a_function_from_an_interactive_main():
     lines = result.stdout.splitlines()
     assert lines[0].startswith('PicklingError:'), result
     assert 'interactive __main__' in result.stdout
-    assert lines[-1] == '[1, 2]'
+    assert lines[-1] == '[1, 2]', result
     assert result.returncode == 0, result.stderr
 
 
