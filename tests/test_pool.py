@@ -17,6 +17,7 @@ joined afterwards, and the module checks at the end that no worker remains.
 """
 
 import gc
+import itertools
 import multiprocessing as stdlib_mp
 import os
 import pickle
@@ -1103,7 +1104,6 @@ def test_close_and_join_finish_an_unread_imap(any_impl):
 
 def test_beyond_stdlib_terminate_during_an_endless_imap(mp_impl):
     # The feeder thread is reading an endless generator when the pool ends.
-    import itertools
     pool = mp_impl.Pool(2)
     it = pool.imap(tasks.f, itertools.count())
     assert [it.next(GET) for _ in range(5)] == [0, 1, 4, 9, 16]
