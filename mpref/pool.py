@@ -80,6 +80,10 @@ RUN, CLOSE, TERMINATE = 'RUN', 'CLOSE', 'TERMINATE'
 #: How many chunks per worker ``map`` aims for when no chunksize is given.
 CHUNKS_PER_WORKER = 4
 
+#: Every so often (seconds) the result thread also looks at the exit codes of
+#: the workers running tasks: see ``_Core._reap_silent_deaths``.
+SILENT_DEATH_CHECK_INTERVAL = 1.0
+
 #: An imap feeder waits while the backlog holds this many tasks per worker:
 #: enough to keep every worker busy, without reading a long input all at once.
 FEED_AHEAD_PER_WORKER = 2
@@ -754,8 +758,12 @@ class _Core:
 
     def _handle_results(self):
         try:
+            next_check = _now() + SILENT_DEATH_CHECK_INTERVAL
             while self.state == RUN or (self.state == CLOSE and self.workers):
-                for key, _events in self.selector.select():
+                # Callers dispatch without waking this thread, so it cannot
+                # know whether a task is running: it wakes up now and then.
+                ready = self.selector.select(SILENT_DEATH_CHECK_INTERVAL)
+                for key, _events in ready:
                     if self.state == TERMINATE:
                         break
                     if key.data is None:
@@ -764,6 +772,9 @@ class _Core:
                         self._receive(key.data[0])
                     else:
                         self._reap(key.data[0])
+                if _now() >= next_check and self.state != TERMINATE:
+                    self._reap_silent_deaths()
+                    next_check = _now() + SILENT_DEATH_CHECK_INTERVAL
         except BaseException:
             # A bug: without this thread no result could ever arrive, so
             # rather than let callers wait for ever, end the pool.
@@ -847,6 +858,14 @@ class _Core:
                 self._add_worker(instead_of=worker.process)
             except Exception as exc:
                 self._no_replacement(exc)
+
+    def _reap_silent_deaths(self):
+        # A worker's sentinel and result pipe stay open after its death if a
+        # task forked a process of its own (with a bare os.fork) that holds
+        # copies of them.  So while tasks run, look at the exit codes too.
+        for worker in list(self.workers):
+            if worker.task is not None and worker.process.exitcode is not None:
+                self._reap(worker)
 
     def _no_replacement(self, exc):
         # Starting a worker failed.  With no worker left, queued tasks would

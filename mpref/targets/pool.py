@@ -178,3 +178,12 @@ def remembered(_=None):
 
 def failing_initializer():
     raise RuntimeError('the initializer failed')
+
+
+def fork_then_die(seconds=30):
+    """Fork a bare grandchild that sleeps ``seconds`` (holding copies of this
+    worker's pipes and sentinel), then kill this worker with SIGKILL."""
+    if os.fork() == 0:
+        time.sleep(seconds)
+        os._exit(0)
+    os.kill(os.getpid(), signal.SIGKILL)
