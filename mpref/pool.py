@@ -577,6 +577,7 @@ class _Core:
         self.size = processes
         self.initializer, self.initargs, self.maxtasks = initializer, initargs, maxtasks
         self.method = method
+        self.owner_pid = os.getpid()
         self.process_class = ForkProcess if method == 'fork' else SpawnProcess
         self.lock = threading.Lock()
         self.state = RUN
@@ -602,7 +603,16 @@ class _Core:
 
     # -- submitting (any thread) --------------------------------------------
 
+    def check_owner(self):
+        # A forked child has a copy of the pool but none of its threads, and
+        # the workers' pipes are shared with the parent: using them would
+        # steal or corrupt the parent's tasks.
+        if os.getpid() != self.owner_pid:
+            raise RuntimeError('a pool can only be used by the process that created it '
+                               '(pid %d), not by a child it forked' % self.owner_pid)
+
     def check_running(self):
+        self.check_owner()
         if self.state != RUN:
             raise ValueError('Pool not running: it has been %s, so it accepts no new tasks'
                              % ('closed' if self.state == CLOSE else 'terminated'))
@@ -714,12 +724,14 @@ class _Core:
     # -- ending -------------------------------------------------------------
 
     def close(self):
+        self.check_owner()
         with self.lock:
             if self.state == RUN:
                 self.state = CLOSE
                 self._dispatch_locked()
 
     def join(self):
+        self.check_owner()
         if self.state == RUN:
             raise ValueError('Pool is still running: call close() or terminate() before join()')
         _refuse_to_wait_in(self.thread)
