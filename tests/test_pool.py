@@ -1223,3 +1223,60 @@ def test_beyond_stdlib_sys_exit_in_a_task_fails_it_with_the_exit_code(mp_impl):
     with pytest.raises(mpref.pool.WorkerLostError, match='exit code 7'):
         pool.apply(tasks.exit_with, (7,))
     assert pool.apply(tasks.f, (3,)) == 9
+
+
+def test_beyond_stdlib_a_callback_that_waits_for_the_pool_gets_RuntimeError(mp_impl):
+    # It would wait for ever: its result could only come through the thread
+    # that runs the callback.
+    pool = mp_impl.Pool(2)
+    seen = []
+    done = threading.Event()
+
+    def callback(value):
+        try:
+            pool.apply(tasks.f, (value,))
+        except RuntimeError as exc:
+            seen.append(str(exc))
+        done.set()
+
+    pool.apply_async(tasks.f, (2,), callback=callback)
+    assert done.wait(GET)
+    assert seen and 'callback' in seen[0] and 'result thread' in seen[0]
+    assert pool.apply(tasks.f, (5,)) == 25
+
+
+_inherited_pool = None
+
+
+def use_inherited_pool(conn):
+    """In a forked child: try the parent's pool, report what happened."""
+    try:
+        conn.send(('result', _inherited_pool.apply(tasks.f, (3,))))
+    except Exception as exc:
+        conn.send((type(exc).__name__, str(exc)))
+
+
+def test_beyond_stdlib_a_forked_child_cannot_use_its_parents_pool(monkeypatch):
+    impl = Impl('mpref', 'fork')
+    try:
+        pool = impl.Pool(2)
+        monkeypatch.setattr(sys.modules[__name__], '_inherited_pool', pool)
+        ours, theirs = mpref.Pipe()
+        child = mpref.Process(target=use_inherited_pool, args=(theirs,))
+        child.start()
+        assert ours.poll(GET)
+        kind, message = ours.recv()
+        child.join(GET)
+        assert kind == 'RuntimeError' and 'process that created it' in message
+        assert pool.apply(tasks.f, (4,)) == 16      # the parent's pool is untouched
+    finally:
+        impl.close_all()
+
+
+def test_beyond_stdlib_a_death_hidden_from_the_sentinel_is_still_noticed(mp_impl):
+    # The task forks a bare grandchild that keeps the worker's sentinel open,
+    # then the worker is killed: the pool notices by the worker's exit code.
+    pool = mp_impl.Pool(1)
+    with pytest.raises(mpref.pool.WorkerLostError, match='SIGKILL'):
+        pool.apply_async(tasks.fork_then_die, (3,)).get(GET)
+    assert pool.apply(tasks.f, (6,)) == 36
