@@ -17,6 +17,7 @@ name here is imported directly from the module that defines it -- one hop from
 ``queues.py``          ``Queue``, ``JoinableQueue`` (a pipe, semaphores, a feeder thread)
 ``sharedctypes.py``    ``Value``, ``Array``, ``RawValue``, ``RawArray`` (over ``heap.py``)
 ``exceptions.py``      ``ProcessError`` and its subclasses
+``pool.py``            ``Pool`` (worker processes, ``AsyncResult``, imap iterators)
 ``util.py``            logging, finalizers, after-fork hooks
 =====================  =================================================
 """
@@ -32,6 +33,7 @@ from .queues import JoinableQueue, Queue
 from .sharedctypes import Array, RawArray, RawValue, Value
 from .spawn import set_executable
 from .synchronize import BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore
+from .pool import Pool
 from .util import SUBDEBUG, SUBWARNING, get_logger, log_to_stderr
 
 __version__ = '0.1.0'
@@ -46,6 +48,7 @@ __all__ = [
     'Queue', 'JoinableQueue',
     'Value', 'Array', 'RawValue', 'RawArray',
     'parent_process',
+    'Pool',
 ]
 
 #: The spec's Python 2 spelling of ``set_executable`` (16.6.2.3).
@@ -77,6 +80,10 @@ class _Context:
 
     def get_start_method(self):
         return self._method
+
+    def Pool(self, processes=None, initializer=None, initargs=(), maxtasksperchild=None):
+        """A ``Pool`` whose workers start with this context's method."""
+        return Pool(processes, initializer, initargs, maxtasksperchild, context=self)
 
     def __getattr__(self, name):
         return getattr(_sys.modules[__name__], name)
