@@ -182,8 +182,15 @@ def _open(name, create, value=0):
 
 
 def _close_and_unlink(handle, name):
-    """The creator's finalizer: close our handle, then remove the name."""
-    _sem_close(handle)
+    """The creator's finalizer: close our handle, then remove the name.
+
+    At exit the handle is left open: a daemonic thread (a queue's feeder
+    thread, say) may still be inside ``sem_wait`` or ``sem_post`` on it, and
+    ``sem_close`` would unmap the memory under that thread -- a crash at
+    shutdown.  The end of the process releases the handle anyway.
+    """
+    if not process._exiting:
+        _sem_close(handle)
     if name is not None:
         if _sem_unlink(name.encode()) < 0 and ctypes.get_errno() != errno.ENOENT:
             util.sub_warning('sem_unlink(%r) failed: %s', name, os.strerror(ctypes.get_errno()))

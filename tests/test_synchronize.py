@@ -1249,3 +1249,34 @@ def test_semaphore_tracker_is_its_own_module():
     from mpref import semaphore_tracker
     assert isinstance(synchronize._tracker, semaphore_tracker.Tracker)
     assert synchronize.LIBRARY_PATH == semaphore_tracker.LIBRARY_PATH
+
+
+# -- exit with a daemonic thread still using a primitive ---------------------
+
+DAEMON_SPINS_AT_EXIT = '''
+import threading, time
+import mpref
+{name} = mpref.{kind}()
+def spin():
+    while True:
+        {name}.acquire()
+        {name}.release()
+threading.Thread(target=spin, daemon=True).start()
+time.sleep(0.05)
+'''
+
+
+@pytest.mark.parametrize('kind', ['Lock', 'RLock', 'Semaphore'])
+def test_exit_while_a_daemonic_thread_uses_the_primitive_does_not_crash(kind):
+    """The creator's exit finalizer unlinks the name but leaves the handle open.
+
+    Closing it (``sem_close``) under a daemonic thread that is inside
+    ``sem_wait``/``sem_post`` unmapped the memory that thread was using: the
+    interpreter died with SIGSEGV at shutdown in most runs (a queue's feeder
+    thread did the same thing, more rarely).
+    """
+    program = DAEMON_SPINS_AT_EXIT.format(name='prim', kind=kind)
+    for _ in range(8):
+        result = subprocess.run([sys.executable, '-c', program], capture_output=True,
+                                text=True, timeout=60)
+        assert result.returncode == 0, (result.returncode, result.stderr[-2000:])
