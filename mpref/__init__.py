@@ -81,6 +81,10 @@ class _Context:
     def get_start_method(self):
         return self._method
 
+    def Manager(self):
+        """A started ``SyncManager`` whose server process uses this start method."""
+        return Manager(ctx=self)
+
     def __getattr__(self, name):
         return getattr(_sys.modules[__name__], name)
 

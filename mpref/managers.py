@@ -71,14 +71,15 @@ HANDSHAKE_TIMEOUT = 20.0
 SHUTDOWN_TIMEOUT = 2.0
 
 
-def Manager():
+def Manager(ctx=None):
     """Return a started ``SyncManager`` (spec 16.6.2.7).
 
     Its server process shuts down when the manager is garbage collected or
     the creating process exits (and, beyond the spec, when the creating
-    process is killed).
+    process is killed).  ``ctx`` (beyond the spec): a ``get_context()``
+    object choosing the server's start method.
     """
-    manager = SyncManager()
+    manager = SyncManager(ctx=ctx)
     manager.start()
     return manager
 
@@ -456,7 +457,8 @@ class BaseManager:
         process = self._Process(
             target=type(self)._run_server,
             args=(self._registry, self._address, self._authkey, self._serializer,
-                  address_writer, lifeline_reader, initializer, initargs))
+                  address_writer, lifeline_reader, initializer, initargs,
+                  _logs_to_handlers()))
         process.name = '%s-%s' % (type(self).__name__,
                                   ':'.join(str(i) for i in process._identity))
         process._is_manager_server = True
@@ -489,10 +491,15 @@ class BaseManager:
 
     @classmethod
     def _run_server(cls, registry, address, authkey, serializer, address_writer,
-                    lifeline, initializer, initargs):
+                    lifeline, initializer, initargs, log_to_stderr):
         # Ctrl-C in a terminal or notebook reaches the whole process group;
         # the server should stop because its manager says so, not by accident.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if log_to_stderr and not util.get_logger().handlers:
+            # A spawned server inherits only the logger's level (spawn.py);
+            # give it the stderr handler its creator had, so the spec's log
+            # lines appear whatever the start method.
+            util.log_to_stderr()
         try:
             if initializer is not None:
                 initializer(*initargs)
@@ -501,9 +508,11 @@ class BaseManager:
             address_writer.send(('failed', exc))
             address_writer.close()
             return
+        # Logged before the creator hears of the address, so the line comes
+        # before anything the creator logs next.
+        util.info('manager serving at %r', server.address)
         address_writer.send(('serving', server.address))
         address_writer.close()
-        util.info('manager serving at %r', server.address)
         server.serve_forever()
 
     def shutdown(self):
@@ -630,6 +639,11 @@ def _creation_method(typeid):
     create.__name__ = create.__qualname__ = typeid
     create.__doc__ = 'Create a shared %r object and return a proxy for it.' % typeid
     return create
+
+
+def _logs_to_handlers():
+    logger = util._logger
+    return logger is not None and bool(logger.handlers)
 
 
 def _close_in_child(conn):
