@@ -258,11 +258,10 @@ class Server:
                 else:
                     typeid = method_to_typeid and method_to_typeid.get(methodname)
                     if typeid:
-                        rident, rexposed = self.create(conn, typeid, result)
-                        reply = ('#PROXY', (rexposed, Token(typeid, self.address, rident)))
+                        reply = self._share_result(conn, typeid, result)
+                    elif result.__class__ in _VIEW_TYPES:
+                        reply = ('#RETURN', list(result))   # dict views do not pickle
                     else:
-                        if result.__class__ in _VIEW_TYPES:
-                            result = list(result)   # dict views do not pickle
                         reply = ('#RETURN', result)
             try:
                 send(reply)
@@ -273,6 +272,14 @@ class Server:
                     util.info('exception in thread serving %r',
                               threading.current_thread().name)
                     return
+
+    def _share_result(self, conn, typeid, result):
+        """The reply for a method in ``method_to_typeid``: a new referent's token."""
+        try:
+            ident, exposed = self.create(conn, typeid, result)
+        except Exception:
+            return ('#TRACEBACK', traceback.format_exc())
+        return ('#PROXY', (exposed, Token(typeid, self.address, ident)))
 
     # -- the public functions (each gets the connection first) -----------------
 

@@ -258,10 +258,12 @@ class BaseProxy:
         # method_to_typeid; the new proxy owns that reference.  The server
         # wrote its own address; we reach it by the one we already use.
         token.address = self._token.address
-        if self._manager is not None:
-            proxytype = self._manager._registry[token.typeid][3]
+        registered = self._manager._registry.get(token.typeid) if self._manager else None
+        if registered is not None:
+            proxytype = registered[3]
         else:
-            # Unpickled in another process: no manager to ask.
+            # Unpickled in another process (no manager to ask), or a typeid
+            # only the server registered: built-in types are known here.
             proxytype = _PROXYTYPE_WITHOUT_MANAGER.get(token.typeid, AutoProxy)
         proxy = proxytype(token, self._serializer, manager=self._manager,
                           authkey=self._authkey, exposed=exposed, incref=False)
