@@ -238,6 +238,10 @@ class Server:
                 util.debug('got EOF -- exiting thread serving %r',
                            threading.current_thread().name)
                 return
+            except Exception:
+                # Not a pickle this process can load: say why, and hang up.
+                send(('#TRACEBACK', traceback.format_exc()))
+                return
             try:
                 ident, methodname, args, kwds = request
                 obj, exposed, method_to_typeid = id_to_obj[ident]

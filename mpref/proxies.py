@@ -27,6 +27,7 @@ unpickled in another process (or inherited by a forked child) adds one
 weakref callback sends ``decref``; at zero the server deletes the referent.
 """
 
+import os
 import threading
 
 from . import util
@@ -121,6 +122,16 @@ class _ServerLink:
 
 _links = {}                      # address -> _ServerLink
 _links_lock = threading.Lock()
+
+
+def _reset_links_lock():
+    # Another thread may have held the lock at the moment of a fork; in the
+    # child that thread does not exist, so the lock would stay held for ever.
+    global _links_lock
+    _links_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_reset_links_lock)
 
 
 def _link_for(address):
