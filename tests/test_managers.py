@@ -1132,6 +1132,8 @@ def test_logging_session(impl, log_file):
     log = wait_for_text(log_file, 'exiting with exitcode 0')
     assert '[WARNING/MainProcess] doomed' in log
     name = r'SyncManager-\d+'
+    assert re.search(r'\[INFO/%s\] child process calling self.run\(\)' % name, log), log
+    assert re.search(r'\[INFO/%s\] created temp directory /.+' % name, log), log
     assert re.search(r"\[INFO/%s\] manager serving at '.+'" % name, log), log
     assert '[INFO/MainProcess] sending shutdown message to manager' in log
     assert re.search(r'\[DEBUG/%s\] manager received shutdown message' % name, log), log
