@@ -56,7 +56,7 @@ from .process import AuthenticationString, Process, current_process
 from .proxies import (AcquirerProxy, ArrayProxy, AutoProxy, BaseProxy, ConditionProxy,
                       DictProxy, EventProxy, IteratorProxy, ListProxy, NamespaceProxy,
                       RemoteError, Token, ValueProxy, dispatch, forget_address,
-                      set_local_server)
+                      recv_in_turn, set_local_server)
 
 __all__ = ['BaseManager', 'SyncManager', 'BaseProxy', 'Token', 'Server', 'RemoteError',
            'Manager', 'Namespace', 'Value', 'Array', 'dispatch', 'public_methods']
@@ -228,12 +228,11 @@ class Server:
         This is the hot loop of every proxy call (``docs/managers.md``).
         """
         util.debug('starting server thread to service %r', threading.current_thread().name)
-        recv = conn.recv
         send = conn.send
         id_to_obj = self.id_to_obj
         while True:
             try:
-                request = recv()
+                request = recv_in_turn(conn)
             except (EOFError, OSError):
                 util.debug('got EOF -- exiting thread serving %r',
                            threading.current_thread().name)
