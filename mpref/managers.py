@@ -43,6 +43,7 @@ server shuts itself down -- no orphaned server, socket file or temp dir.
 """
 
 import array
+import functools
 import os
 import queue
 import signal
@@ -120,7 +121,7 @@ class Server:
         # (``_handle_request``), so a slow client never holds up ``accept()``.
         self.listener = Listener(address=address, backlog=16)
         self.address = self.listener.address
-        self.id_to_obj = {'0': (None, (), None)}
+        self.id_to_obj = {}
         self.id_to_refcount = {}
         self.mutex = threading.Lock()            # guards the two tables above
         self.stop_event = threading.Event()
@@ -247,7 +248,7 @@ class Server:
                 if methodname in exposed:
                     function = _find_method(obj, methodname)
                 elif methodname in _FALLBACKS:
-                    function = _FALLBACKS[methodname].__get__(obj)
+                    function = functools.partial(_FALLBACKS[methodname], obj)
                 else:
                     raise AttributeError('method %r of %r object is not exposed (exposed=%r)'
                                          % (methodname, type(obj).__name__, sorted(exposed)))
@@ -357,7 +358,7 @@ def _find_method(obj, methodname):
         # The spec's Python 2 slice methods (``_callmethod('__getslice__',
         # (2, 7))``) live on as plain slicing.
         if methodname in _SLICE_METHODS:
-            return _SLICE_METHODS[methodname].__get__(obj)
+            return functools.partial(_SLICE_METHODS[methodname], obj)
         raise
 
 
