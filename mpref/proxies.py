@@ -348,9 +348,8 @@ class BaseProxy:
     def _own_reference(self):
         """Take charge of one reference: give it back when this proxy dies."""
         self._link.ids.add(self._id)
-        self._close = util.Finalize(self, BaseProxy._decref,
-                                    args=(self._token, self._authkey, self._link),
-                                    exitpriority=10)
+        util.Finalize(self, BaseProxy._decref, args=(self._token, self._authkey, self._link),
+                      exitpriority=10)
 
     @staticmethod
     def _decref(token, authkey, link):
