@@ -6,13 +6,20 @@ the server pickled by name, so it must live in an importable module -- here.
 The same goes for the functions that child processes run.  Children report
 through a Connection or a queue; the notebook's parent prints.
 
-Nothing here depends on which implementation (mpref or the stdlib) made the
-proxies a child receives: the tests run these same functions against both.
+The referents and the child functions do not depend on which implementation
+(mpref or the stdlib) made the proxies a child receives: the tests run them
+against both.  Run as a script (``python -m mpref.targets.managers``) this
+module is the spec's custom-manager program of 16.6.4, re-created.
 """
 
 import operator
 import os
 import queue
+import threading
+
+import mpref
+from mpref.connection import Client
+from mpref.managers import BaseManager, BaseProxy, SyncManager, dispatch
 
 
 # --------------------------------------------------------------------------
@@ -181,3 +188,152 @@ def set_namespace(ns):
     ns.x = 10
     ns.y = 'hello'
     ns._z = 12.3
+
+
+# --------------------------------------------------------------------------
+# The chapter's servers and creators
+# --------------------------------------------------------------------------
+
+class Probe:
+    """A referent that says where its methods run: which process, which thread."""
+
+    def where(self):
+        return os.getpid(), threading.current_thread().name
+
+
+class QueueManager(BaseManager):
+    """The spec's remote ``QueueManager`` (16.6.2.7.3), server side."""
+
+
+def serve_queue_manager(conn, authkey, local_hello=False):
+    """Serve one shared queue on 127.0.0.1 until a 'shutdown' request comes.
+
+    Sends ``Server.address`` (the OS picks the port) through ``conn`` first.
+    With ``local_hello`` the queue is an ``mpref.Queue`` that a local
+    ``Worker`` process fills -- the last example of 16.6.2.7.3.
+    """
+    if local_hello:
+        shared = mpref.Queue()
+        worker = Worker(shared)
+        worker.start()
+        worker.join(30)
+    else:
+        shared = queue.Queue()
+    QueueManager.register('get_queue', callable=lambda: shared)
+    server = QueueManager(address=('127.0.0.1', 0), authkey=authkey).get_server()
+    conn.send(server.address)
+    conn.close()
+    server.serve_forever()
+
+
+class Worker(mpref.Process):
+    """The spec's local ``Worker``: puts one greeting on the queue it is given."""
+
+    def __init__(self, q):
+        self.q = q
+        super().__init__()
+
+    def run(self):
+        self.q.put('local hello')
+
+
+def connect_queue_manager(address, authkey):
+    """The spec's client: a QueueManager whose ``get_queue`` has no callable."""
+    class ClientQueueManager(BaseManager):
+        pass
+    ClientQueueManager.register('get_queue')
+    manager = ClientQueueManager(address=address, authkey=authkey)
+    manager.connect()
+    return manager
+
+
+def second_client(address, authkey, conn):
+    """The spec's second client, in its own process: report ``queue.get()``."""
+    manager = connect_queue_manager(address, authkey)
+    conn.send(manager.get_queue().get(timeout=30))
+    conn.close()
+
+
+def stop_server(address, authkey):
+    """Send the 'shutdown' request a ``serve_forever()`` server obeys."""
+    with Client(address, authkey=authkey) as conn:
+        dispatch(conn, None, 'shutdown')
+
+
+class PidManager(SyncManager):
+    """A SyncManager that can say its server's pid (``getpid``)."""
+
+
+PidManager.register('getpid', os.getpid)
+
+
+def start_manager_and_wait(conn):
+    """A creator: start a manager, report its server's pid and address, wait.
+
+    The parent kills this process (SIGKILL) to show what happens to the server.
+    """
+    manager = PidManager()
+    manager.start()
+    conn.send((manager.getpid()._getvalue(), manager.address))
+    conn.recv()
+
+
+# --------------------------------------------------------------------------
+# The spec's custom-manager program (16.6.4), in Python 3
+# --------------------------------------------------------------------------
+
+class GeneratorProxy(BaseProxy):
+    """A proxy for a generator: iterating it calls ``__next__`` in the server."""
+
+    _exposed_ = ('__next__',)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return self._callmethod('__next__')
+
+
+class MyManager(BaseManager):
+    """The program's manager: four registrations, four kinds of proxy."""
+
+
+MyManager.register('Foo1', Foo)                            # public methods: f, g
+MyManager.register('Foo2', Foo, exposed=('g', '_h'))       # an explicit list
+MyManager.register('baz', baz, proxytype=GeneratorProxy)   # a hand-written proxy
+MyManager.register('operator', get_operator_module)        # a module as referent
+
+
+def custom_manager_program():
+    """The spec's ``test()``.  Python 3 has no ``operator.getslice``/``repeat``:
+    ``getitem`` with a slice and ``mul`` on a list do their work."""
+    manager = MyManager()
+    manager.start()
+    print('-' * 20)
+    f1 = manager.Foo1()
+    f1.f()
+    f1.g()
+    assert not hasattr(f1, '_h')
+    assert sorted(f1._exposed_) == sorted(['f', 'g'])
+    print('-' * 20)
+    f2 = manager.Foo2()
+    f2.g()
+    f2._h()
+    assert not hasattr(f2, 'f')
+    assert sorted(f2._exposed_) == sorted(['g', '_h'])
+    print('-' * 20)
+    print(' '.join('<%d>' % i for i in manager.baz()))
+    print('-' * 20)
+    op = manager.operator()
+    print('op.add(23, 45) =', op.add(23, 45))
+    print('op.pow(2, 94) =', op.pow(2, 94))
+    print('op.getitem(list(range(10)), slice(2, 6)) =',
+          op.getitem(list(range(10)), slice(2, 6)))
+    print('op.mul(list(range(5)), 3) =', op.mul(list(range(5)), 3))
+    print('some of op._exposed_ =',
+          [name for name in op._exposed_ if name in ('add', 'getitem', 'mul', 'pow')])
+    manager.shutdown()
+
+
+if __name__ == '__main__':
+    custom_manager_program()
