@@ -46,6 +46,7 @@ import array
 import functools
 import os
 import queue
+import shutil
 import signal
 import threading
 import traceback
@@ -492,12 +493,16 @@ class BaseManager:
             process.join()
             lifeline_writer.close()
             raise value
+        # An address the server chose lies in its own temporary directory,
+        # which it removes as it exits -- unless it is killed; then we do.
+        server_dir = os.path.dirname(value) if self._address is None else None
         self._address = value
         self._process = process
         self._state.value = _State.STARTED
         self._shutdown = util.Finalize(
             self, _finalize_manager,
-            args=(process, self._address, self._authkey, self._state, lifeline_writer),
+            args=(process, self._address, self._authkey, self._state, lifeline_writer,
+                  server_dir),
             exitpriority=0)
 
     @classmethod
@@ -661,7 +666,7 @@ def _close_in_child(conn):
     conn.close()
 
 
-def _finalize_manager(process, address, authkey, state, lifeline):
+def _finalize_manager(process, address, authkey, state, lifeline, server_dir):
     """Stop a server started by ``start()``; its manager's finalizer."""
     if process.is_alive():
         util.info('sending shutdown message to manager')
@@ -683,6 +688,8 @@ def _finalize_manager(process, address, authkey, state, lifeline):
                 process.join()
     else:
         process.join()
+    if server_dir is not None:
+        shutil.rmtree(server_dir, ignore_errors=True)
     lifeline.close()
     state.value = _State.SHUTDOWN
     forget_address(address)
