@@ -373,7 +373,7 @@ class BaseProxy:
         # A forked child holds its own copy of this proxy: it takes its own
         # reference, so the referent lives while the child needs it.  Not in
         # a manager's server process, which has no use for its creator's proxies.
-        if getattr(current_process(), '_is_manager_server', False):
+        if self._link.gone or getattr(current_process(), '_is_manager_server', False):
             return
         try:
             self._incref()
