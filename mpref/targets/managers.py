@@ -155,8 +155,9 @@ def put_item(q, item):
     q.put(item)
 
 
-def hold_proxy(proxy, conn):
-    """Keep ``proxy`` alive until the parent says 'go', then report its referent."""
+def hold_proxy(conn):
+    """Receive a proxy, keep it until the parent says 'go', then report its referent."""
+    proxy = conn.recv()
     conn.send('holding')
     assert conn.recv() == 'go'
     conn.send(proxy._getvalue())
