@@ -1040,6 +1040,26 @@ def test_garbage_sending_client_does_not_stop_others(impl, remote_server, garbag
         assert client.get_queue().get(timeout=WAIT) == 'served'
 
 
+def test_silent_client_is_dropped_after_the_handshake_timeout(monkeypatch):
+    """mpref only: the handshake is bounded (``managers.HANDSHAKE_TIMEOUT``)."""
+    monkeypatch.setattr(mpref_managers, 'HANDSHAKE_TIMEOUT', 0.5)   # inherited by fork
+    manager = IMPLS['mpref'].lab('fork')
+    try:
+        with socket.socket(socket.AF_UNIX) as silent:
+            silent.settimeout(WAIT)
+            silent.connect(manager.address)
+            received = b''
+            while True:                                  # the challenge, then end of file
+                chunk = silent.recv(4096)
+                if not chunk:
+                    break
+                received += chunk
+            assert received, 'the server sent no challenge'
+        assert manager.Maths().add(1, 1) == 2
+    finally:
+        manager.shutdown()
+
+
 def test_authenticated_client_sending_garbage_only_loses_its_own_thread(impl, lab):
     """After a good handshake, a request that is not a pickle ends that one connection."""
     conn = impl.package.connection.Client(lab.address, authkey=bytes(
@@ -1110,6 +1130,24 @@ def test_sync_manager_types_across_implementations(server, client):
         base = manager._number_of_objects()
         del lst, ns, lock
         assert wait_objects(manager, base - 3) == base - 3
+    finally:
+        manager.shutdown()
+
+
+@pytest.mark.parametrize('server,client', [('mpref', 'stdlib'), ('stdlib', 'mpref')])
+def test_method_returning_a_proxy_crosses_implementations(server, client):
+    """``iter(dict_proxy)`` returns a proxy (method_to_typeid): its token crosses too."""
+    manager = IMPLS[server].lab(authkey=KEY)
+    try:
+        peer = IMPLS[client].managers.SyncManager(address=manager.address, authkey=KEY)
+        peer.connect()
+        base = manager._number_of_objects()
+        d = peer.dict({'a': 1, 'b': 2})
+        iterator = iter(d)
+        assert isinstance(iterator, IMPLS[client].managers.BaseProxy)
+        assert sorted(iterator) == ['a', 'b']
+        del d, iterator
+        assert wait_objects(manager, base) == base
     finally:
         manager.shutdown()
 
