@@ -1013,9 +1013,7 @@ def test_client_dying_mid_call_leaves_the_server_up(impl, remote_server, start_m
     assert client.get_queue().get(timeout=WAIT) == 'after the death'
 
 
-@pytest.mark.parametrize('impl', ['mpref'], indirect=True)
 def test_silent_client_does_not_block_others(impl, remote_server):
-    """mpref only: the stdlib's one accepting thread waits for a silent client forever."""
     silent = socket.create_connection(remote_server, timeout=WAIT)
     try:
         client = queue_client(impl, remote_server)
@@ -1031,7 +1029,6 @@ def test_silent_client_does_not_block_others(impl, remote_server):
     b'\x7f\xff\xff\xff',                                 # a 2 GiB promise, never kept
     os.urandom(64),
 ], ids=['frame', 'negative', 'huge', 'random'])
-@pytest.mark.parametrize('impl', ['mpref'], indirect=True)
 def test_garbage_sending_client_does_not_stop_others(impl, remote_server, garbage):
     with socket.create_connection(remote_server, timeout=WAIT) as rude:
         rude.sendall(garbage)
