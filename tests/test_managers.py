@@ -380,7 +380,7 @@ def test_exposed_list(lab):
 
 def test_unexposed_method_raises(impl, lab):
     f2 = lab.Foo2()
-    with pytest.raises((impl.RemoteError, AttributeError), match="'f'"):
+    with pytest.raises(impl.RemoteError, match="'f'.*exposed"):
         f2._callmethod('f')
 
 
@@ -413,7 +413,7 @@ def test_proxytype_attributes_give_exposed_and_method_to_typeid(impl, lab):
     child = counter.spawn_counter(10)
     assert isinstance(child, impl.managers.BaseProxy)
     assert child._callmethod('get') == 10
-    with pytest.raises((impl.RemoteError, AttributeError), match='fail'):
+    with pytest.raises(impl.RemoteError, match="'fail'.*exposed"):
         counter._callmethod('fail', ('x',))              # not in the proxy's _exposed_
 
 
@@ -598,9 +598,9 @@ def test_getvalue_is_a_copy(lab):
     assert lst._getvalue() == [1, 2]
 
 
-def test_getvalue_of_an_unpicklable_referent_raises(lab):
+def test_getvalue_of_an_unpicklable_referent_raises(impl, lab):
     counter = lab.Counter()
-    with pytest.raises(Exception):
+    with pytest.raises(impl.RemoteError):
         lab.operator()._getvalue()                       # a module cannot be pickled
     assert counter.get() == 0                            # the connection still works
 
