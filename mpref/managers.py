@@ -48,6 +48,7 @@ import os
 import queue
 import shutil
 import signal
+import socket
 import threading
 import traceback
 
@@ -127,6 +128,8 @@ class Server:
         self.mutex = threading.Lock()            # guards the two tables above
         self.stop_event = threading.Event()
         self._lifeline = lifeline
+        self._clients = set()                    # connections being served
+        self._clients_lock = threading.Lock()
 
     def serve_forever(self):
         """Accept and serve clients until ``shutdown`` arrives (or Ctrl-C).
@@ -148,6 +151,7 @@ class Server:
             self.stop_event.set()
             self._wake_accepter()
             self.listener.close()
+            self._hang_up_on_clients()
             set_local_server(None)
             util.info('manager exiting with exitcode 0')
 
@@ -174,6 +178,24 @@ class Server:
         except OSError:
             pass
 
+    def _hang_up_on_clients(self):
+        # A server run in a process that lives on (not by start()) must not
+        # keep serving: shutting the sockets down wakes every serving thread
+        # blocked in a read (it sees end of file and ends).
+        with self._clients_lock:
+            clients = list(self._clients)
+        for conn in clients:
+            try:
+                sock = socket.socket(fileno=conn.fileno())
+            except OSError:
+                continue                        # closed meanwhile
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            finally:
+                sock.detach()                   # the Connection still owns the descriptor
+
     def _watch_lifeline(self):
         # Nobody ever writes to the lifeline: it becomes readable (end of
         # file) exactly when the creating process has closed it or died.
@@ -186,6 +208,8 @@ class Server:
 
     def _handle_request(self, conn):
         """Serve one connection: handshake, then one public function."""
+        with self._clients_lock:
+            self._clients.add(conn)
         try:
             try:
                 # A private helper of connection.py: the same bounded handshake
@@ -222,6 +246,8 @@ class Server:
         except (OSError, EOFError) as exc:
             util.debug('connection to a manager client lost: %s', exc)
         finally:
+            with self._clients_lock:
+                self._clients.discard(conn)
             conn.close()
 
     def serve_client(self, conn):
