@@ -19,7 +19,7 @@ import threading
 
 import mpref
 from mpref.connection import Client
-from mpref.managers import BaseManager, BaseProxy, SyncManager, dispatch
+from mpref.managers import BaseManager, BaseProxy, dispatch
 
 
 # --------------------------------------------------------------------------
@@ -261,21 +261,17 @@ def stop_server(address, authkey):
         dispatch(conn, None, 'shutdown')
 
 
-class PidManager(SyncManager):
-    """A SyncManager that can say its server's pid (``getpid``)."""
+def start_manager_and_wait(conn, manager_class):
+    """A creator: start a ``manager_class`` manager, report its address, wait.
 
-
-PidManager.register('getpid', os.getpid)
-
-
-def start_manager_and_wait(conn):
-    """A creator: start a manager, report its server's pid and address, wait.
-
-    The parent kills this process (SIGKILL) to show what happens to the server.
+    The class arrives pickled by name, so the same function serves mpref's
+    managers and the stdlib's.  The parent finds the server (this process's
+    only child) and kills this process with SIGKILL, to show what becomes
+    of the server.
     """
-    manager = PidManager()
+    manager = manager_class()
     manager.start()
-    conn.send((manager.getpid()._getvalue(), manager.address))
+    conn.send(manager.address)
     conn.recv()
 
 
