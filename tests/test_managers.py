@@ -1193,6 +1193,23 @@ def test_logging_session(impl, log_file):
     assert re.search(r'\[INFO/%s\] %s exiting with exitcode 0' % (name, exiting), log), log
 
 
+@pytest.mark.parametrize('impl', ['mpref'], indirect=True)
+def test_logging_session_with_a_spawned_server(impl, log_file, capfd):
+    """A spawned server gets a stderr handler of its own (its lines reach fd 2)."""
+    impl.package.get_logger().setLevel(logging.INFO)
+    manager = impl.ctx('spawn').Manager()
+    manager.shutdown()
+    err = ''
+    deadline = time.monotonic() + WAIT
+    while 'manager exiting with exitcode 0' not in err and time.monotonic() < deadline:
+        time.sleep(0.05)
+        err += capfd.readouterr().err
+    name = r'SyncManager-\d+'
+    assert re.search(r"\[INFO/%s\] manager serving at '.+'" % name, err), err
+    assert re.search(r'\[INFO/%s\] manager exiting with exitcode 0' % name, err), err
+    assert '[INFO/MainProcess] sending shutdown message to manager' in log_file.read_text()
+
+
 def wait_for_text(path, text, timeout=WAIT):
     """The file's contents once ``text`` shows up in it (or at the timeout)."""
     deadline = time.monotonic() + timeout
