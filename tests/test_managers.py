@@ -145,6 +145,17 @@ class Impl:
         manager.start()
         return manager
 
+    def shutdown(self, manager):
+        """``manager.shutdown()``; for the stdlib, also remove the temp dir it may leave.
+
+        Under load the stdlib's ``shutdown()`` terminates a server that takes
+        more than a second to exit, and a terminated server leaves its
+        ``pymp-...`` directory behind.
+        """
+        manager.shutdown()
+        if self.name == 'stdlib' and isinstance(manager.address, str):
+            shutil.rmtree(os.path.dirname(manager.address), ignore_errors=True)
+
     def __repr__(self):
         return self.name
 
@@ -165,7 +176,7 @@ def lab(impl):
     """A started Lab manager (server forked), shut down afterwards."""
     manager = impl.lab()
     yield manager
-    manager.shutdown()
+    impl.shutdown(manager)
 
 
 def server_pid(manager):
@@ -246,7 +257,7 @@ def test_manager_returns_a_started_sync_manager(impl):
         assert isinstance(manager, impl.managers.SyncManager)
         assert manager.list([1])._getvalue() == [1]
     finally:
-        manager.shutdown()
+        impl.shutdown(manager)
 
 
 # --------------------------------------------------------------------------
@@ -261,7 +272,7 @@ def test_start_then_shutdown_stops_the_server(impl, start_method):
     assert maths.mul(7, 8) == 56
     manager.shutdown()
     assert wait_gone(pid), 'server still running after shutdown()'
-    manager.shutdown()                                   # "can be called multiple times"
+    impl.shutdown(manager)                               # "can be called multiple times"
 
 
 def test_plain_base_manager_subclass(impl, start_method):
@@ -271,7 +282,7 @@ def test_plain_base_manager_subclass(impl, start_method):
         maths = manager.Maths()
         assert (maths.add(4, 3), maths.mul(7, 8)) == (7, 56)
     finally:
-        manager.shutdown()
+        impl.shutdown(manager)
 
 
 def test_shutdown_after_the_server_is_gone(impl):
@@ -306,7 +317,7 @@ def test_address_is_the_servers_and_read_only(impl):
         other.connect()
         assert other.Maths().mul(6, 7) == 42
     finally:
-        manager.shutdown()
+        impl.shutdown(manager)
 
 
 def test_address_none_picks_an_arbitrary_unix_socket(impl):
@@ -315,7 +326,7 @@ def test_address_none_picks_an_arbitrary_unix_socket(impl):
         address = manager.address
         assert isinstance(address, str) and os.path.exists(address)
     finally:
-        manager.shutdown()
+        impl.shutdown(manager)
     assert wait_gone_path(address)
 
 
@@ -338,7 +349,7 @@ def test_connect_shares_the_servers_objects(impl):
         queue_a.put('via the first')
         assert queue_b.get(timeout=WAIT) == 'via the first'
     finally:
-        manager.shutdown()
+        impl.shutdown(manager)
 
 
 def test_authkey_must_be_bytes(impl):
@@ -356,7 +367,7 @@ def test_connect_with_the_wrong_key_is_refused(impl):
         friend.connect()                                 # the server kept serving
         assert friend.Maths().add(2, 2) == 4
     finally:
-        manager.shutdown()
+        impl.shutdown(manager)
 
 
 # --------------------------------------------------------------------------
@@ -434,7 +445,7 @@ def test_register_without_callable_on_a_client(impl):
         q.put('hello')
         assert manager.get_queue('no-callable').get(timeout=WAIT) == 'hello'
     finally:
-        manager.shutdown()
+        impl.shutdown(manager)
 
 
 def test_registering_on_a_subclass_leaves_the_base_alone(impl):
@@ -1106,7 +1117,7 @@ def test_queue_and_dict_across_implementations(server, client, family):
         with pytest.raises(KeyError):
             d['missing']
     finally:
-        manager.shutdown()
+        IMPLS[server].shutdown(manager)
 
 
 @pytest.mark.parametrize('server,client', [('mpref', 'stdlib'), ('stdlib', 'mpref')])
@@ -1128,7 +1139,7 @@ def test_sync_manager_types_across_implementations(server, client):
         del lst, ns, lock
         assert wait_objects(manager, base - 3) == base - 3
     finally:
-        manager.shutdown()
+        IMPLS[server].shutdown(manager)
 
 
 @pytest.mark.parametrize('server,client', [('mpref', 'stdlib'), ('stdlib', 'mpref')])
@@ -1146,7 +1157,7 @@ def test_method_returning_a_proxy_crosses_implementations(server, client):
         del d, iterator
         assert wait_objects(manager, base) == base
     finally:
-        manager.shutdown()
+        IMPLS[server].shutdown(manager)
 
 
 # --------------------------------------------------------------------------
