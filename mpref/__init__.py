@@ -19,6 +19,8 @@ name here is imported directly from the module that defines it -- one hop from
 ``exceptions.py``      ``ProcessError`` and its subclasses
 ``pool.py``            ``Pool`` (worker processes, ``AsyncResult``, imap iterators)
 ``util.py``            logging, finalizers, after-fork hooks
+``managers.py``        ``Manager``, ``BaseManager``, ``SyncManager`` (a server process)
+``proxies.py``         ``BaseProxy`` and the proxy types (the client side)
 =====================  =================================================
 """
 
@@ -29,6 +31,7 @@ from .exceptions import AuthenticationError, BufferTooShort, ProcessError, Timeo
 from .process import (Process, active_children, cpu_count, current_process,
                       freeze_support, get_start_method, parent_process, set_start_method)
 from .process import ForkProcess as _ForkProcess, SpawnProcess as _SpawnProcess
+from .managers import Manager
 from .queues import JoinableQueue, Queue
 from .sharedctypes import Array, RawArray, RawValue, Value
 from .spawn import set_executable
@@ -49,6 +52,7 @@ __all__ = [
     'Value', 'Array', 'RawValue', 'RawArray',
     'parent_process',
     'Pool',
+    'Manager',
 ]
 
 #: The spec's Python 2 spelling of ``set_executable`` (16.6.2.3).
@@ -84,6 +88,10 @@ class _Context:
     def Pool(self, processes=None, initializer=None, initargs=(), maxtasksperchild=None):
         """A ``Pool`` whose workers start with this context's method."""
         return Pool(processes, initializer, initargs, maxtasksperchild, context=self)
+
+    def Manager(self):
+        """A started ``SyncManager`` whose server process uses this start method."""
+        return Manager(ctx=self)
 
     def __getattr__(self, name):
         return getattr(_sys.modules[__name__], name)
