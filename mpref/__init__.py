@@ -18,6 +18,8 @@ name here is imported directly from the module that defines it -- one hop from
 ``sharedctypes.py``    ``Value``, ``Array``, ``RawValue``, ``RawArray`` (over ``heap.py``)
 ``exceptions.py``      ``ProcessError`` and its subclasses
 ``util.py``            logging, finalizers, after-fork hooks
+``managers.py``        ``Manager``, ``BaseManager``, ``SyncManager`` (a server process)
+``proxies.py``         ``BaseProxy`` and the proxy types (the client side)
 =====================  =================================================
 """
 
@@ -28,6 +30,7 @@ from .exceptions import AuthenticationError, BufferTooShort, ProcessError, Timeo
 from .process import (Process, active_children, cpu_count, current_process,
                       freeze_support, get_start_method, set_start_method)
 from .process import ForkProcess as _ForkProcess, SpawnProcess as _SpawnProcess
+from .managers import Manager
 from .queues import JoinableQueue, Queue
 from .sharedctypes import Array, RawArray, RawValue, Value
 from .spawn import set_executable
@@ -45,6 +48,7 @@ __all__ = [
     'Lock', 'RLock', 'Semaphore', 'BoundedSemaphore', 'Condition', 'Event',
     'Queue', 'JoinableQueue',
     'Value', 'Array', 'RawValue', 'RawArray',
+    'Manager',
 ]
 
 #: The spec's Python 2 spelling of ``set_executable`` (16.6.2.3).
@@ -76,6 +80,10 @@ class _Context:
 
     def get_start_method(self):
         return self._method
+
+    def Manager(self):
+        """A started ``SyncManager`` whose server process uses this start method."""
+        return Manager(ctx=self)
 
     def __getattr__(self, name):
         return getattr(_sys.modules[__name__], name)
