@@ -17,6 +17,7 @@ name here is imported directly from the module that defines it -- one hop from
 ``queues.py``          ``Queue``, ``JoinableQueue`` (a pipe, semaphores, a feeder thread)
 ``sharedctypes.py``    ``Value``, ``Array``, ``RawValue``, ``RawArray`` (over ``heap.py``)
 ``exceptions.py``      ``ProcessError`` and its subclasses
+``pool.py``            ``Pool`` (worker processes, ``AsyncResult``, imap iterators)
 ``util.py``            logging, finalizers, after-fork hooks
 ``managers.py``        ``Manager``, ``BaseManager``, ``SyncManager`` (a server process)
 ``proxies.py``         ``BaseProxy`` and the proxy types (the client side)
@@ -35,6 +36,7 @@ from .queues import JoinableQueue, Queue
 from .sharedctypes import Array, RawArray, RawValue, Value
 from .spawn import set_executable
 from .synchronize import BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore
+from .pool import Pool
 from .util import SUBDEBUG, SUBWARNING, get_logger, log_to_stderr
 
 __version__ = '0.1.0'
@@ -49,6 +51,7 @@ __all__ = [
     'Queue', 'JoinableQueue',
     'Value', 'Array', 'RawValue', 'RawArray',
     'Manager',
+    'Pool',
 ]
 
 #: The spec's Python 2 spelling of ``set_executable`` (16.6.2.3).
@@ -84,6 +87,10 @@ class _Context:
     def Manager(self):
         """A started ``SyncManager`` whose server process uses this start method."""
         return Manager(ctx=self)
+
+    def Pool(self, processes=None, initializer=None, initargs=(), maxtasksperchild=None):
+        """A ``Pool`` whose workers start with this context's method."""
+        return Pool(processes, initializer, initargs, maxtasksperchild, context=self)
 
     def __getattr__(self, name):
         return getattr(_sys.modules[__name__], name)
