@@ -17,7 +17,10 @@ name here is imported directly from the module that defines it -- one hop from
 ``queues.py``          ``Queue``, ``JoinableQueue`` (a pipe, semaphores, a feeder thread)
 ``sharedctypes.py``    ``Value``, ``Array``, ``RawValue``, ``RawArray`` (over ``heap.py``)
 ``exceptions.py``      ``ProcessError`` and its subclasses
+``pool.py``            ``Pool`` (worker processes, ``AsyncResult``, imap iterators)
 ``util.py``            logging, finalizers, after-fork hooks
+``managers.py``        ``Manager``, ``BaseManager``, ``SyncManager`` (a server process)
+``proxies.py``         ``BaseProxy`` and the proxy types (the client side)
 =====================  =================================================
 """
 
@@ -28,10 +31,12 @@ from .exceptions import AuthenticationError, BufferTooShort, ProcessError, Timeo
 from .process import (Process, active_children, cpu_count, current_process,
                       freeze_support, get_start_method, parent_process, set_start_method)
 from .process import ForkProcess as _ForkProcess, SpawnProcess as _SpawnProcess
+from .managers import Manager
 from .queues import JoinableQueue, Queue
 from .sharedctypes import Array, RawArray, RawValue, Value
 from .spawn import set_executable
 from .synchronize import BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore
+from .pool import Pool
 from .util import SUBDEBUG, SUBWARNING, get_logger, log_to_stderr
 
 __version__ = '0.1.0'
@@ -46,6 +51,8 @@ __all__ = [
     'Queue', 'JoinableQueue',
     'Value', 'Array', 'RawValue', 'RawArray',
     'parent_process',
+    'Manager',
+    'Pool',
 ]
 
 #: The spec's Python 2 spelling of ``set_executable`` (16.6.2.3).
@@ -77,6 +84,14 @@ class _Context:
 
     def get_start_method(self):
         return self._method
+
+    def Manager(self):
+        """A started ``SyncManager`` whose server process uses this start method."""
+        return Manager(ctx=self)
+
+    def Pool(self, processes=None, initializer=None, initargs=(), maxtasksperchild=None):
+        """A ``Pool`` whose workers start with this context's method."""
+        return Pool(processes, initializer, initargs, maxtasksperchild, context=self)
 
     def __getattr__(self, name):
         return getattr(_sys.modules[__name__], name)

@@ -17,7 +17,7 @@ runs them all.
 import importlib
 
 #: The benchmarks, by the name a user types (the module under mpref.benchmarks).
-BENCHMARKS = ['connection', 'process', 'queues', 'sharedctypes', 'synchronize']
+BENCHMARKS = ['connection', 'process', 'queues', 'sharedctypes', 'synchronize', 'managers', 'pool']
 
 
 def run(name, size='small'):

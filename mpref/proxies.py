@@ -1,0 +1,591 @@
+"""Proxies: the client side of a manager (spec 16.6.2.8, 16.6.2.8.1).
+
+Chapter: ``notebooks/06_managers_and_proxies.ipynb``.  The server side is
+``managers.py``; ``docs/managers.md`` follows one call through both.
+
+A *proxy* stands for a *referent* living in a manager's server process.  It
+holds a ``Token`` -- ``(typeid, address of the server, id of the referent)``
+-- and turns each method call into one message to the server and one reply::
+
+    proxy._callmethod('__getitem__', (4,))
+        sends    (id, '__getitem__', (4,), {})
+        receives ('#RETURN', 16)                      -> returns 16
+             or  ('#ERROR', IndexError(...))          -> raises it
+             or  ('#TRACEBACK', 'Traceback ...')      -> raises RemoteError
+             or  ('#PROXY', (exposed, token))         -> returns a new proxy
+
+Connections: every *thread* of a process gets its own connection to each
+server (made on its first call, kept in a ``threading.local``), so proxies
+can be used from several threads at once and a blocking call in one thread
+(say ``queue.get()``) never holds up another's.
+
+Reference counting (16.6.2.8.1): the server counts, per referent, the
+proxies that exist in all processes.  A proxy made by a manager takes over
+the one reference the server counted when creating the referent; a proxy
+unpickled in another process (or inherited by a forked child) adds one
+(``incref``).  When a proxy is garbage collected, a ``util.Finalize``
+weakref callback sends ``decref``; at zero the server deletes the referent.
+"""
+
+import os
+import pickle
+import struct
+import threading
+
+from . import util
+from .connection import Client
+from .process import AuthenticationString, current_process
+from .spawn import get_spawning_popen
+
+__all__ = ['Token', 'dispatch', 'RemoteError', 'BaseProxy', 'RebuildProxy', 'AutoProxy',
+           'MakeProxyType', 'IteratorProxy', 'AcquirerProxy', 'ConditionProxy',
+           'EventProxy', 'NamespaceProxy', 'ValueProxy', 'ListProxy', 'DictProxy',
+           'ArrayProxy']
+
+
+class Token:
+    """Identifies a shared object: its ``typeid``, its server's ``address``, its ``id``."""
+
+    __slots__ = ('typeid', 'address', 'id')
+
+    def __init__(self, typeid, address, id):  # noqa: A002 - CPython's field name
+        self.typeid, self.address, self.id = typeid, address, id
+
+    def __getstate__(self):
+        return (self.typeid, self.address, self.id)
+
+    def __setstate__(self, state):
+        self.typeid, self.address, self.id = state
+
+    def __repr__(self):
+        return '%s(typeid=%r, address=%r, id=%r)' % (type(self).__name__, self.typeid,
+                                                     self.address, self.id)
+
+
+class RemoteError(Exception):
+    """Something other than the referent's own method failed in the server.
+
+    ``args[0]`` is the server's traceback, as text; ``str()`` frames it.
+    """
+
+    def __str__(self):
+        return '\n' + '-' * 75 + '\n' + str(self.args[0]) + '-' * 75
+
+
+def dispatch(conn, ident, methodname, args=(), kwds={}):
+    """Send one request on ``conn`` and return the result (or raise the error)."""
+    conn.send((ident, methodname, args, kwds))
+    kind, result = conn.recv()
+    if kind == '#RETURN':
+        return result
+    raise convert_to_error(kind, result)
+
+
+def convert_to_error(kind, result):
+    """The exception a reply other than ``'#RETURN'`` stands for."""
+    if kind == '#ERROR':
+        return result
+    if kind == '#TRACEBACK':
+        return RemoteError(result)
+    if kind == '#UNSERIALIZABLE':
+        return RemoteError('Unserializable message: %s\n' % result)
+    return ValueError('unrecognized reply from the manager: %r' % (kind,))
+
+
+def recv_in_turn(conn):
+    """``conn.recv()`` for a connection whose two ends take strict turns.
+
+    On a manager connection every request is answered by exactly one reply
+    before the next request is sent, so when a message is due it is the only
+    one on its way, and one large read can take it whole: one system call
+    where ``Connection.recv`` makes two (the 4-byte header, then the
+    payload).  The framing is ``connection.py``'s.  If the read brings less
+    than the whole message (a large one, or a writer that sent the header
+    separately), the rest is read exactly.  Raises ``EOFError`` at end of
+    file and ``OSError`` if the peer broke the turn-taking.
+    """
+    fd = conn.fileno()
+    data = _read(fd, _READ_AHEAD)
+    if len(data) > 4:
+        size, = _unpack_header(data)
+        if size == len(data) - 4:
+            return _loads(memoryview(data)[4:])          # the usual case
+    if not data:
+        raise EOFError
+    if len(data) < 4:
+        data += _read_exactly(fd, 4 - len(data))
+    size, = _unpack_header(data)
+    start = 4
+    if size == -1:                       # connection.py's escape for huge messages
+        data += _read_exactly(fd, max(0, 12 - len(data)))
+        size, = _unpack_long_length(data, 4)
+        start = 12
+    missing = size - (len(data) - start)
+    if size < 0 or missing < 0:
+        raise OSError('manager connection out of step: %d bytes arrived for a '
+                      '%d-byte message' % (len(data) - start, size))
+    return _loads(memoryview(data)[start:].tobytes() + _read_exactly(fd, missing))
+
+
+def _read_exactly(fd, count):
+    chunks = []
+    while count > 0:
+        chunk = _read(fd, count)
+        if not chunk:
+            raise EOFError('end of file in the middle of a message')
+        chunks.append(chunk)
+        count -= len(chunk)
+    return b''.join(chunks)
+
+
+_READ_AHEAD = 65536
+_read = os.read
+_loads = pickle.loads
+_unpack_header = struct.Struct('!i').unpack_from
+_unpack_long_length = struct.Struct('!Q').unpack_from
+
+
+# --------------------------------------------------------------------------
+# What this process keeps per server
+# --------------------------------------------------------------------------
+
+class _ThreadConnection(threading.local):
+    """Each thread's own connection to one server (None until its first call)."""
+    connection = None
+
+
+class _ServerLink:
+    """This process's link to one server address.
+
+    ``ids``: the referents this process holds references to (when it drops
+    the last, the calling thread's connection is closed).  ``local``: one
+    connection per thread.  ``gone``: the server was shut down by its
+    manager, so there is no one left to ``decref``.  A forked child starts
+    with neither ids nor connections: the parent's sockets are not its own.
+    """
+
+    def __init__(self):
+        self.ids = set()
+        self.local = _ThreadConnection()
+        self.gone = False
+        util.register_after_fork(self, _ServerLink._after_fork)
+
+    def _after_fork(self):
+        self.ids.clear()
+        self.local.__dict__.clear()      # the forking thread's inherited connection
+
+
+_links = {}                      # address -> _ServerLink
+_links_lock = threading.Lock()
+
+
+def _reset_links_lock():
+    # Another thread may have held the lock at the moment of a fork; in the
+    # child that thread does not exist, so the lock would stay held for ever.
+    global _links_lock
+    _links_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_reset_links_lock)
+
+
+def _link_for(address):
+    with _links_lock:
+        link = _links.get(address)
+        if link is None:
+            link = _links[address] = _ServerLink()
+        return link
+
+
+def forget_address(address):
+    """Called when the manager of ``address`` has shut its server down."""
+    with _links_lock:
+        link = _links.pop(address, None)
+    if link is not None:
+        link.gone = True
+        conn, link.local.connection = link.local.connection, None
+        if conn is not None:
+            conn.close()
+
+
+#: The ``Server`` running in this process, if any (set by ``serve_forever``):
+#: a proxy for one of its referents, unpickled here, becomes the referent.
+_local_server = None
+
+
+def set_local_server(server):
+    global _local_server
+    _local_server = server
+
+
+# --------------------------------------------------------------------------
+# BaseProxy
+# --------------------------------------------------------------------------
+
+class BaseProxy:
+    """Base class of all proxies (spec 16.6.2.8).
+
+    ``token`` names the referent; ``manager`` (optional) is the manager
+    that made it, used to find the proxy type of returned shared objects;
+    ``authkey`` defaults to the manager's or ``current_process().authkey``.
+    ``incref=False`` means the caller already owns a reference for this proxy
+    (or does not want one).  ``serializer`` and ``exposed`` are accepted
+    for CPython's constructor signature (``exposed`` is used by
+    ``AutoProxy``).  Proxies do not compare by value (spec note): ``==`` is
+    identity.
+    """
+
+    #: True for proxies made by ``AutoProxy`` (they pickle their exposed list).
+    _isauto = False
+
+    def __init__(self, token, serializer='pickle', manager=None, authkey=None,
+                 exposed=None, incref=True):
+        link = _link_for(token.address)
+        self._token = token
+        self._id = token.id
+        self._manager = manager
+        self._serializer = serializer
+        self._link = link
+        self._tls = link.local
+        if authkey is not None:
+            self._authkey = AuthenticationString(authkey)
+        elif manager is not None:
+            self._authkey = manager._authkey
+        else:
+            self._authkey = current_process().authkey
+        if incref:
+            self._incref()
+        util.register_after_fork(self, BaseProxy._after_fork)
+
+    def _callmethod(self, methodname, args=(), kwds={}):
+        """Call ``methodname(*args, **kwds)`` on the referent, in the server.
+
+        Returns a copy of the result, or a new proxy if the method is in
+        ``method_to_typeid``.  An exception the method raised is re-raised
+        here with its type; any other failure in the server (including an
+        unexposed ``methodname``) raises ``RemoteError`` with its traceback.
+        """
+        conn = self._tls.connection
+        if conn is None:
+            conn = self._connect()
+        conn.send((self._id, methodname, args, kwds))
+        kind, result = recv_in_turn(conn)
+        if kind == '#RETURN':
+            return result
+        if kind == '#PROXY':
+            return self._proxy_for_result(*result)
+        raise convert_to_error(kind, result)
+
+    def _getvalue(self):
+        """Return a copy of the referent (it must be picklable)."""
+        return self._callmethod('#GETVALUE')
+
+    def __repr__(self):
+        return '<%s object, typeid %r at %#x>' % (type(self).__name__, self._token.typeid,
+                                                  id(self))
+
+    def __str__(self):
+        """The representation of the referent (spec 16.6.2.8)."""
+        try:
+            return self._callmethod('__repr__')
+        except Exception:
+            return repr(self)[:-1] + "; '__str__()' failed>"
+
+    def __reduce__(self):
+        kwds = {}
+        if get_spawning_popen() is not None:
+            # An authkey travels only to a child being spawned (as the
+            # Process's own does); elsewhere the receiver uses its own.
+            kwds['authkey'] = self._authkey
+        if self._isauto:
+            kwds['exposed'] = self._exposed_
+            return RebuildProxy, (AutoProxy, self._token, self._serializer, kwds)
+        return RebuildProxy, (type(self), self._token, self._serializer, kwds)
+
+    def __deepcopy__(self, memo):
+        return self._getvalue()
+
+    # -- plumbing -----------------------------------------------------------
+
+    def _connect(self):
+        """Open this thread's connection to the server and make it a serving one."""
+        util.debug('making connection to manager')
+        name = current_process().name
+        thread = threading.current_thread()
+        if thread is not threading.main_thread():
+            name += '|' + thread.name
+        conn = Client(self._token.address, authkey=self._authkey)
+        dispatch(conn, None, 'accept_connection', (name,))
+        self._tls.connection = conn
+        return conn
+
+    def _proxy_for_result(self, exposed, token):
+        # The server made a new referent (refcount 1) for a method in
+        # method_to_typeid; the new proxy owns that reference.  The server
+        # wrote its own address; we reach it by the one we already use.
+        token.address = self._token.address
+        registered = self._manager._registry.get(token.typeid) if self._manager else None
+        if registered is not None:
+            proxytype = registered[3]
+        else:
+            # Unpickled in another process (no manager to ask), or a typeid
+            # only the server registered: built-in types are known here.
+            proxytype = _PROXYTYPE_WITHOUT_MANAGER.get(token.typeid, AutoProxy)
+        proxy = proxytype(token, self._serializer, manager=self._manager,
+                          authkey=self._authkey, exposed=exposed, incref=False)
+        proxy._own_reference()
+        return proxy
+
+    def _incref(self):
+        conn = Client(self._token.address, authkey=self._authkey)
+        try:
+            dispatch(conn, None, 'incref', (self._id,))
+        finally:
+            conn.close()
+        util.debug('INCREF %r', self._id)
+        self._own_reference()
+
+    def _own_reference(self):
+        """Take charge of one reference: give it back when this proxy dies."""
+        self._link.ids.add(self._id)
+        util.Finalize(self, BaseProxy._decref, args=(self._token, self._authkey, self._link),
+                      exitpriority=10)
+
+    @staticmethod
+    def _decref(token, authkey, link):
+        link.ids.discard(token.id)
+        if not link.gone:
+            try:
+                util.debug('DECREF %r', token.id)
+                conn = Client(token.address, authkey=authkey)
+                try:
+                    dispatch(conn, None, 'decref', (token.id,))
+                finally:
+                    conn.close()
+            except Exception as exc:
+                util.debug('... decref failed %s', exc)
+        # No more references to this server: this thread needs no connection.
+        if not link.ids and link.local.connection is not None:
+            conn, link.local.connection = link.local.connection, None
+            conn.close()
+
+    def _after_fork(self):
+        # A forked child holds its own copy of this proxy: it takes its own
+        # reference, so the referent lives while the child needs it.  Not in
+        # a manager's server process, which has no use for its creator's proxies.
+        if self._link.gone or getattr(current_process(), '_is_manager_server', False):
+            return
+        try:
+            self._incref()
+        except Exception as exc:
+            util.info('incref failed: %s', exc)     # e.g. the manager is gone
+
+
+def RebuildProxy(func, token, serializer, kwds):
+    """Unpickle a proxy: ``func(token, ...)`` -- or, in its own server, the referent.
+
+    Inside the manager's process the referent itself is returned (spec
+    16.6.2.8): a list proxy appended to another shared list puts the
+    referent inside it.
+    """
+    server = _local_server
+    if server is not None and server.address == token.address:
+        return server.id_to_obj[token.id][0]
+    return func(token, serializer, incref=kwds.pop('incref', True), **kwds)
+
+
+# --------------------------------------------------------------------------
+# Proxy types
+# --------------------------------------------------------------------------
+
+def _forward(name):
+    """A proxy method that calls the referent's method ``name``."""
+    def method(self, *args, **kwds):
+        return self._callmethod(name, args, kwds)
+    method.__name__ = method.__qualname__ = name
+    return method
+
+
+_proxy_types = {}       # (name, exposed) -> class, so AutoProxy makes each type once
+
+
+def MakeProxyType(name, exposed):
+    """Return a ``BaseProxy`` subclass with one forwarding method per exposed name."""
+    exposed = tuple(exposed)
+    try:
+        return _proxy_types[(name, exposed)]
+    except KeyError:
+        pass
+    namespace = {method_name: _forward(method_name) for method_name in exposed}
+    namespace['_exposed_'] = exposed
+    proxy_type = type(name, (BaseProxy,), namespace)
+    _proxy_types[(name, exposed)] = proxy_type
+    return proxy_type
+
+
+def AutoProxy(token, serializer='pickle', manager=None, authkey=None, exposed=None,
+              incref=True):
+    """A proxy whose methods are the referent's exposed ones (the default proxytype)."""
+    if authkey is None and manager is not None:
+        authkey = manager._authkey
+    if authkey is None:
+        authkey = current_process().authkey
+    if exposed is None:
+        conn = Client(token.address, authkey=authkey)
+        try:
+            exposed = dispatch(conn, None, 'get_methods', (token,))
+        finally:
+            conn.close()
+    proxy_type = MakeProxyType('AutoProxy[%s]' % token.typeid, exposed)
+    proxy = proxy_type(token, serializer, manager=manager, authkey=authkey, incref=incref)
+    proxy._isauto = True
+    return proxy
+
+
+class IteratorProxy(BaseProxy):
+    """A proxy for an iterator in the server (what a dict proxy's iter() returns)."""
+    _exposed_ = ('__next__', 'send', 'throw', 'close')
+
+    def __iter__(self):
+        return self
+
+    __next__ = _forward('__next__')
+    send = _forward('send')
+    throw = _forward('throw')
+    close = _forward('close')
+
+
+class AcquirerProxy(BaseProxy):
+    """A proxy for a ``Lock``, ``RLock``, ``Semaphore`` or ``BoundedSemaphore``.
+
+    The server thread serving this thread's connection does the acquiring,
+    so an ``RLock`` is owned by (and must be released from) the same thread.
+    """
+    _exposed_ = ('acquire', 'release')
+
+    def acquire(self, blocking=True, timeout=None):
+        args = (blocking,) if timeout is None else (blocking, timeout)
+        return self._callmethod('acquire', args)
+
+    def release(self):
+        return self._callmethod('release')
+
+    def __enter__(self):
+        return self._callmethod('acquire')
+
+    def __exit__(self, *exc_info):
+        return self._callmethod('release')
+
+
+class ConditionProxy(AcquirerProxy):
+    """A proxy for a ``threading.Condition`` in the server."""
+    _exposed_ = ('acquire', 'release', 'wait', 'notify', 'notify_all')
+
+    def wait(self, timeout=None):
+        return self._callmethod('wait', (timeout,))
+
+    def notify(self, n=1):
+        return self._callmethod('notify', (n,))
+
+    def notify_all(self):
+        return self._callmethod('notify_all')
+
+    notifyAll = notify_all          # the spec's Python 2 spelling
+
+
+class EventProxy(BaseProxy):
+    """A proxy for a ``threading.Event`` in the server."""
+    _exposed_ = ('is_set', 'set', 'clear', 'wait')
+
+    def is_set(self):
+        return self._callmethod('is_set')
+
+    isSet = is_set                  # the spec's Python 2 spelling
+
+    def set(self):
+        return self._callmethod('set')
+
+    def clear(self):
+        return self._callmethod('clear')
+
+    def wait(self, timeout=None):
+        return self._callmethod('wait', (timeout,))
+
+
+class NamespaceProxy(BaseProxy):
+    """A proxy for a ``Namespace`` (spec 16.6.2.7.1).
+
+    Attributes whose names start with ``'_'`` belong to the proxy itself;
+    all others are read, set and deleted on the referent.
+    """
+    _exposed_ = ('__getattribute__', '__setattr__', '__delattr__')
+
+    def __getattr__(self, key):
+        if key[0] == '_':
+            return object.__getattribute__(self, key)
+        return self._callmethod('__getattribute__', (key,))
+
+    def __setattr__(self, key, value):
+        if key[0] == '_':
+            return object.__setattr__(self, key, value)
+        return self._callmethod('__setattr__', (key, value))
+
+    def __delattr__(self, key):
+        if key[0] == '_':
+            return object.__delattr__(self, key)
+        return self._callmethod('__delattr__', (key,))
+
+
+class ValueProxy(BaseProxy):
+    """A proxy for ``SyncManager.Value``: ``get()``, ``set()`` and ``value``."""
+    _exposed_ = ('get', 'set')
+
+    def get(self):
+        return self._callmethod('get')
+
+    def set(self, value):
+        return self._callmethod('set', (value,))
+
+    value = property(get, set)
+
+
+_BaseListProxy = MakeProxyType('_BaseListProxy', (
+    '__add__', '__contains__', '__delitem__', '__getitem__', '__len__', '__mul__',
+    '__reversed__', '__rmul__', '__setitem__', 'append', 'count', 'extend', 'index',
+    'insert', 'pop', 'remove', 'reverse', 'sort',
+    # The spec's Python 2 slice methods, served as slicing by the server.
+    '__getslice__', '__setslice__', '__delslice__'))
+
+
+class ListProxy(_BaseListProxy):
+    """A proxy for a shared ``list``: indexing, slicing, ``len``, ``in``, ``+``,
+    ``*``, iteration (item by item), and the list methods."""
+    _exposed_ = _BaseListProxy._exposed_ + ('__iadd__', '__imul__')
+
+    def __iadd__(self, value):
+        self._callmethod('extend', (value,))
+        return self
+
+    def __imul__(self, value):
+        self._callmethod('__imul__', (value,))
+        return self
+
+
+_BaseDictProxy = MakeProxyType('_BaseDictProxy', (
+    '__contains__', '__delitem__', '__getitem__', '__iter__', '__len__', '__setitem__',
+    'clear', 'copy', 'get', 'items', 'keys', 'pop', 'popitem', 'setdefault', 'update',
+    'values'))
+
+
+class DictProxy(_BaseDictProxy):
+    """A proxy for a shared ``dict``.  ``keys()``, ``values()`` and ``items()``
+    return lists (copies, as in the spec's Python 2); iterating asks the
+    server for an iterator and returns an ``IteratorProxy``."""
+    _method_to_typeid_ = {'__iter__': 'Iterator'}
+
+
+ArrayProxy = MakeProxyType('ArrayProxy', ('__len__', '__getitem__', '__setitem__'))
+
+#: The proxy type for a typeid that a method returned, in a process whose
+#: proxy has no manager to look it up in (it was unpickled there).
+_PROXYTYPE_WITHOUT_MANAGER = {'Iterator': IteratorProxy}

@@ -1,0 +1,180 @@
+"""Functions run by pool workers for ``notebooks/07_pool.ipynb`` and ``tests/test_pool.py``.
+
+They live in an importable module because a spawned worker imports each task's
+function by name, and a notebook's ``__main__`` cannot be imported by a new
+interpreter.  The first group re-creates the functions of the spec's pool
+program (16.6.4); the rest make workers fail in each way a pool must survive.
+Workers never print: they return what they have to say.
+"""
+
+import os
+import random
+import signal
+import threading
+import time
+
+import mpref
+
+# -- the spec's examples (16.6.1.5, 16.6.2.9, 16.6.4) ---------------------------
+
+
+def f(x):
+    """The spec's first pool example: ``x*x``."""
+    return x * x
+
+
+def calculate(func, args):
+    """Say which worker computed ``func(*args)`` and what it got."""
+    result = func(*args)
+    return '%s says that %s%s = %s' % (mpref.current_process().name, func.__name__, args, result)
+
+
+def calculatestar(args):
+    return calculate(*args)
+
+
+def mul(a, b):
+    time.sleep(0.5 * random.random())
+    return a * b
+
+
+def plus(a, b):
+    time.sleep(0.5 * random.random())
+    return a + b
+
+
+def reciprocal(x):
+    """The spec's ``f`` of the error-handling test: ``ZeroDivisionError`` at 5."""
+    return 1.0 / (x - 5.0)
+
+
+def pow3(x):
+    return x ** 3
+
+
+def noop(x):
+    pass
+
+
+# -- which worker, when ---------------------------------------------------------
+
+
+def worker_name(_=None):
+    """The name of the worker running this task (``PoolWorker-N``)."""
+    return mpref.current_process().name
+
+
+def timed_task(x, seconds=0.05):
+    """Sleep ``seconds``; return ``(x, worker name, start, end)`` (``time.time()``)."""
+    start = time.time()
+    time.sleep(seconds)
+    return x, mpref.current_process().name, start, time.time()
+
+
+def sleep_and_return(seconds, value=None):
+    time.sleep(seconds)
+    return value
+
+
+# -- ways to fail ---------------------------------------------------------------
+
+
+def fail_at(x, bad=5):
+    """Return ``x``, but raise ``ValueError`` when ``x == bad``."""
+    if x == bad:
+        raise ValueError('item %r is bad' % (x,))
+    return x
+
+
+def _helper_that_fails(x):
+    raise ValueError('task failed on %s' % (x,))
+
+
+def fail_in_helper(x):
+    """Fail one call deeper than the task, so the worker's traceback shows both."""
+    return _helper_that_fails(x)
+
+
+def kill_self(sig=signal.SIGKILL):
+    """Kill the worker running this task with signal ``sig``."""
+    os.kill(os.getpid(), sig)
+    time.sleep(10)
+
+
+def exit_mid_task(code=3):
+    """Leave the worker at once with ``os._exit(code)`` (no cleanup, no result)."""
+    os._exit(code)
+
+
+def die_at(x, bad=5, code=7):
+    """Return ``x``, but leave the worker with ``os._exit(code)`` when ``x == bad``."""
+    if x == bad:
+        os._exit(code)
+    return x
+
+
+def die_at_five(x):
+    """Return ``x``; at 5, leave the worker with exit code 5."""
+    return die_at(x, 5, 5)
+
+
+def write_pid_then_sleep(path, seconds):
+    """Write this worker's pid to ``path`` (atomically), then sleep ``seconds``."""
+    with open(path + '.tmp', 'w') as f:
+        f.write(str(os.getpid()))
+    os.replace(path + '.tmp', path)
+    time.sleep(seconds)
+
+
+def exit_with(code=7):
+    """Raise ``SystemExit(code)`` in the worker (not caught as a task failure)."""
+    raise SystemExit(code)
+
+
+def exhaust_memory():
+    """Ask for more memory than any machine has: ``MemoryError`` at once.
+
+    An ordinary task failure; a real out-of-memory kill is a SIGKILL
+    (``kill_self``), which the pool reports as a lost worker.
+    """
+    return bytearray(1 << 60)
+
+
+def unpicklable_result(_=None):
+    """Return something pickle refuses (a lock)."""
+    return threading.Lock()
+
+
+class NeedsTwoArguments(Exception):
+    """An exception that pickles but cannot be unpickled (``__init__`` wants two)."""
+
+    def __init__(self, a, b):
+        super().__init__('%s/%s' % (a, b))
+
+
+def raise_unpicklable_exception(_=None):
+    raise NeedsTwoArguments(1, 2)
+
+
+def worker_pid(_=None):
+    return os.getpid()
+
+
+# -- initializers ----------------------------------------------------------------
+
+_initialized_with = None
+
+
+def remember(*args):
+    """An initializer: remember its arguments (a tuple) in this worker."""
+    global _initialized_with
+    _initialized_with = args
+
+
+def remembered(_=None):
+    """What ``remember`` stored in this worker."""
+    return _initialized_with
+
+
+def failing_initializer():
+    raise RuntimeError('the initializer failed')
