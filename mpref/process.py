@@ -579,6 +579,7 @@ def _exit_function():
         return
     _exiting = True
     util.info('process shutting down')
+    util.debug('running all "atexit" finalizers with priority >= 0')
     util._run_finalizers(0)
     for p in active_children():
         if p.daemon:
@@ -587,6 +588,7 @@ def _exit_function():
     for p in active_children():
         util.info('calling join() for process %s', p.name)
         p.join()
+    util.debug('running the remaining "atexit" finalizers')
     util._run_finalizers()
 
 

@@ -170,6 +170,9 @@ def get_preparation_data(name, authkey):
         'sys_path': list(sys.path),
         'sys_argv': list(sys.argv),
         'dir': os.getcwd(),
+        # The logger as log_to_stderr() and setLevel() left it: the child's
+        # records then reach its stderr in the same format (a fork copies it).
+        'log_to_stderr': util._log_to_stderr,
         'log_level': util._logger.getEffectiveLevel() if util._logger else None,
     }
     main = sys.modules.get('__main__')
@@ -188,6 +191,8 @@ def prepare(data):
     sys.path[:] = data['sys_path']
     sys.argv[:] = data['sys_argv']
     os.chdir(data['dir'])
+    if data['log_to_stderr']:
+        util.log_to_stderr()
     if data['log_level'] is not None:
         util.get_logger().setLevel(data['log_level'])
     _importing_main = True
