@@ -10,9 +10,10 @@ condition variable, and ``send`` appends the object itself (not a copy)::
     a = Connection(reads=ch1, writes=ch2)      b = Connection(reads=ch2, writes=ch1)
     a.send(x)  --> ch2 --> b.recv() is x       b.send(y) --> ch1 --> a.recv() is y
 
-Closing one end closes the channel it writes to: the other end's ``recv``
-then returns what is left and raises ``EOFError`` -- never waits for ever,
-as ``mpref.connection`` does at EOF.  ``Listener``/``Client`` meet through a
+Closing one end closes both channels: the other end's ``recv`` then
+returns what is left and raises ``EOFError`` -- never waits for ever, as
+``mpref.connection`` does at EOF -- and its ``send`` raises
+``BrokenPipeError``.  ``Listener``/``Client`` meet through a
 table of listeners by address; ``families`` is ``[None]`` (no address
 family: an address is any hashable name, by default a fresh one).
 ``authkey`` is accepted and not used: there is no one outside the process
@@ -95,11 +96,15 @@ class Connection:
         return self._reads.wait_readable(util.check_timeout(timeout))
 
     def close(self):
-        """Close this end; the other end's ``recv`` raises ``EOFError`` when drained."""
+        """Close this end; the other end's ``recv`` raises ``EOFError`` when drained,
+        and its ``send`` raises ``BrokenPipeError``."""
         if not self._closed:
             self._closed = True
-            if self._writes is not None:
-                self._writes.close()
+            # Both directions end: the other end reads EOF after what is
+            # left, and its send raises BrokenPipeError, as with a real pipe.
+            for channel in (self._reads, self._writes):
+                if channel is not None:
+                    channel.close()
 
     @property
     def closed(self):
@@ -149,7 +154,7 @@ class _Channel:
 
     def wait_readable(self, timeout):
         with self._cond:
-            return self._cond.wait_for(lambda: self._items or self._closed, timeout)
+            return bool(self._cond.wait_for(lambda: self._items or self._closed, timeout))
 
     def close(self):
         with self._cond:
