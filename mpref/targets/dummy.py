@@ -22,7 +22,8 @@ import time
 
 import mpref
 
-__all__ = ['pool_program', 'synchronization_program', 'burn', 'wait', 'namespace_for']
+__all__ = ['pool_program', 'synchronization_program', 'burn', 'wait', 'append_to',
+           'namespace_for']
 
 
 def namespace_for(mode):
@@ -33,6 +34,12 @@ def namespace_for(mode):
         from mpref import dummy
         return dummy
     raise ValueError("mode must be 'processes' or 'threads', not %r" % (mode,))
+
+
+def append_to(items, value):
+    """Append ``value`` to ``items``: a thread changes the caller's list, a
+    process only its own copy."""
+    items.append(value)
 
 
 # --------------------------------------------------------------------------
