@@ -164,12 +164,18 @@ def test_child_lines_match_the_stdlib(tmp_path, start_method, package):
         ''' % package, start_method)
     # The stdlib names a context's process ForkProcess-1 or SpawnProcess-1.
     err = [re.sub(r'/(Fork|Spawn)Process-', '/Process-', line) for line in err]
-    assert [line for line in err if 'Process-1' in line] == [
+    expected = [
         '[INFO/Process-1] child process calling self.run()',
         '[INFO/Process-1] working',
         '[INFO/Process-1] process shutting down',
         '[INFO/Process-1] process exiting with exitcode 3',
     ]
+    mine = [line for line in err if 'Process-1' in line]
+    # The stdlib's order of the last two lines depends on its version (3.13
+    # says "exiting" first when run() raised SystemExit); mpref keeps this order.
+    assert sorted(mine) == sorted(expected)
+    if package == 'mpref':
+        assert mine == expected
     assert '3' in err
 
 
