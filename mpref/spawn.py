@@ -197,6 +197,9 @@ def prepare(data):
         util.get_logger().setLevel(data['log_level'])
     _importing_main = True
     try:
+        main = data.get('init_main_from_name') or data.get('init_main_from_path')
+        if main:
+            util.debug("importing the parent's main module %s as __mp_main__", main)
         if 'init_main_from_name' in data:
             _import_main_by_name(data['init_main_from_name'])
         elif 'init_main_from_path' in data:

@@ -219,8 +219,9 @@ def _run_finalizers(minpriority=None):
         sub_debug('calling %s', finalizer)
         try:
             finalizer()
-        except Exception:
+        except Exception as exc:
             import traceback
+            sub_warning('finalizer %s raised %r', finalizer, exc)
             traceback.print_exc()
 
 

@@ -252,3 +252,33 @@ def test_tidy_hides_what_varies_and_cuts_long_lines():
     assert logs.tidy('<function f at 0x7f00aa>') == '<function f at 0x...>'
     cut = logs.tidy('word ' * 40)
     assert cut.endswith(' ...') and len(cut) <= 104
+
+
+def test_internal_steps_at_debug_and_subdebug(start_method):
+    lines = logs.run('child', start_method, 'SUBDEBUG')
+    expected = ['[SUBDEBUG/MainProcess] starting Process-1 with the %s start method' % start_method]
+    if start_method == 'spawn':
+        # The spawned child says which main module it imports before running anything.
+        expected.append("[DEBUG/Process-1] importing the parent's main module "
+                        'mpref.targets.logs as __mp_main__')
+    _in_order(lines, expected + ['[INFO/Process-1] child process calling self.run()'])
+
+
+def test_a_failing_finalizer_is_a_subwarning(capsys):
+    logger = mpref.get_logger()
+    records = []
+    handler = logging.Handler()
+    handler.emit = lambda r: records.append((r.levelname, r.getMessage()))
+    old_level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(mpref.SUBWARNING)
+    try:
+        util.Finalize(None, int, args=('x',), exitpriority=1001)
+        util._run_finalizers(1001)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+    assert records == [('SUBWARNING', "finalizer <Finalize object, callback=int, args=('x',), "
+                        "exitpriority=1001> raised ValueError(\"invalid literal for int() "
+                        "with base 10: 'x'\")")]
+    assert 'ValueError' in capsys.readouterr().err      # and the traceback, as before
