@@ -198,6 +198,20 @@ def test_semaphores():
         bounded.release()
 
 
+def test_any_timeout_however_large():
+    # util.check_timeout's rule; threading alone raises OverflowError past TIMEOUT_MAX.
+    lock, q, event = dummy.Lock(), dummy.Queue(), dummy.Event()
+    lock.acquire()
+    threading.Timer(0.01, lock.release).start()
+    assert lock.acquire(timeout=1e300) is True
+    threading.Timer(0.01, q.put, args=('x',)).start()
+    assert q.get(timeout=1e300) == 'x'
+    threading.Timer(0.01, event.set).start()
+    assert event.wait(float('inf')) is True
+    with pytest.raises(ValueError):
+        dummy.Semaphore().acquire(timeout=float('nan'))
+
+
 def test_event():
     event = dummy.Event()
     assert event.wait(0.01) is False and not event.is_set()

@@ -98,8 +98,7 @@ class Process(threading.Thread):
 
     def join(self, timeout=None):
         """Wait until the thread ends, or ``timeout`` seconds (``util.check_timeout``)."""
-        timeout = util.check_timeout(timeout, 'join() timeout')
-        super().join(None if timeout is None else min(timeout, threading.TIMEOUT_MAX))
+        super().join(_seconds(timeout, 'join() timeout'))
 
     @property
     def exitcode(self):
@@ -131,10 +130,11 @@ def active_children():
 # Synchronization: threading's primitives with the spec's signatures
 # --------------------------------------------------------------------------
 
-def _blocking_timeout(timeout):
-    # threading takes -1 for "no limit" and refuses more than TIMEOUT_MAX.
-    timeout = util.check_timeout(timeout)
-    return -1 if timeout is None else min(timeout, threading.TIMEOUT_MAX)
+def _seconds(timeout, name='timeout'):
+    # The one timeout rule (util.check_timeout), then threading's own limit:
+    # it refuses waits longer than TIMEOUT_MAX (about 292 years).
+    timeout = util.check_timeout(timeout, name)
+    return None if timeout is None else min(timeout, threading.TIMEOUT_MAX)
 
 
 class Lock:
@@ -151,7 +151,8 @@ class Lock:
         """Acquire; with ``block`` False do not wait.  Returns whether it was acquired."""
         if not block:
             return self._lock.acquire(False)
-        return self._lock.acquire(True, _blocking_timeout(timeout))
+        timeout = _seconds(timeout)
+        return self._lock.acquire(True, -1 if timeout is None else timeout)   # -1: no limit
 
     def release(self):
         """Release (``RuntimeError`` if not held, as in ``threading``)."""
@@ -191,8 +192,7 @@ class Semaphore(threading.Semaphore):
 
     def acquire(self, block=True, timeout=None):
         """Decrement, waiting (up to ``timeout`` seconds) while the value is 0."""
-        timeout = util.check_timeout(timeout)
-        return super().acquire(block, None if timeout is None else min(timeout, threading.TIMEOUT_MAX))
+        return super().acquire(block, _seconds(timeout))
 
     __enter__ = acquire
 
@@ -221,8 +221,7 @@ class Condition(threading.Condition):
 
     def wait(self, timeout=None):
         """Release the lock, wait for a notify (or ``timeout`` seconds), re-acquire."""
-        timeout = util.check_timeout(timeout)
-        return super().wait(None if timeout is None else min(timeout, threading.TIMEOUT_MAX))
+        return super().wait(_seconds(timeout))
 
 
 class Event(threading.Event):
@@ -230,8 +229,7 @@ class Event(threading.Event):
 
     def wait(self, timeout=None):
         """Wait until the flag is set, or ``timeout`` seconds; return the flag."""
-        timeout = util.check_timeout(timeout)
-        return super().wait(None if timeout is None else min(timeout, threading.TIMEOUT_MAX))
+        return super().wait(_seconds(timeout))
 
 
 # --------------------------------------------------------------------------
@@ -249,11 +247,11 @@ class Queue(queue.Queue):
 
     def put(self, obj, block=True, timeout=None):
         """Put ``obj``, waiting up to ``timeout`` seconds for room (``queue.Full``)."""
-        super().put(obj, block, util.check_timeout(timeout))
+        super().put(obj, block, _seconds(timeout))
 
     def get(self, block=True, timeout=None):
         """Remove and return an item, waiting up to ``timeout`` seconds (``queue.Empty``)."""
-        return super().get(block, util.check_timeout(timeout))
+        return super().get(block, _seconds(timeout))
 
     get_no_wait = queue.Queue.get_nowait       # the spec's spelling
 
