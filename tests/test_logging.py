@@ -215,8 +215,10 @@ def test_a_queue_handler_leaves_the_writing_to_one_process(start_method):
 # The spec's two sessions
 # --------------------------------------------------------------------------
 
-def test_the_spec_session_at_info():
-    lines = logs.run('session', 'INFO')
+def test_the_spec_session_at_info(start_method):
+    lines = logs.run('session', 'INFO', start_method)
+    # Each line once: a spawned server does not add a second stderr handler.
+    assert len(set(lines)) == len(lines), lines
     _in_order(lines, [
         '[WARNING/MainProcess] doomed',
         '[INFO/SyncManager-1] child process calling self.run()',

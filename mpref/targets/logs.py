@@ -6,7 +6,7 @@ is not the cell's).  So each program here runs as a real script,
 ``python -m mpref.targets.logs PROGRAM ARGS...``, and ``run()`` returns the
 lines it wrote to stderr, all of them, once it has ended::
 
-    session LEVEL               the spec's session (16.6.2.12): doomed, a Manager, del m
+    session LEVEL [METHOD]      the spec's session (16.6.2.12): doomed, a Manager, del m
     child METHOD LEVEL          one child, started with METHOD, logs a line
     mixed METHOD N COUNT        N children each log COUNT records to the shared stderr
     queue METHOD N COUNT        the same, but through a queue to one writer (the parent)
@@ -97,12 +97,13 @@ def say_through_queue(queue, count):
 # The programs
 # --------------------------------------------------------------------------
 
-def session(level):
-    """The spec's session: ``doomed``, then a manager started and dropped."""
+def session(level, method='fork'):
+    """The spec's session: ``doomed``, then a manager (its server started with
+    ``method``) started and dropped."""
     logger = mpref.log_to_stderr()
     logger.setLevel(level)
     logger.warning('doomed')
-    m = mpref.Manager()
+    m = mpref.get_context(method).Manager()
     del m
 
 
@@ -148,7 +149,7 @@ def through_queue(method, children, count):
 def main(argv):
     program, *args = argv
     if program == 'session':
-        session(logging.getLevelName(args[0]))
+        session(logging.getLevelName(args[0]), *args[1:])
     elif program == 'child':
         child(args[0], logging.getLevelName(args[1]))
     elif program == 'mixed':
