@@ -197,9 +197,6 @@ def prepare(data):
         util.get_logger().setLevel(data['log_level'])
     _importing_main = True
     try:
-        main = data.get('init_main_from_name') or data.get('init_main_from_path')
-        if main:
-            util.debug("importing the parent's main module %s as __mp_main__", main)
         if 'init_main_from_name' in data:
             _import_main_by_name(data['init_main_from_name'])
         elif 'init_main_from_path' in data:
@@ -213,6 +210,7 @@ def _import_main_by_name(mod_name):
     # program's entry point and has no __name__ guard: do not run it again.
     if mod_name == '__main__' or mod_name.endswith('.__main__'):
         return
+    util.debug("importing the parent's main module %s as __mp_main__", mod_name)
     main = types.ModuleType('__mp_main__')
     namespace = runpy.run_module(mod_name, run_name='__mp_main__', alter_sys=True)
     main.__dict__.update(namespace)
@@ -223,6 +221,7 @@ def _import_main_by_path(path):
     # Run the parent's script under the name __mp_main__ so that its
     # `if __name__ == '__main__':` block stays silent, then make the result
     # answer to '__main__' too, where pickle looks for the parent's functions.
+    util.debug("importing the parent's main module %s as __mp_main__", path)
     main = types.ModuleType('__mp_main__')
     main.__file__ = path
     sys.modules['__mp_main__'] = main
