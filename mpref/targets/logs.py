@@ -142,8 +142,9 @@ def through_queue(method, children, count):
         p.start()
     for p in processes:
         p.join()
-    listener.stop()
-    queue.close()
+    listener.stop()             # its last put (the stop sentinel) starts our feeder thread:
+    queue.close()               # flush it and wait for it before the interpreter ends
+    queue.join_thread()
 
 
 def main(argv):
