@@ -21,6 +21,7 @@ name here is imported directly from the module that defines it -- one hop from
 ``util.py``            logging, finalizers, after-fork hooks
 ``managers.py``        ``Manager``, ``BaseManager``, ``SyncManager`` (a server process)
 ``proxies.py``         ``BaseProxy`` and the proxy types (the client side)
+``dummy/``             the same API over threads (``import mpref.dummy``)
 =====================  =================================================
 """
 

@@ -48,7 +48,8 @@ class Popen(_ForkPopen):
             try:
                 pipe.write(data)
             except BrokenPipeError:
-                pass        # the child died at once; wait() will report how
+                # The child died at once; wait() will report how.
+                util.sub_warning('%s died before it read its start-up data', process_obj.name)
 
     def duplicate_for_child(self, fd):
         """Called by objects being pickled for this child: pass ``fd`` along."""

@@ -118,6 +118,7 @@ class Process:
         # which start method its own children should use by default.
         self._inherited_start_method = _default_start_method
         popen_class = popen_fork.Popen if method == 'fork' else popen_spawn.Popen
+        util.sub_debug('starting %s with the %s start method', self._name, method)
         self._popen = popen_class(self)
         # Dropping them also breaks a cycle when the target refers back to
         # this object (a bound method of a Process subclass, say).
@@ -579,6 +580,7 @@ def _exit_function():
         return
     _exiting = True
     util.info('process shutting down')
+    util.debug('running all "atexit" finalizers with priority >= 0')
     util._run_finalizers(0)
     for p in active_children():
         if p.daemon:
@@ -587,6 +589,7 @@ def _exit_function():
     for p in active_children():
         util.info('calling join() for process %s', p.name)
         p.join()
+    util.debug('running the remaining "atexit" finalizers')
     util._run_finalizers()
 
 

@@ -170,6 +170,9 @@ def get_preparation_data(name, authkey):
         'sys_path': list(sys.path),
         'sys_argv': list(sys.argv),
         'dir': os.getcwd(),
+        # The logger as log_to_stderr() and setLevel() left it: the child's
+        # records then reach its stderr in the same format (a fork copies it).
+        'log_to_stderr': util._log_to_stderr,
         'log_level': util._logger.getEffectiveLevel() if util._logger else None,
     }
     main = sys.modules.get('__main__')
@@ -188,6 +191,8 @@ def prepare(data):
     sys.path[:] = data['sys_path']
     sys.argv[:] = data['sys_argv']
     os.chdir(data['dir'])
+    if data['log_to_stderr']:
+        util.log_to_stderr()
     if data['log_level'] is not None:
         util.get_logger().setLevel(data['log_level'])
     _importing_main = True
@@ -205,6 +210,7 @@ def _import_main_by_name(mod_name):
     # program's entry point and has no __name__ guard: do not run it again.
     if mod_name == '__main__' or mod_name.endswith('.__main__'):
         return
+    util.debug("importing the parent's main module %s as __mp_main__", mod_name)
     main = types.ModuleType('__mp_main__')
     namespace = runpy.run_module(mod_name, run_name='__mp_main__', alter_sys=True)
     main.__dict__.update(namespace)
@@ -215,6 +221,7 @@ def _import_main_by_path(path):
     # Run the parent's script under the name __mp_main__ so that its
     # `if __name__ == '__main__':` block stays silent, then make the result
     # answer to '__main__' too, where pickle looks for the parent's functions.
+    util.debug("importing the parent's main module %s as __mp_main__", path)
     main = types.ModuleType('__mp_main__')
     main.__file__ = path
     sys.modules['__mp_main__'] = main

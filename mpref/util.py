@@ -1,8 +1,7 @@
 """The ground floor: logging, finalizers, after-fork hooks (spec 16.6.2.12).
 
-Chapter: ``notebooks/09_logging.ipynb`` (planned, not written yet; meanwhile
-``notebooks/01_process.ipynb`` uses ``log_to_stderr`` and ``notebooks/04_queues.ipynb``
-shows a ``Finalize`` at work).
+Chapter: ``notebooks/09_logging.ipynb`` (``notebooks/04_queues.ipynb`` shows a
+``Finalize`` at work too).
 
 Everything else in mpref stands on this module, and this module stands on
 nothing but the standard library.  It holds four small ideas:
@@ -10,7 +9,9 @@ nothing but the standard library.  It holds four small ideas:
 * **Logging.**  ``get_logger()`` returns the logger mpref writes to;
   ``log_to_stderr()`` adds a handler with the spec's format
   ``[LEVEL/ProcessName] message``.  Two extra levels, ``SUBDEBUG`` (5) and
-  ``SUBWARNING`` (25), sit between the standard ones.
+  ``SUBWARNING`` (25), sit between the standard ones.  A forked child
+  inherits the logger as it is; a spawned child is told the level and
+  whether ``log_to_stderr()`` was called, and repeats both (``spawn.prepare``).
 * **Finalizers.**  ``Finalize(obj, callback, ...)`` runs ``callback`` once:
   when ``obj`` is garbage collected, when called directly, or at process exit
   (if it was given an ``exitpriority``).  Queues, heaps, listeners and temp
@@ -51,6 +52,10 @@ LOGGER_NAME = 'mpref'
 DEFAULT_LOGGING_FORMAT = '[%(levelname)s/%(processName)s] %(message)s'
 
 _logger = None
+
+#: True once ``log_to_stderr()`` has been called: a spawned child, which
+#: starts with a fresh logger, calls it too (see ``spawn.prepare``).
+_log_to_stderr = False
 
 
 def sub_debug(msg, *args):
@@ -108,14 +113,19 @@ def get_logger():
 def log_to_stderr(level=None):
     """Return ``get_logger()`` after adding a handler that writes to stderr.
 
-    The handler uses the spec's format ``[%(levelname)s/%(processName)s] ...``.
+    The handler uses the spec's format ``[%(levelname)s/%(processName)s] ...``;
+    ``level`` (optional) is set on the logger.  Children inherit both: a
+    forked child has a copy of the logger, a spawned one repeats this call.
+    Each call adds one more handler (as CPython's does), so call it once.
     """
+    global _log_to_stderr
     logger = get_logger()
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter(DEFAULT_LOGGING_FORMAT))
     logger.addHandler(handler)
     if level:
         logger.setLevel(level)
+    _log_to_stderr = True
     return logger
 
 
@@ -206,10 +216,12 @@ def _run_finalizers(minpriority=None):
         finalizer = _finalizer_registry.get(key)
         if finalizer is None:
             continue
+        sub_debug('calling %s', finalizer)
         try:
             finalizer()
-        except Exception:
+        except Exception as exc:
             import traceback
+            sub_warning('finalizer %s raised %r', finalizer, exc)
             traceback.print_exc()
 
 

@@ -1,0 +1,249 @@
+"""``mpref.dummy.connection``: ``Pipe``, ``Listener`` and ``Client`` between threads
+(spec 16.6.2.4, 16.6.2.10, 16.6.2.13).
+
+Chapter: ``notebooks/10_dummy.ipynb``.
+
+Threads share memory, so a connection needs no socket and no pickle: each
+direction of a ``Pipe`` is a *channel*, a deque of objects guarded by a
+condition variable, and ``send`` appends the object itself (not a copy)::
+
+    a = Connection(reads=ch1, writes=ch2)      b = Connection(reads=ch2, writes=ch1)
+    a.send(x)  --> ch2 --> b.recv() is x       b.send(y) --> ch1 --> a.recv() is y
+
+Closing one end closes both channels: the other end's ``recv`` then
+returns what is left and raises ``EOFError`` -- never waits for ever, as
+``mpref.connection`` does at EOF -- and its ``send`` raises
+``BrokenPipeError``.  ``Listener``/``Client`` meet through a
+table of listeners by address; ``families`` is ``[None]`` (no address
+family: an address is any hashable name, by default a fresh one).
+``authkey`` is accepted and not used: there is no one outside the process
+to keep out.
+"""
+
+import collections
+import itertools
+import threading
+
+from .. import util
+
+__all__ = ['Client', 'Listener', 'Pipe', 'Connection', 'families']
+
+#: The address families a dummy ``Listener`` knows: just one, with no name.
+families = [None]
+
+
+def Pipe(duplex=True):
+    """Return ``(conn1, conn2)``, two ends of a pipe between threads.
+
+    ``duplex=False``: ``conn1`` can only receive and ``conn2`` only send.
+    """
+    a_to_b, b_to_a = _Channel(), _Channel()
+    if duplex:
+        return Connection(b_to_a, a_to_b), Connection(a_to_b, b_to_a)
+    return Connection(a_to_b, None), Connection(None, a_to_b)
+
+
+class Connection:
+    """One end of a dummy pipe: ``send``/``recv``, ``poll``, ``close`` (spec 16.6.2.4).
+
+    Objects pass by reference: the receiver gets the very object sent.
+    ``send_bytes``/``recv_bytes`` pass copies of bytes, as a real pipe would.
+    """
+
+    def __init__(self, reads, writes):
+        self._reads, self._writes = reads, writes
+        self._closed = False
+
+    def send(self, obj):
+        """Send ``obj`` to the other end."""
+        self._check_writable()
+        self._writes.put(obj)
+
+    def recv(self):
+        """Return the next object sent by the other end, waiting for one.
+
+        ``EOFError`` once the other end is closed and nothing is left.
+        """
+        self._check_readable()
+        return self._reads.get()
+
+    def send_bytes(self, buffer, offset=0, size=None):
+        """Send ``size`` bytes of ``buffer`` from ``offset`` as one message."""
+        self._check_writable()
+        view = memoryview(buffer).cast('B')
+        if not 0 <= offset <= len(view):
+            raise ValueError('offset %d is outside the buffer (%d bytes)' % (offset, len(view)))
+        if size is None:
+            size = len(view) - offset
+        if size < 0 or offset + size > len(view):
+            raise ValueError('size %d from offset %d is outside the buffer (%d bytes)'
+                             % (size, offset, len(view)))
+        self._writes.put(bytes(view[offset:offset + size]))
+
+    def recv_bytes(self, maxlength=None):
+        """Return the next message sent with ``send_bytes``, as bytes."""
+        self._check_readable()
+        message = self._reads.get()
+        if maxlength is not None and len(message) > maxlength:
+            raise OSError('message of %d bytes is longer than maxlength %d'
+                          % (len(message), maxlength))
+        return message
+
+    def poll(self, timeout=0.0):
+        """Return whether there is something to read, waiting up to ``timeout``
+        seconds (None: no limit).  True at EOF too: ``recv`` will not block."""
+        self._check_readable()
+        return self._reads.wait_readable(util.check_timeout(timeout))
+
+    def close(self):
+        """Close this end; the other end's ``recv`` raises ``EOFError`` when drained,
+        and its ``send`` raises ``BrokenPipeError``."""
+        if not self._closed:
+            self._closed = True
+            # Both directions end: the other end reads EOF after what is
+            # left, and its send raises BrokenPipeError, as with a real pipe.
+            for channel in (self._reads, self._writes):
+                if channel is not None:
+                    channel.close()
+
+    @property
+    def closed(self):
+        """True after ``close()``."""
+        return self._closed
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def _check_readable(self):
+        if self._closed:
+            raise OSError('connection is closed')
+        if self._reads is None:
+            raise OSError('connection is write-only (the sending end of Pipe(duplex=False))')
+
+    def _check_writable(self):
+        if self._closed:
+            raise OSError('connection is closed')
+        if self._writes is None:
+            raise OSError('connection is read-only (the receiving end of Pipe(duplex=False))')
+
+
+class _Channel:
+    """One direction of a pipe: objects in order, and whether the writer has closed."""
+
+    def __init__(self):
+        self._items = collections.deque()
+        self._cond = threading.Condition(threading.Lock())
+        self._closed = False
+
+    def put(self, obj):
+        with self._cond:
+            if self._closed:
+                raise BrokenPipeError('the other end of the pipe is closed')
+            self._items.append(obj)
+            self._cond.notify()
+
+    def get(self):
+        with self._cond:
+            self._cond.wait_for(lambda: self._items or self._closed)
+            if self._items:
+                return self._items.popleft()
+            raise EOFError('the other end of the pipe is closed')
+
+    def wait_readable(self, timeout):
+        with self._cond:
+            return bool(self._cond.wait_for(lambda: self._items or self._closed, timeout))
+
+    def close(self):
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+
+# --------------------------------------------------------------------------
+# Listener and Client
+# --------------------------------------------------------------------------
+
+_listeners = {}                     # address -> Listener
+_listeners_lock = threading.Lock()
+_address_counter = itertools.count(1)
+
+
+class Listener:
+    """Accept connections from ``Client(address)`` in other threads (spec 16.6.2.10).
+
+    ``address``: any hashable name (default: a fresh ``'dummy-listener-N'``);
+    ``ValueError`` if another listener has it.  ``family`` must be None (the
+    only member of ``families``).  ``backlog`` and ``authkey`` are accepted
+    for the same signature as ``mpref.Listener``, and not used.
+    """
+
+    def __init__(self, address=None, family=None, backlog=1, authkey=None):
+        if family is not None:
+            raise ValueError('unknown address family %r: a dummy listener has only None' % (family,))
+        if address is None:
+            address = 'dummy-listener-%d' % next(_address_counter)
+        self._address = address
+        self._pending = _Channel()          # connections waiting for accept()
+        self._last_accepted = None
+        with _listeners_lock:
+            if address in _listeners:
+                raise ValueError('address %r is already in use by another listener' % (address,))
+            _listeners[address] = self
+
+    def accept(self):
+        """Wait for a client; return the listener's end of the new connection.
+
+        ``OSError`` once the listener is closed.
+        """
+        try:
+            connection, client_name = self._pending.get()
+        except EOFError:
+            raise OSError('listener is closed') from None
+        self._last_accepted = client_name
+        return connection
+
+    def close(self):
+        """Stop listening: later ``Client`` calls to this address are refused."""
+        with _listeners_lock:
+            if _listeners.get(self._address) is self:
+                del _listeners[self._address]
+        self._pending.close()
+
+    @property
+    def address(self):
+        """The address clients connect to."""
+        return self._address
+
+    @property
+    def last_accepted(self):
+        """The name of the thread whose connection was accepted last (or None)."""
+        return self._last_accepted
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+
+def Client(address, family=None, authkey=None):
+    """Connect to the ``Listener`` at ``address``; return the client's end.
+
+    ``ConnectionRefusedError`` if no listener has that address.
+    """
+    if family is not None:
+        raise ValueError('unknown address family %r: a dummy client has only None' % (family,))
+    with _listeners_lock:
+        listener = _listeners.get(address)
+    if listener is None:
+        raise ConnectionRefusedError('no dummy listener at address %r' % (address,))
+    mine, theirs = Pipe()
+    try:
+        listener._pending.put((theirs, threading.current_thread().name))
+    except BrokenPipeError:
+        raise ConnectionRefusedError('the dummy listener at %r is closed' % (address,)) from None
+    return mine
+

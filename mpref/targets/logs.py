@@ -1,0 +1,166 @@
+"""Logging programs for ``notebooks/09_logging.ipynb`` and ``tests/test_logging.py``.
+
+A child's log records go to *its* stderr, at the moment it writes them; in a
+notebook they would arrive late or not at all (a spawned child's descriptor 2
+is not the cell's).  So each program here runs as a real script,
+``python -m mpref.targets.logs PROGRAM ARGS...``, and ``run()`` returns the
+lines it wrote to stderr, all of them, once it has ended::
+
+    session LEVEL [METHOD]      the spec's session (16.6.2.12): doomed, a Manager, del m
+    child METHOD LEVEL          one child, started with METHOD, logs a line
+    mixed METHOD N COUNT        N children each log COUNT records to the shared stderr
+    queue METHOD N COUNT        the same, but through a queue to one writer (the parent)
+
+``LEVEL`` is a level name (``INFO``, ``SUBDEBUG``...), ``METHOD`` is ``fork``
+or ``spawn``.
+"""
+
+import logging
+import logging.handlers
+import os
+import re
+import subprocess
+import sys
+
+import mpref
+
+__all__ = ['run', 'tidy', 'say', 'say_many', 'say_through_queue']
+
+
+def run(*args, timeout=60):
+    """Run ``python -m mpref.targets.logs *args``; return its stderr as a list of lines.
+
+    Raises ``subprocess.CalledProcessError`` (with the stderr) if the script fails.
+    """
+    env = dict(os.environ, PYTHON_COLORS='0')       # no colour codes in tracebacks (3.13)
+    completed = subprocess.run(
+        [sys.executable, '-m', 'mpref.targets.logs', *[str(a) for a in args]],
+        capture_output=True, text=True, timeout=timeout, env=env)
+    if completed.returncode != 0:
+        raise subprocess.CalledProcessError(completed.returncode, completed.args,
+                                            completed.stdout, completed.stderr)
+    return completed.stderr.splitlines()
+
+
+def tidy(line, width=100):
+    """One log line with what varies from run to run replaced, and cut like the spec's.
+
+    Temporary paths become ``/TMP/...``, addresses ``0x...``; a line longer
+    than ``width`` characters ends in ``...`` (the spec cuts long lines the
+    same way, and the cut keeps a manager's authkey off the page).
+    """
+    line = re.sub(r'/tmp/[^\s\'",)]*', '/TMP/...', line)
+    line = re.sub(r'0x[0-9a-f]+', '0x...', line)
+    if len(line) > width:
+        line = line[:width].rsplit(' ', 1)[0] + ' ...'
+    return line
+
+
+# --------------------------------------------------------------------------
+# What the children run
+# --------------------------------------------------------------------------
+
+def say(message):
+    """Log ``message`` at INFO on mpref's logger."""
+    mpref.get_logger().info(message)
+
+
+def say_many(count):
+    """Log ``count`` numbered records at INFO."""
+    logger = mpref.get_logger()
+    for number in range(count):
+        logger.info('record %d of %d', number + 1, count)
+
+
+def say_through_queue(queue, count):
+    """Log ``count`` records, sent through ``queue`` instead of written.
+
+    The child's logger gets a ``QueueHandler`` in place of whatever it
+    inherited, so only the process at the other end of the queue writes.
+    """
+    logger = mpref.get_logger()
+    inherited = list(logger.handlers)
+    for handler in inherited:
+        logger.removeHandler(handler)
+    through = logging.handlers.QueueHandler(queue)
+    logger.addHandler(through)
+    try:
+        say_many(count)
+    finally:
+        # The process's own last records (shutting down...) are not the lesson.
+        logger.removeHandler(through)
+        for handler in inherited:
+            logger.addHandler(handler)
+
+
+# --------------------------------------------------------------------------
+# The programs
+# --------------------------------------------------------------------------
+
+def session(level, method='fork'):
+    """The spec's session: ``doomed``, then a manager (its server started with
+    ``method``) started and dropped."""
+    logger = mpref.log_to_stderr()
+    logger.setLevel(level)
+    logger.warning('doomed')
+    m = mpref.get_context(method).Manager()
+    del m
+
+
+def child(method, level):
+    """One child, started with ``method``, logs a line; the parent set up the logger."""
+    mpref.log_to_stderr(level)
+    p = mpref.get_context(method).Process(target=say, args=('hello from the child',))
+    p.start()
+    p.join()
+
+
+def mixed(method, children, count):
+    """``children`` children log ``count`` records each, all to the one stderr."""
+    mpref.log_to_stderr(logging.INFO)
+    Process = mpref.get_context(method).Process
+    processes = [Process(target=say_many, args=(count,)) for _ in range(children)]
+    for p in processes:
+        p.start()
+    for p in processes:
+        p.join()
+
+
+def through_queue(method, children, count):
+    """As ``mixed``, but the children's records travel through a queue to the parent,
+    whose listener thread is the only writer."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter(mpref.util.DEFAULT_LOGGING_FORMAT))
+    mpref.get_logger().setLevel(logging.INFO)
+    queue = mpref.Queue()
+    listener = logging.handlers.QueueListener(queue, handler)
+    listener.start()
+    Process = mpref.get_context(method).Process
+    processes = [Process(target=say_through_queue, args=(queue, count))
+                 for _ in range(children)]
+    for p in processes:
+        p.start()
+    for p in processes:
+        p.join()
+    listener.stop()             # its last put (the stop sentinel) starts our feeder thread:
+    queue.close()               # flush it and wait for it before the interpreter ends
+    queue.join_thread()
+
+
+def main(argv):
+    program, *args = argv
+    if program == 'session':
+        session(logging.getLevelName(args[0]), *args[1:])
+    elif program == 'child':
+        child(args[0], logging.getLevelName(args[1]))
+    elif program == 'mixed':
+        mixed(args[0], int(args[1]), int(args[2]))
+    elif program == 'queue':
+        through_queue(args[0], int(args[1]), int(args[2]))
+    else:
+        raise SystemExit('unknown program %r: see the docstring of %s' % (program, __name__))
+
+
+if __name__ == '__main__':
+    mpref.get_logger()          # registers the level names SUBDEBUG and SUBWARNING
+    main(sys.argv[1:])
