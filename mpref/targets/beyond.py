@@ -27,7 +27,11 @@ Two parts, both run by ``tests/test_beyond_one_machine.py`` too:
 """
 
 import json
+import logging
+import os
 import queue
+import shutil
+import signal
 import sys
 import threading
 import time
@@ -271,9 +275,14 @@ def pool_program(namespace, processes=2):
         errors = []
         pool.apply_async(f, (5,), error_callback=errors.append).wait(60)
         _settle(lambda: len(A) == 11 and errors)
-        assert A == [56, 0, 1, 8, 27, 64, 125, 216, 343, 512, 729], A
-        out.append('\tcallbacks succeeded: %r' % A)
+        assert sorted(A) == sorted([56, 0, 1, 8, 27, 64, 125, 216, 343, 512, 729]), A
+        out.append('\tcallbacks succeeded')
         out.append('\terror_callback got a %s' % _kind(errors[0], ZeroDivisionError))
+        # The order a map_async callback sees: the first task is the slow one.
+        order = []
+        pool.map_async(nap, [0.5, 0.0], chunksize=1, callback=order.extend).wait(60)
+        _settle(lambda: len(order) == 2)
+        out.append('\tmap_async(nap, [0.5, 0.0], chunksize=1) gave its callback %r' % order)
 
         out.append('Testing close() and join():')
         result = pool.apply_async(nap, (0.1,))
@@ -344,6 +353,82 @@ def pool_timings(namespace, processes=2, size='small'):
     finally:
         pool.terminate()
     return timings
+
+
+# ---------------------------------------------------------------------------
+# A local Ray cluster, small and tidy (the ``cluster`` extra: Ray itself)
+# ---------------------------------------------------------------------------
+
+def start_local_ray(temp_dir, num_cpus=2):
+    """Start a one-machine Ray cluster for this process; return ``ray.init``'s context.
+
+    Small and private: ``num_cpus`` worker slots, no dashboard, every file
+    under ``temp_dir``, every port on the loopback address only (Ray's
+    single-machine mode), no usage statistics sent anywhere, workers' logs
+    not copied to this process's output.  Raises ImportError if Ray is not
+    installed (``pip install 'mpref[cluster]'``).
+    """
+    os.environ['RAY_USAGE_STATS_ENABLED'] = '0'
+    # Ray's switch for a one-machine cluster: bind to 127.0.0.1 rather than
+    # to this machine's network address (its name mentions macOS and Windows,
+    # where this is the default).
+    os.environ['RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER'] = '0'
+    import ray
+    return ray.init(num_cpus=num_cpus, include_dashboard=False, _temp_dir=temp_dir,
+                    log_to_driver=False, logging_level=logging.ERROR)
+
+
+def stop_local_ray(temp_dir, timeout=20.0):
+    """Shut Ray down, wait until none of its processes is left, remove ``temp_dir``.
+
+    Returns the ``'pid command'`` lines of the processes still running
+    from ``temp_dir``'s cluster after ``timeout`` seconds (they are then
+    killed): empty when Ray cleaned up after itself.
+    """
+    import ray
+    ray.shutdown()
+    deadline = time.monotonic() + timeout
+    left = processes_mentioning(temp_dir)
+    while left and time.monotonic() < deadline:
+        time.sleep(0.1)
+        left = processes_mentioning(temp_dir)
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    shutil.rmtree(temp_dir, ignore_errors=True)
+    return ['%d %s' % (pid, command) for pid, command in left.items()]
+
+
+def processes_mentioning(text):
+    """``{pid: command line}`` of the live processes whose command line
+    contains ``text``, and of all their descendants.
+
+    Ray's raylet and GCS server carry the cluster's temp dir on their
+    command lines; its workers (children of the raylet) rename themselves
+    (``ray::PoolActor``) and are found as descendants.
+    """
+    table = {}                              # pid: (parent pid, command line)
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open('/proc/%s/cmdline' % entry, 'rb') as f:
+                command = f.read().replace(b'\0', b' ').decode(errors='replace').strip()
+            with open('/proc/%s/stat' % entry) as f:
+                state, parent = f.read().rsplit(')', 1)[1].split()[:2]
+        except OSError:
+            continue
+        if state not in ('Z', 'X'):
+            table[int(entry)] = (int(parent), command)
+    found = {pid for pid, (_, command) in table.items() if text in command}
+    grew = True
+    while grew:
+        children = {pid for pid, (parent, _) in table.items() if parent in found} - found
+        found |= children
+        grew = bool(children)
+    return {pid: table[pid][1][:100] for pid in sorted(found)}
 
 
 if __name__ == '__main__':
