@@ -22,28 +22,9 @@ REASON = netns.unavailable_reason()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=str(REASON))
 
 BEYOND = [sys.executable, '-m', 'mpref.targets.beyond']
-KEY = beyond.AUTHKEY.decode()
 
 
-class Remote:
-    """One client shell (``beyond.client``) running on a host of a lab."""
-
-    def __init__(self, lab, host, address, authkey=KEY):
-        self.proc = lab.popen(host, BEYOND + ['client', address, str(beyond.PORT), authkey])
-        self.greeting = self.answer()
-
-    def send(self, *command):
-        self.proc.stdin.write(json.dumps(command) + '\n')
-        self.proc.stdin.flush()
-
-    def answer(self):
-        line = self.proc.stdout.readline()
-        assert line, 'the client exited (status %r) without answering' % self.proc.wait(10)
-        return json.loads(line)
-
-    def ask(self, *command):
-        self.send(*command)
-        return self.answer()
+Remote = beyond.RemoteClient
 
 
 def wait_for(condition, timeout=20.0):
@@ -94,7 +75,7 @@ def test_hosts_are_separate_networks(lab, server):
 
 def test_a_wrong_authkey_is_refused_and_the_server_keeps_serving(lab, server):
     b = Remote(lab, 'b', lab.hub_address('b'))
-    intruder = Remote(lab, 'c', lab.hub_address('c'), authkey='not-the-key')
+    intruder = Remote(lab, 'c', lab.hub_address('c'), authkey=b'not-the-key')
     assert intruder.greeting[0] == 'error'
     assert intruder.greeting[1].startswith('AuthenticationError')
     assert intruder.proc.wait(20) == 1

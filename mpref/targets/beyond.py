@@ -147,6 +147,37 @@ def roundtrips(shared, calls, payload_bytes=0):
     return (time.perf_counter() - start) / calls
 
 
+class RemoteClient:
+    """The parent's handle on one ``client`` shell running on a host of a ``netns.Lab``.
+
+    Starts ``python -m mpref.targets.beyond client address PORT authkey``
+    inside ``host``; ``greeting`` is its first answer (``['ok',
+    'connected']`` or an error).  ``ask(*command)`` sends one command and
+    returns its answer; ``send`` and ``answer`` do the two halves
+    separately, for a call that blocks on the server.
+    """
+
+    def __init__(self, lab, host, address, authkey=AUTHKEY, port=PORT):
+        argv = [sys.executable, '-m', 'mpref.targets.beyond', 'client',
+                address, str(port), authkey.decode()]
+        self.proc = lab.popen(host, argv)
+        self.greeting = self.answer()
+
+    def send(self, *command):
+        self.proc.stdin.write(json.dumps(command) + '\n')
+        self.proc.stdin.flush()
+
+    def answer(self):
+        line = self.proc.stdout.readline()
+        if not line:
+            raise EOFError('the client exited (status %r) without answering' % self.proc.wait(10))
+        return json.loads(line)
+
+    def ask(self, *command):
+        self.send(*command)
+        return self.answer()
+
+
 def _say(*message):
     print(json.dumps(message), flush=True)
 
