@@ -1,6 +1,6 @@
 """What runs on the "hosts" of ``notebooks/14_beyond_one_machine.ipynb``.
 
-Two parts, both run by ``tests/test_beyond_one_machine.py`` too:
+Two parts, run by ``tests/test_remote_hosts.py`` and ``tests/test_ray.py`` too:
 
 * **A remote manager** (spec 16.6.2.7.3).  ``serve`` is the spec's server
   for one shared queue -- a ``BaseManager`` subclass, ``QueueManager``,
@@ -24,6 +24,9 @@ Two parts, both run by ``tests/test_beyond_one_machine.py`` too:
   ``ray.util.multiprocessing``; ``pool_timings`` measures the three on the
   same work.  Tasks sleep for fixed times (not random ones) and
   unordered results are sorted, so the report is the same every run.
+  ``start_local_ray`` and ``stop_local_ray`` start and stop the small local
+  Ray cluster (Ray is imported only there: it is the optional ``cluster``
+  extra, never a dependency of mpref).
 """
 
 import json
@@ -298,6 +301,17 @@ def pool_program(namespace, processes=2):
                 timeouts += 1
         assert timeouts > 0
         out.append('\tTimeoutError at least once, then the result %r' % value)
+
+        out.append('Testing next(timeout) on an imap iterator:')
+        it = pool.imap(nap, [0.5, 0.0])
+        values, timeouts = [], 0
+        while len(values) < 2:
+            try:
+                values.append(it.next(0.02))
+            except namespace.TimeoutError:
+                timeouts += 1
+        assert timeouts > 0
+        out.append('\tTimeoutError at least once, then the results %r' % values)
 
         out.append('Testing callbacks:')
         A = []
