@@ -19,7 +19,7 @@ import pytest
 from mpref.targets import beyond, netns
 
 REASON = netns.unavailable_reason()
-pytestmark = pytest.mark.skipif(REASON is not None, reason=str(REASON))
+needs_namespaces = pytest.mark.skipif(REASON is not None, reason=str(REASON))
 
 BEYOND = [sys.executable, '-m', 'mpref.targets.beyond']
 
@@ -37,6 +37,8 @@ def wait_for(condition, timeout=20.0):
 @pytest.fixture
 def lab():
     """Three hosts: ``server`` (the hub), ``b`` and ``c``; all removed afterwards."""
+    if REASON is not None:
+        pytest.skip(REASON)
     with netns.Lab(('server', 'b', 'c')) as made:
         yield made
     assert os.getpid() not in netns.namespaces().values()
@@ -118,6 +120,7 @@ def test_a_delay_on_the_link_is_applied_or_explained(lab):
     assert why_not is None or isinstance(why_not, str) and why_not
 
 
+@needs_namespaces
 def test_the_lab_leaves_nothing_behind_even_when_a_test_fails():
     lab = netns.Lab(('server', 'b'))
     names = list(lab.namespaces.values())
@@ -142,6 +145,17 @@ def test_removing_a_host_removes_its_cable_from_the_hub(lab):
     assert set(lab.namespaces) == {'server', 'c'}
     with pytest.raises(ValueError, match='not one of the hosts'):
         lab.remove_host('server')
+
+
+def test_unavailable_reason_says_what_is_missing(monkeypatch):
+    if not sys.platform.startswith('linux'):
+        assert 'Linux' in netns.unavailable_reason()
+        return
+    monkeypatch.setattr(netns.shutil, 'which', lambda name: None)
+    assert "iproute2's `ip` command" in netns.unavailable_reason()
+    monkeypatch.setattr(netns.shutil, 'which', lambda name: '/usr/sbin/' + name)
+    monkeypatch.setattr(netns.os, 'geteuid', lambda: 1000)
+    assert netns.unavailable_reason() == 'creating network namespaces needs root (euid is 1000)'
 
 
 def test_bad_lab_arguments_are_refused():
