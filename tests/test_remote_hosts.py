@@ -163,3 +163,5 @@ def test_bad_lab_arguments_are_refused():
         netns.Lab(('only',))
     with pytest.raises(ValueError, match='two or more distinct'):
         netns.Lab(('a', 'a'))
+    with pytest.raises(ValueError, match='at most 12 characters'):
+        netns.Lab(('server', 'a-very-long-host-name'))

@@ -86,6 +86,11 @@ class Lab:
     def __init__(self, hosts=('server', 'b', 'c')):
         if len(hosts) < 2 or len(set(hosts)) != len(hosts):
             raise ValueError('a lab needs two or more distinct host names, got %r' % (hosts,))
+        for host in hosts:
+            # The hub's end of a cable is named 'to-<host>': at most 15 characters.
+            if not (isinstance(host, str) and host.isidentifier() and len(host) <= 12):
+                raise ValueError('a host name must be an identifier of at most 12 '
+                                 'characters, got %r' % (host,))
         run_id = '%s%d-%d-' % (PREFIX, os.getpid(), next(_counter))
         self.hub = hosts[0]
         self.namespaces = {host: run_id + host for host in hosts}
