@@ -37,16 +37,16 @@ STDLIB_SPAWN = _namespace(multiprocessing.get_context('spawn').Pool, multiproces
 @pytest.fixture(scope='module')
 def ray_pool_namespace():
     """``ray.util.multiprocessing`` with a small local Ray cluster running."""
-    pytest.importorskip('ray', reason="Ray is not installed (pip install 'mpref[cluster]')")
+    ray = pytest.importorskip('ray', reason="Ray is not installed (pip install 'mpref[cluster]')")
     temp_dir = tempfile.mkdtemp(prefix='ray-', dir='/tmp')     # short: Ray's socket paths
     try:
-        beyond.start_local_ray(temp_dir)
+        beyond.start_local_ray(ray, temp_dir)
     except Exception as exc:
-        beyond.stop_local_ray(temp_dir)
+        beyond.stop_local_ray(ray, temp_dir)
         pytest.skip('a local Ray cluster cannot start here: %s: %s' % (type(exc).__name__, exc))
     import ray.util.multiprocessing
     yield ray.util.multiprocessing
-    left = beyond.stop_local_ray(temp_dir)
+    left = beyond.stop_local_ray(ray, temp_dir)
     assert left == [], 'Ray processes still running after shutdown: %s' % left
     assert not os.path.exists(temp_dir)
 

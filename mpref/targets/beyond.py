@@ -404,33 +404,34 @@ def pool_timings(namespace, processes=2, size='small'):
 # A local Ray cluster, small and tidy (the ``cluster`` extra: Ray itself)
 # ---------------------------------------------------------------------------
 
-def start_local_ray(temp_dir, num_cpus=2):
+def start_local_ray(ray, temp_dir, num_cpus=2):
     """Start a one-machine Ray cluster for this process; return ``ray.init``'s context.
+
+    ``ray`` is the Ray module, imported by the caller: nothing under ``mpref/``
+    imports a third-party package, not even this optional chapter helper.
 
     Small and private: ``num_cpus`` worker slots, no dashboard, every file
     under ``temp_dir``, every port on the loopback address only (Ray's
     single-machine mode), no usage statistics sent anywhere, workers' logs
-    not copied to this process's output.  Raises ImportError if Ray is not
-    installed (``pip install 'mpref[cluster]'``).
+    not copied to this process's output.  Ray comes with the ``cluster``
+    extra (``pip install 'mpref[cluster]'``).
     """
     os.environ['RAY_USAGE_STATS_ENABLED'] = '0'
     # Ray's switch for a one-machine cluster: bind to 127.0.0.1 rather than
     # to this machine's network address (its name mentions macOS and Windows,
     # where this is the default).
     os.environ['RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER'] = '0'
-    import ray
     return ray.init(num_cpus=num_cpus, include_dashboard=False, _temp_dir=temp_dir,
                     log_to_driver=False, logging_level=logging.ERROR)
 
 
-def stop_local_ray(temp_dir, timeout=20.0):
+def stop_local_ray(ray, temp_dir, timeout=20.0):
     """Shut Ray down, wait until none of its processes is left, remove ``temp_dir``.
 
     Returns the ``'pid command'`` lines of the processes still running
     from ``temp_dir``'s cluster after ``timeout`` seconds (they are then
     killed): empty when Ray cleaned up after itself.
     """
-    import ray
     ray.shutdown()
     deadline = time.monotonic() + timeout
     left = processes_mentioning(temp_dir)
