@@ -5,7 +5,8 @@
   process may still be running: stragglers are killed and the test fails.
 * ``pytest_sessionfinish`` -- after the whole suite (tests *and* notebooks), no
   POSIX semaphore or shared memory left in /dev/shm, no mpref (or stdlib
-  ``pymp-``) temp directory left in the temp dir, no child process left:
+  ``pymp-``) temp directory left in the temp dir, no child process left,
+  no test-host network namespace left (chapter 14):
   otherwise the run fails.  Entries that another, concurrent process tree
   made do not count (``leakcheck.made_by_this_run``), nor do entries that
   vanish within a few seconds (``leakcheck.lasting``).
@@ -18,12 +19,14 @@
 import os
 import shutil
 import signal
+import subprocess
 import tempfile
 import time
 
 import pytest
 
 import mpref
+from mpref.targets import netns
 from tests import leakcheck
 
 
@@ -76,6 +79,7 @@ def pytest_unconfigure(config):
 
 def pytest_sessionstart(session):
     _before.update(leakcheck.snapshot())
+    _before['netns'] = set(netns.namespaces())
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -84,6 +88,7 @@ def pytest_sessionfinish(session, exitstatus):
     while leakcheck.live_children(os.getpid()) and time.monotonic() < deadline:
         time.sleep(0.05)
     problems = leakcheck.lasting(_before, os.getpid(), SETTLE_SECONDS)
+    problems += _leftover_namespaces()
     children = leakcheck.live_children(os.getpid())
     if children:
         problems.append('child processes still running: %s' % leakcheck.describe(children))
@@ -97,3 +102,17 @@ def pytest_sessionfinish(session, exitstatus):
         for line in problems:
             reporter.write_line('LEAK: ' + line, red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _leftover_namespaces():
+    """Network namespaces of the chapter 14 test hosts that this run made and left.
+
+    Their names carry their maker's pid (``mpref/targets/netns.py``); each
+    one found is reported and deleted.
+    """
+    left = [name for name, pid in netns.namespaces().items()
+            if name not in _before['netns']
+            and leakcheck.made_by_this_run('mpref-%d-' % pid, os.getpid())]
+    for name in left:
+        subprocess.run(['ip', 'netns', 'delete', name], capture_output=True)
+    return ['network namespaces left: %s' % ', '.join(sorted(left))] if left else []

@@ -1,6 +1,6 @@
 """What runs on the "hosts" of ``notebooks/14_beyond_one_machine.ipynb``.
 
-Two parts, both run by ``tests/test_beyond_one_machine.py`` too:
+Two parts, run by ``tests/test_remote_hosts.py`` and ``tests/test_ray.py`` too:
 
 * **A remote manager** (spec 16.6.2.7.3).  ``serve`` is the spec's server
   for one shared queue -- a ``BaseManager`` subclass, ``QueueManager``,
@@ -24,10 +24,17 @@ Two parts, both run by ``tests/test_beyond_one_machine.py`` too:
   ``ray.util.multiprocessing``; ``pool_timings`` measures the three on the
   same work.  Tasks sleep for fixed times (not random ones) and
   unordered results are sorted, so the report is the same every run.
+  ``start_local_ray`` and ``stop_local_ray`` start and stop the small local
+  Ray cluster (Ray is imported only there: it is the optional ``cluster``
+  extra, never a dependency of mpref).
 """
 
 import json
+import logging
+import os
 import queue
+import shutil
+import signal
 import sys
 import threading
 import time
@@ -141,6 +148,37 @@ def roundtrips(shared, calls, payload_bytes=0):
         else:
             shared.qsize()
     return (time.perf_counter() - start) / calls
+
+
+class RemoteClient:
+    """The parent's handle on one ``client`` shell running on a host of a ``netns.Lab``.
+
+    Starts ``python -m mpref.targets.beyond client address PORT authkey``
+    inside ``host``; ``greeting`` is its first answer (``['ok',
+    'connected']`` or an error).  ``ask(*command)`` sends one command and
+    returns its answer; ``send`` and ``answer`` do the two halves
+    separately, for a call that blocks on the server.
+    """
+
+    def __init__(self, lab, host, address, authkey=AUTHKEY, port=PORT):
+        argv = [sys.executable, '-m', 'mpref.targets.beyond', 'client',
+                address, str(port), authkey.decode()]
+        self.proc = lab.popen(host, argv)
+        self.greeting = self.answer()
+
+    def send(self, *command):
+        self.proc.stdin.write(json.dumps(command) + '\n')
+        self.proc.stdin.flush()
+
+    def answer(self):
+        line = self.proc.stdout.readline()
+        if not line:
+            raise EOFError('the client exited (status %r) without answering' % self.proc.wait(10))
+        return json.loads(line)
+
+    def ask(self, *command):
+        self.send(*command)
+        return self.answer()
 
 
 def _say(*message):
@@ -264,6 +302,17 @@ def pool_program(namespace, processes=2):
         assert timeouts > 0
         out.append('\tTimeoutError at least once, then the result %r' % value)
 
+        out.append('Testing next(timeout) on an imap iterator:')
+        it = pool.imap(nap, [0.5, 0.0])
+        values, timeouts = [], 0
+        while len(values) < 2:
+            try:
+                values.append(it.next(0.02))
+            except namespace.TimeoutError:
+                timeouts += 1
+        assert timeouts > 0
+        out.append('\tTimeoutError at least once, then the results %r' % values)
+
         out.append('Testing callbacks:')
         A = []
         pool.apply_async(mul, (7, 8), callback=A.append).wait(60)
@@ -271,9 +320,14 @@ def pool_program(namespace, processes=2):
         errors = []
         pool.apply_async(f, (5,), error_callback=errors.append).wait(60)
         _settle(lambda: len(A) == 11 and errors)
-        assert A == [56, 0, 1, 8, 27, 64, 125, 216, 343, 512, 729], A
-        out.append('\tcallbacks succeeded: %r' % A)
+        assert sorted(A) == sorted([56, 0, 1, 8, 27, 64, 125, 216, 343, 512, 729]), A
+        out.append('\tcallbacks succeeded')
         out.append('\terror_callback got a %s' % _kind(errors[0], ZeroDivisionError))
+        # The order a map_async callback sees: the first task is the slow one.
+        order = []
+        pool.map_async(nap, [0.5, 0.0], chunksize=1, callback=order.extend).wait(60)
+        _settle(lambda: len(order) == 2)
+        out.append('\tmap_async(nap, [0.5, 0.0], chunksize=1) gave its callback %r' % order)
 
         out.append('Testing close() and join():')
         result = pool.apply_async(nap, (0.1,))
@@ -344,6 +398,83 @@ def pool_timings(namespace, processes=2, size='small'):
     finally:
         pool.terminate()
     return timings
+
+
+# ---------------------------------------------------------------------------
+# A local Ray cluster, small and tidy (the ``cluster`` extra: Ray itself)
+# ---------------------------------------------------------------------------
+
+def start_local_ray(ray, temp_dir, num_cpus=2):
+    """Start a one-machine Ray cluster for this process; return ``ray.init``'s context.
+
+    ``ray`` is the Ray module, imported by the caller: nothing under ``mpref/``
+    imports a third-party package, not even this optional chapter helper.
+
+    Small and private: ``num_cpus`` worker slots, no dashboard, every file
+    under ``temp_dir``, every port on the loopback address only (Ray's
+    single-machine mode), no usage statistics sent anywhere, workers' logs
+    not copied to this process's output.  Ray comes with the ``cluster``
+    extra (``pip install 'mpref[cluster]'``).
+    """
+    os.environ['RAY_USAGE_STATS_ENABLED'] = '0'
+    # Ray's switch for a one-machine cluster: bind to 127.0.0.1 rather than
+    # to this machine's network address (its name mentions macOS and Windows,
+    # where this is the default).
+    os.environ['RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER'] = '0'
+    return ray.init(num_cpus=num_cpus, include_dashboard=False, _temp_dir=temp_dir,
+                    log_to_driver=False, logging_level=logging.ERROR)
+
+
+def stop_local_ray(ray, temp_dir, timeout=20.0):
+    """Shut Ray down, wait until none of its processes is left, remove ``temp_dir``.
+
+    Returns the ``'pid command'`` lines of the processes still running
+    from ``temp_dir``'s cluster after ``timeout`` seconds (they are then
+    killed): empty when Ray cleaned up after itself.
+    """
+    ray.shutdown()
+    deadline = time.monotonic() + timeout
+    left = processes_mentioning(temp_dir)
+    while left and time.monotonic() < deadline:
+        time.sleep(0.1)
+        left = processes_mentioning(temp_dir)
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    shutil.rmtree(temp_dir, ignore_errors=True)
+    return ['%d %s' % (pid, command) for pid, command in left.items()]
+
+
+def processes_mentioning(text):
+    """``{pid: command line}`` of the live processes whose command line
+    contains ``text``, and of all their descendants.
+
+    Ray's raylet and GCS server carry the cluster's temp dir on their
+    command lines; its workers (children of the raylet) rename themselves
+    (``ray::PoolActor``) and are found as descendants.
+    """
+    table = {}                              # pid: (parent pid, command line)
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open('/proc/%s/cmdline' % entry, 'rb') as f:
+                command = f.read().replace(b'\0', b' ').decode(errors='replace').strip()
+            with open('/proc/%s/stat' % entry) as f:
+                state, parent = f.read().rsplit(')', 1)[1].split()[:2]
+        except OSError:
+            continue
+        if state not in ('Z', 'X'):
+            table[int(entry)] = (int(parent), command)
+    found = {pid for pid, (_, command) in table.items() if text in command}
+    grew = True
+    while grew:
+        children = {pid for pid, (parent, _) in table.items() if parent in found} - found
+        found |= children
+        grew = bool(children)
+    return {pid: table[pid][1][:100] for pid in sorted(found)}
 
 
 if __name__ == '__main__':

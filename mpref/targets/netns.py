@@ -31,7 +31,7 @@ import subprocess
 import sys
 import time
 
-__all__ = ['Lab', 'LabError', 'unavailable_reason', 'PREFIX', 'leftover_namespaces']
+__all__ = ['Lab', 'LabError', 'unavailable_reason', 'PREFIX', 'namespaces']
 
 #: Every namespace made here is named ``PREFIX + '<pid>-<n>-<host>'``.
 PREFIX = 'mprefnet-'
@@ -59,18 +59,18 @@ def unavailable_reason():
     return None
 
 
-def leftover_namespaces(pids):
-    """Names of namespaces made here (``PREFIX``) by any of ``pids``."""
+def namespaces():
+    """``{name: pid of the process that made it}`` for every lab namespace that exists."""
     try:
         names = os.listdir('/var/run/netns')
     except OSError:
-        return []
-    mine = []
+        return {}
+    made = {}
     for name in names:
         pid = name[len(PREFIX):].split('-', 1)[0]
-        if name.startswith(PREFIX) and pid.isdigit() and int(pid) in pids:
-            mine.append(name)
-    return sorted(mine)
+        if name.startswith(PREFIX) and pid.isdigit():
+            made[name] = int(pid)
+    return made
 
 
 class Lab:
@@ -86,9 +86,15 @@ class Lab:
     def __init__(self, hosts=('server', 'b', 'c')):
         if len(hosts) < 2 or len(set(hosts)) != len(hosts):
             raise ValueError('a lab needs two or more distinct host names, got %r' % (hosts,))
+        for host in hosts:
+            # The hub's end of a cable is named 'to-<host>': at most 15 characters.
+            if not (isinstance(host, str) and host.isidentifier() and len(host) <= 12):
+                raise ValueError('a host name must be an identifier of at most 12 '
+                                 'characters, got %r' % (host,))
         run_id = '%s%d-%d-' % (PREFIX, os.getpid(), next(_counter))
         self.hub = hosts[0]
         self.namespaces = {host: run_id + host for host in hosts}
+        self._numbers = {host: i for i, host in enumerate(hosts)}     # 0: the hub
         self._processes = []
         self._closed = False
         atexit.register(self.close)
@@ -122,10 +128,10 @@ class Lab:
         return '10.231.%d.2' % self._number(host)
 
     def _number(self, host):
-        hosts = list(self.namespaces)
-        if host not in hosts[1:]:
-            raise ValueError('%r is not one of the hosts cabled to the hub: %r' % (host, hosts[1:]))
-        return hosts.index(host)
+        if host == self.hub or host not in self.namespaces:
+            raise ValueError('%r is not one of the hosts cabled to the hub: %r'
+                             % (host, [h for h in self.namespaces if h != self.hub]))
+        return self._numbers[host]
 
     def popen(self, host, argv, **kwds):
         """Start ``argv`` inside ``host``; return its ``subprocess.Popen``.
@@ -157,15 +163,25 @@ class Lab:
                               capture_output=True, text=True)
         return None if done.returncode == 0 else 'tc netem: %s' % done.stderr.strip()
 
-    def remove_host(self, host):
+    def remove_host(self, host, timeout=10.0):
         """Pull the plug: kill every process in ``host``, delete its namespace.
 
-        Its cable goes with it, so the hub loses its end too.
+        Its cable goes with it, so the hub loses its end too: the kernel
+        dismantles a deleted namespace in the background, so this waits
+        (up to ``timeout`` seconds) until the hub's end has gone.
         """
+        if host == self.hub or host not in self.namespaces:
+            raise ValueError('%r is not one of the hosts cabled to the hub' % (host,))
         ns = self.namespaces.pop(host)
         _kill_all_in(ns)
         _ip('netns', 'delete', ns)
         self._reap(host)
+        hub_end = ['ip', '-n', self.namespaces[self.hub], 'link', 'show', 'to-' + host]
+        deadline = time.monotonic() + timeout
+        while subprocess.run(hub_end, capture_output=True).returncode == 0:
+            if time.monotonic() > deadline:
+                raise LabError('the hub still has its end of the cable to %r' % host)
+            time.sleep(0.02)
 
     def close(self):
         """Kill every process of the lab and delete every namespace (idempotent)."""
