@@ -9,10 +9,6 @@ through a ``Connection`` or a shared object, and the parent prints.
 
 import ctypes
 import os
-import subprocess
-import sys
-import tempfile
-import textwrap
 import threading
 import time
 
@@ -294,32 +290,3 @@ def set_setting(value):
 def report_globals(conn):
     """Send back ``(SETTING, ANSWER)`` as this process sees them."""
     conn.send((SETTING, ANSWER))
-
-
-# -- running a program as a real script --------------------------------------
-
-def run_script(source, *argv, timeout=60):
-    """Run ``source`` (dedented) as a script in a new interpreter, in a temporary directory.
-
-    Returns the finished ``subprocess.CompletedProcess`` (stdout and stderr as
-    text).  The script runs in a session of its own, so if it is still running
-    after ``timeout`` seconds, it and every process it started are killed and
-    ``subprocess.TimeoutExpired`` is raised.  The directory is removed either
-    way.  ``PYTHON_COLORS=0``: a Jupyter kernel sets ``FORCE_COLOR``, which
-    would make Python >= 3.13 colour the script's tracebacks.
-    """
-    env = dict(os.environ, PYTHON_COLORS='0')
-    with tempfile.TemporaryDirectory(prefix='guidelines-') as folder:
-        path = os.path.join(folder, 'program.py')
-        with open(path, 'w') as f:
-            f.write(textwrap.dedent(source))
-        with subprocess.Popen([sys.executable, path, *argv], cwd=folder, env=env, text=True,
-                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, start_new_session=True) as script:
-            try:
-                stdout, stderr = script.communicate(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(script.pid, 9)
-                script.communicate()
-                raise
-        return subprocess.CompletedProcess(script.args, script.returncode, stdout, stderr)
