@@ -110,7 +110,7 @@ def write_to_global(value, go, conn):
     try:
         SHARED.value = value
     except Exception as exc:
-        conn.send('%s: %s' % (type(exc).__name__, exc))
+        conn.send('%s: the global is %r' % (type(exc).__name__, SHARED))
     else:
         conn.send('wrote %r' % value)
 
