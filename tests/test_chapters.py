@@ -2,8 +2,10 @@
 
 Chapters cite code by module and function name (``docs/rules.md``, "Chapters";
 as xv6's book cites code by pattern), so the prose survives edits -- and this test catches a
-citation whose target was renamed or removed.  Each module's docstring names
-its chapter; each chapter that exists must name a module that exists.
+citation whose target was renamed or removed.  The reading guide (``docs/*.md``)
+and the README cite code the same way and are checked the same way.  Each
+module's docstring names its chapter; each chapter that exists must name a
+module that exists.
 """
 
 import importlib
@@ -18,11 +20,12 @@ import mpref
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / 'notebooks').glob('*.ipynb'))
+DOCS = [ROOT / 'README.md'] + sorted((ROOT / 'docs').glob('*.md'))
 MODULES = sorted(name for _, name, _ in pkgutil.iter_modules(mpref.__path__))
 
 #: `module.name` or `module.Class.method` in backquotes, module being an mpref
-#: module (file names such as `process.py` are not citations of names).
-CITATION = re.compile(r'`(?:mpref\.)?(%s)((?:\.(?!py`|ipynb`)[A-Za-z_]\w*)+)(?:\(\))?`'
+#: module (file names such as `process.py` or `queues.md` are not citations of names).
+CITATION = re.compile(r'`(?:mpref\.)?(%s)((?:\.(?!py`|ipynb`|md`)[A-Za-z_]\w*)+)(?:\(\))?`'
                       % '|'.join(MODULES))
 
 
@@ -32,13 +35,27 @@ def _markdown(path):
 
 
 def _citations(path):
-    return sorted(set(CITATION.findall(_markdown(path))))
+    text = _markdown(path) if path.suffix == '.ipynb' else path.read_text(encoding='utf-8')
+    return sorted(set(CITATION.findall(text)))
 
 
-@pytest.mark.parametrize('path', NOTEBOOKS, ids=lambda p: p.name)
-def test_every_citation_in_a_chapter_resolves(path):
+@pytest.mark.parametrize('path', NOTEBOOKS + DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_citation_in_a_chapter_or_docs_page_resolves(path):
+    missing = _unresolved(_citations(path))
+    assert not missing, '%s cites names that do not exist: %s' % (path.name, missing)
+
+
+def test_the_citation_check_can_fail():
+    text = '`queues.Queue.put`, `mpref.process.Process.start()`, `queues.md`, `pool.Pool.no_such_method`'
+    citations = CITATION.findall(text)
+    assert len(citations) == 3
+    assert _unresolved(citations) == ['pool.Pool.no_such_method']
+
+
+def _unresolved(citations):
+    """The ``module.name...`` citations that do not lead to an object."""
     missing = []
-    for module_name, attributes in _citations(path):
+    for module_name, attributes in citations:
         obj = importlib.import_module('mpref.' + module_name)
         for attribute in attributes.strip('.').split('.'):
             if not hasattr(obj, attribute) and hasattr(obj, '__path__'):
@@ -50,7 +67,7 @@ def test_every_citation_in_a_chapter_resolves(path):
                 missing.append('%s%s' % (module_name, attributes))
                 break
             obj = getattr(obj, attribute)
-    assert not missing, '%s cites names that do not exist: %s' % (path.name, missing)
+    return missing
 
 
 @pytest.mark.parametrize('path', NOTEBOOKS, ids=lambda p: p.name)
