@@ -94,9 +94,12 @@ class Process:
     def start(self):
         """Start ``run()`` in a child process.  At most once per object.
 
-        Once the child has its own copy of ``target``, ``args`` and ``kwargs``
-        (in forked memory, or pickled), this object lets go of them, so they
-        can be collected when the caller drops them.
+        This object keeps ``target``, ``args`` and ``kwargs`` while the child
+        runs -- an object passed as an argument is not garbage collected in
+        the parent as long as the child is alive (spec 16.6.3.1, "explicitly
+        pass resources to child processes") -- and lets go of them once the
+        child is known to have ended (``_forget``), so they can be collected
+        then.
         """
         self._check_open()
         if self._popen is not None:
@@ -120,10 +123,17 @@ class Process:
         popen_class = popen_fork.Popen if method == 'fork' else popen_spawn.Popen
         util.sub_debug('starting %s with the %s start method', self._name, method)
         self._popen = popen_class(self)
-        # Dropping them also breaks a cycle when the target refers back to
-        # this object (a bound method of a Process subclass, say).
-        self._target, self._args, self._kwargs = None, (), {}
         _children.add(self)
+
+    def _forget(self):
+        """The child has ended: stop tracking it and let go of its work.
+
+        Dropping ``target``, ``args`` and ``kwargs`` lets them be collected
+        once the caller drops them too, and breaks the cycle a target that
+        refers back to this object would make (a bound method, say).
+        """
+        _children.discard(self)
+        self._target, self._args, self._kwargs = None, (), {}
 
     def terminate(self):
         """Terminate the process with SIGTERM.
@@ -161,7 +171,7 @@ class Process:
         if self._popen is None:
             raise AssertionError('can only join a started process')
         if self._popen.wait(timeout) is not None:
-            _children.discard(self)
+            self._forget()
 
     def is_alive(self):
         """Return whether the process is alive (and reap it if it has ended)."""
@@ -174,7 +184,7 @@ class Process:
             return False
         if self._popen.poll() is None:
             return True
-        _children.discard(self)
+        self._forget()
         return False
 
     def close(self):
@@ -194,7 +204,7 @@ class Process:
                                  'join() or terminate() it first' % self._name)
             self._popen.close()
             self._popen = None
-            _children.discard(self)
+            self._forget()
         self._closed = True
 
     # -- attributes ---------------------------------------------------------
@@ -529,7 +539,7 @@ def _cleanup():
     # Reap finished children: waitpid removes their zombie entries.
     for p in list(_children):
         if p._popen.poll() is not None:
-            _children.discard(p)
+            p._forget()
 
 
 def cpu_count():

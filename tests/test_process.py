@@ -1084,6 +1084,31 @@ def test_start_drops_references_to_target_args_and_kwargs(start_method, module):
     assert [name for name, ref in refs.items() if ref() is not None] == []
 
 
+def test_arguments_stay_alive_in_the_parent_while_the_child_runs(start_method):
+    """Spec 16.6.3.1, "explicitly pass resources to child processes": an
+    object passed as an argument is not garbage collected in the parent as
+    long as the child is alive.  (CPython 3 drops them in ``start()``.)"""
+    ctx = mpref.get_context(start_method)
+    go = ctx.Event()
+    arg = Payload()
+    ref = weakref.ref(arg)
+    p = ctx.Process(target=wait_then_ignore, args=(go, arg))
+    del arg
+    p.start()
+    try:
+        gc.collect()
+        assert ref() is not None, 'the argument was collected while the child still runs'
+    finally:
+        go.set()
+    assert _joined(p) == 0
+    gc.collect()
+    assert ref() is None, 'the argument outlived the ended child'
+
+
+def wait_then_ignore(event, _payload):
+    event.wait(60)
+
+
 # --------------------------------------------------------------------------
 # A forked child's threading module knows the child's own thread id
 # --------------------------------------------------------------------------
