@@ -264,6 +264,32 @@ def _allow_signals():
         _pthread_sigmask(signal.SIG_SETMASK, _saved_mask, None)
 
 
+def _holding_back():
+    """True in the main thread while it holds signals back."""
+    return _deferring > 0 and _get_ident() == _main_thread
+
+
+class _SignalsHeldBack:
+    """``with signals_held_back:`` -- ``_defer_signals`` to ``_allow_signals``
+    as a block, for mpref's own code that takes a primitive and lets it go
+    again on the caller's behalf (``Event``, the queues).  A ``with lock:``
+    alone would leave the lock held for ever if a signal's exception landed
+    at the first instruction of ``release``, and the caller, who wrote no
+    ``with``, could never release it.  Inside the block no handler runs
+    (blocking waits still let signals in between their slices); what
+    arrived meanwhile is handled when the block ends, after the release."""
+
+    def __enter__(self):
+        _defer_signals()
+
+    def __exit__(self, *exc_info):
+        if _get_ident() == _main_thread:
+            _allow_signals()
+
+
+signals_held_back = _SignalsHeldBack()
+
+
 def _let_signals_in():
     """Between two slices of a blocking wait in the main thread: run the
     handlers of pending signals (an exception propagates: the wait has taken
@@ -469,7 +495,7 @@ class SemLock:
         of ``_SIGNAL_SLICE`` and lets them in between (``interruptible``);
         elsewhere in slices of ``util.MAX_WAIT_SLICE`` (any finite timeout works).
         """
-        held_back = _deferring and _get_ident() == _main_thread
+        held_back = _holding_back()
         if timeout is None and not (held_back and interruptible):
             while _sem_wait(self._handle):
                 _unless_interrupted()
@@ -896,21 +922,21 @@ class Event:
 
     def is_set(self):
         """True if the flag is set."""
-        with self._cond:
+        with signals_held_back, self._cond:
             return not self._flag._is_zero()
 
     isSet = is_set                              # the spec's (threading's) old name
 
     def set(self):
         """Set the flag and wake every waiter."""
-        with self._cond:
+        with signals_held_back, self._cond:
             if self._flag._is_zero():
                 self._flag._post()
             self._cond.notify_all()
 
     def clear(self):
         """Reset the flag."""
-        with self._cond:
+        with signals_held_back, self._cond:
             self._flag._take(False)
 
     def wait(self, timeout=None):
@@ -918,7 +944,7 @@ class Event:
         expires.  True if the flag was set or ``set()`` woke us; False only
         when the timeout expired with the flag unset."""
         timeout = util.check_timeout(timeout)
-        with self._cond:
+        with signals_held_back, self._cond:
             if not self._flag._is_zero():
                 return True
             return self._cond.wait(timeout) or not self._flag._is_zero()
