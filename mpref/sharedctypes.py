@@ -22,7 +22,7 @@ heap for ``sizeof(c_int)`` bytes and builds a ``c_int`` over them with
 Typecodes are those of the ``array`` module (``'i'`` -> ``c_int``, ``'d'`` ->
 ``c_double``, ...: ``typecode_to_type``), plus ``'c'`` -> ``c_char``, which
 Python 2's ``array`` had and the spec's examples use; a ctypes
-type, a ``Structure`` subclass or an array type may be given instead.
+type, a ``Structure`` or ``Union`` subclass or an array type may be given instead.
 
 A type that holds a pointer (``c_char_p``, ``c_wchar_p``, ``c_void_p``,
 ``py_object``, ``POINTER(...)``, or an array or ``Structure`` with one inside)
@@ -134,7 +134,7 @@ def synchronized(obj, lock=None):
     The wrapper's class follows the object's: ``Synchronized`` (``.value``),
     ``SynchronizedArray`` (items and slices), ``SynchronizedString`` (a
     ``c_char`` array: also ``.value`` and ``.raw``) or
-    ``SynchronizedStructure`` (fields).
+    ``SynchronizedStructure`` (fields of a ``Structure`` or ``Union``).
     """
     if isinstance(obj, SynchronizedBase):
         raise TypeError('%r is already synchronized' % (obj,))
@@ -142,7 +142,7 @@ def synchronized(obj, lock=None):
         if obj._type_ is ctypes.c_char:
             return SynchronizedString(obj, lock)
         return SynchronizedArray(obj, lock)
-    if isinstance(obj, ctypes.Structure):
+    if isinstance(obj, (ctypes.Structure, ctypes.Union)):
         return SynchronizedStructure(obj, lock)
     if isinstance(obj, ctypes._SimpleCData):
         return Synchronized(obj, lock)
@@ -262,7 +262,7 @@ class SynchronizedString(SynchronizedArray):
 
 
 class SynchronizedStructure(SynchronizedBase):
-    """A synchronized ``Structure``: each field is read and written under the lock."""
+    """A synchronized ``Structure`` or ``Union``: each field is read and written under the lock."""
 
     def __getattr__(self, name):
         # Python calls this only for names the wrapper itself lacks: the fields.
@@ -288,6 +288,11 @@ def _field_names(structure_type):
 # Building ctypes objects over heap blocks, and rebuilding them in a child
 # --------------------------------------------------------------------------
 
+#: Every ctypes type is a subclass of one of these.
+_CTYPES_KINDS = (ctypes._SimpleCData, ctypes.Structure, ctypes.Union, ctypes.Array,
+                 ctypes._Pointer, ctypes._CFuncPtr)
+
+
 def _ctype(typecode_or_type):
     if isinstance(typecode_or_type, str):
         try:
@@ -296,6 +301,10 @@ def _ctype(typecode_or_type):
             # CPython fails later, in ctypes.sizeof; also a TypeError.
             raise TypeError('unknown typecode %r: use one of %s or a ctypes type'
                             % (typecode_or_type, ''.join(typecode_to_type))) from None
+    if not (isinstance(typecode_or_type, type) and issubclass(typecode_or_type, _CTYPES_KINDS)):
+        # Else ctypes.sizeof would say only "this type has no size".
+        raise TypeError('typecode_or_type must be a typecode (one of %s) or a ctypes type, '
+                        'not %r' % (''.join(typecode_to_type), typecode_or_type))
     return typecode_or_type
 
 
