@@ -889,15 +889,25 @@ class Condition:
 
 
 def _is_alive(pid):
-    """Is process ``pid`` still running?  A child of ours that died and was
-    not joined yet is a zombie, which ``kill(pid, 0)`` still finds: ask
-    ``waitid`` without reaping it (where Python has it)."""
+    """Is process ``pid`` still running?  A process that died and was not
+    reaped yet by its parent is a zombie, which ``kill(pid, 0)`` still
+    finds -- and its parent may be another process, busy elsewhere.  On
+    Linux ``/proc/PID/stat`` tells (state ``Z``); elsewhere ``waitid``
+    without reaping can tell for a child of ours."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
+    try:
+        with open('/proc/%d/stat' % pid, 'rb') as stat_file:
+            stat = stat_file.read()
+    except OSError:
+        pass                        # no /proc (macOS), or it has just gone
+    else:
+        # "pid (command) state ...": the command may itself hold ')'.
+        return stat[stat.rindex(b')') + 2:stat.rindex(b')') + 3] not in (b'Z', b'X')
     if hasattr(os, 'waitid'):
         try:
             return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None

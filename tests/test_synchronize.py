@@ -1126,6 +1126,52 @@ def test_notify_skips_a_waiter_killed_while_another_sleeps(ctx):
         p.join(TIMEOUT)
 
 
+def start_a_waiter_and_stay(cond, started, pid_pipe, go_on):
+    """A middle process: start a grandchild waiting on ``cond``, send its pid,
+    and do not join it until ``go_on`` is set (so once killed it stays a
+    zombie that only this process could reap)."""
+    parent_end, child_end = mpref.Pipe()
+    grandchild = mpref.Process(target=wait_on_condition, args=(cond, started, child_end))
+    grandchild.start()
+    pid_pipe.send(grandchild.pid)
+    go_on.wait(TIMEOUT)
+    grandchild.join(TIMEOUT)
+
+
+def test_notify_skips_a_dead_waiter_that_another_process_has_not_reaped(ctx):
+    # kill(pid, 0) still finds a zombie; its parent (not us) reaps it when it
+    # likes.  notify_all must not wait for that.
+    cond = mpref.Condition()
+    started, go_on = mpref.Semaphore(0), mpref.Event()
+    pid_end, pid_child_end = mpref.Pipe()
+    middle = ctx.Process(target=start_a_waiter_and_stay, args=(cond, started, pid_child_end, go_on))
+    middle.start()
+    try:
+        assert pid_end.poll(TIMEOUT)
+        grandchild = pid_end.recv()
+        assert started.acquire(timeout=TIMEOUT)
+        with cond:                  # the grandchild released `started` holding the lock: asleep now
+            pass
+        os.kill(grandchild, signal.SIGKILL)
+        deadline = time.monotonic() + TIMEOUT
+        while open('/proc/%d/stat' % grandchild).read().rsplit(')', 1)[1].split()[0] != 'Z':
+            assert time.monotonic() < deadline
+            time.sleep(0.01)        # until it is dead, unreaped
+        done = threading.Event()
+
+        def notify_all():
+            with cond:
+                cond.notify_all()
+            done.set()
+
+        threading.Thread(target=notify_all, daemon=True).start()
+        assert done.wait(TIMEOUT / 3)
+    finally:
+        go_on.set()
+        middle.join(TIMEOUT)
+    assert middle.exitcode == 0
+
+
 INTERRUPT_SCRIPT = textwrap.dedent('''
     import signal, sys, threading
     import mpref
