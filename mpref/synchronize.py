@@ -50,7 +50,11 @@ at once, to the eye.  What remains: a handler that runs at the very first
 instruction of ``__exit__`` leaves the lock held by its owner, as with any
 context manager written in Python; and a signal that the kernel gives to
 *another* thread while the main thread holds them back is still handled in
-the main thread at its next bytecode.
+the main thread at its next bytecode.  Where mpref itself takes a lock on
+the caller's behalf (``Event``, the queues, synchronized shared values),
+the first residue would leave it held for good, so there the whole block is
+held back (``signals_held_back``), and mpref's own threads (a queue's feeder)
+block signals, so that the kernel never gives one to them.
 
 **Who removes the name from /dev/shm.**  A named semaphore outlives every
 process unless someone calls ``sem_unlink``.  The process that *creates* a
