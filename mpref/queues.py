@@ -61,17 +61,21 @@ Two deliberate differences from CPython (see ``docs/differences.md``):
 """
 
 import collections
+import math
 import os
 import pickle
+import select
+import signal
 import threading
 import time
 import traceback
 import weakref
 from queue import Empty, Full
 
-from . import spawn, util
+from . import spawn, synchronize, util
 from .connection import Pipe
-from .synchronize import SEM_VALUE_MAX, BoundedSemaphore, Condition, Lock, Semaphore
+from .synchronize import (SEM_VALUE_MAX, BoundedSemaphore, Condition, Lock, Semaphore,
+                          signals_held_back)
 
 __all__ = ['Queue', 'JoinableQueue', 'Empty', 'Full']
 
@@ -126,14 +130,18 @@ class Queue:
         self._check_closed()
         timeout = util.check_timeout(timeout)
         data = _dumps(obj)
-        if not self._free_slots.acquire(block, timeout):
-            raise Full
-        self._count_new_task()
-        with self._notempty:
-            if self._thread is None:
-                self._start_thread()
-            self._buffer.append(data)
-            self._notempty.notify()
+        # From the slot taken to the object buffered, a signal's exception
+        # (Ctrl-C) would lose the slot: hold signals back (``synchronize``);
+        # a put blocked on a full queue still lets them in.
+        with signals_held_back:
+            if not self._free_slots.acquire(block, timeout):
+                raise Full
+            self._count_new_task()
+            with self._notempty:
+                if self._thread is None:
+                    self._start_thread()
+                self._buffer.append(data)
+                self._notempty.notify()
 
     def put_nowait(self, obj):
         """``put(obj, False)``."""
@@ -156,25 +164,48 @@ class Queue:
         """
         self._check_closed()
         timeout = util.check_timeout(timeout)
-        if block and timeout is None:
-            with self._rlock:
-                data = self._reader.recv_bytes()
-            self._free_slots.release()
-        else:
-            if block:
-                deadline = time.monotonic() + timeout
+        if not block:
+            timeout = 0.0
+        deadline = None if timeout is None else time.monotonic() + timeout
+        # A signal's exception (Ctrl-C) landing between a message's header
+        # and its payload would leave the rest in the pipe, to be misread as
+        # the next header: the queue would be broken for every process.  So
+        # signals are held back (``synchronize``) while the lock is ours, and
+        # let in only while nothing is taken yet: between the slices of the
+        # waits for the lock and for a message.
+        with signals_held_back:
             if not self._rlock.acquire(block, timeout):
                 raise Empty
             try:
-                # Waiting for the lock used part of the timeout.
-                wait = max(deadline - time.monotonic(), 0) if block else 0
-                if not self._reader.poll(wait):
+                if not self._wait_for_message(deadline):
                     raise Empty
                 data = self._reader.recv_bytes()
                 self._free_slots.release()
             finally:
                 self._rlock.release()
         return _loads(data)
+
+    def _wait_for_message(self, deadline):
+        """Wait until a message starts to arrive (True) or ``deadline``
+        passes (False; None: no deadline).  Holding signals back, wait in
+        slices and let them in between (an exception then ends the wait)."""
+        if not synchronize._holding_back():
+            wait = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+            return self._reader.poll(wait)
+        # The main thread's hot path (one get after another): a poller kept
+        # for the reader, no per-call set-up.
+        if self._poller is None:
+            self._poller = select.poll()
+            self._poller.register(self._reader.fileno(), select.POLLIN)
+        while True:
+            wait = synchronize._SIGNAL_SLICE
+            if deadline is not None:
+                wait = min(wait, deadline - time.monotonic())
+            if self._poller.poll(max(0, math.ceil(wait * 1000))):
+                return True
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            synchronize._let_signals_in()
 
     def get_nowait(self):
         """``get(False)``."""
@@ -283,6 +314,7 @@ class Queue:
         self._joincancelled = False
         self._closed = False
         self._close = None
+        self._poller = None             # made by the first get in the main thread
 
     def _check_closed(self):
         if self._closed:
@@ -334,7 +366,7 @@ class JoinableQueue(Queue):
 
         Raises ``ValueError`` if called more times than objects were put.
         """
-        with self._cond:
+        with signals_held_back, self._cond:
             if not self._unfinished_tasks.acquire(False):
                 raise ValueError('task_done() called too many times')
             if self._unfinished_tasks._is_zero():
@@ -342,7 +374,7 @@ class JoinableQueue(Queue):
 
     def join(self):
         """Block until every object put has been got and marked ``task_done()``."""
-        with self._cond:
+        with signals_held_back, self._cond:
             while not self._unfinished_tasks._is_zero():
                 self._cond.wait()
 
@@ -362,6 +394,11 @@ class JoinableQueue(Queue):
 
 _SENTINEL = object()        # put in the buffer by close(): "flush and stop"
 
+# Sent by the kernel for a fault in the thread itself: never blocked, or a
+# crash would become a silent kill.
+_FAULT_SIGNALS = {signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL, signal.SIGTRAP,
+                  signal.SIGABRT}
+
 
 def _dumps(obj):
     return pickle.dumps(obj, pickle.HIGHEST_PROTOCOL)
@@ -379,6 +416,11 @@ def _feed(buffer, notempty, writer, reader, wlock, free_slots):
     whole.  On the sentinel it closes this process's pipe ends and exits.
     """
     util.debug('starting thread to feed data to pipe')
+    # Signals for the process go to a thread that does not block them.  If
+    # this thread took one, its handler would run in the main thread even
+    # while that holds signals back (``synchronize``): so this thread blocks
+    # them all, as every helper thread should.
+    signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals() - _FAULT_SIGNALS)
     send_bytes = writer.send_bytes
     while True:
         with notempty:

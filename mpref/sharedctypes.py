@@ -22,7 +22,7 @@ heap for ``sizeof(c_int)`` bytes and builds a ``c_int`` over them with
 Typecodes are those of the ``array`` module (``'i'`` -> ``c_int``, ``'d'`` ->
 ``c_double``, ...: ``typecode_to_type``), plus ``'c'`` -> ``c_char``, which
 Python 2's ``array`` had and the spec's examples use; a ctypes
-type, a ``Structure`` subclass or an array type may be given instead.
+type, a ``Structure`` or ``Union`` subclass or an array type may be given instead.
 
 A type that holds a pointer (``c_char_p``, ``c_wchar_p``, ``c_void_p``,
 ``py_object``, ``POINTER(...)``, or an array or ``Structure`` with one inside)
@@ -55,7 +55,7 @@ Differences from CPython's ``multiprocessing.sharedctypes``, all small:
 import copyreg
 import ctypes
 
-from . import heap, spawn
+from . import heap, spawn, synchronize
 from .synchronize import Lock, RLock
 
 __all__ = ['RawValue', 'RawArray', 'Value', 'Array', 'copy', 'synchronized',
@@ -134,7 +134,7 @@ def synchronized(obj, lock=None):
     The wrapper's class follows the object's: ``Synchronized`` (``.value``),
     ``SynchronizedArray`` (items and slices), ``SynchronizedString`` (a
     ``c_char`` array: also ``.value`` and ``.raw``) or
-    ``SynchronizedStructure`` (fields).
+    ``SynchronizedStructure`` (fields of a ``Structure`` or ``Union``).
     """
     if isinstance(obj, SynchronizedBase):
         raise TypeError('%r is already synchronized' % (obj,))
@@ -142,7 +142,7 @@ def synchronized(obj, lock=None):
         if obj._type_ is ctypes.c_char:
             return SynchronizedString(obj, lock)
         return SynchronizedArray(obj, lock)
-    if isinstance(obj, ctypes.Structure):
+    if isinstance(obj, (ctypes.Structure, ctypes.Union)):
         return SynchronizedStructure(obj, lock)
     if isinstance(obj, ctypes._SimpleCData):
         return Synchronized(obj, lock)
@@ -185,11 +185,34 @@ class SynchronizedBase:
         """The lock that guards the object."""
         return self._lock
 
-    def __enter__(self):
-        return self._lock.__enter__()
+    # ``with wrapper:`` calls the lock's own methods, looked up (through
+    # these properties) before the block starts, as ``Condition`` does: no
+    # frame of ours around them at whose start a signal's exception could
+    # leave the lock held.
+    __enter__ = property(lambda self: self._lock.acquire)
+    __exit__ = property(lambda self: self._lock.release)
 
-    def __exit__(self, *exc_info):
-        return self._lock.__exit__(*exc_info)
+    def _locked(self, operation, *args):
+        """Return ``operation(*args)``, called with the lock held.
+
+        Not ``with self._lock:``: a signal's exception (Ctrl-C) at the first
+        instruction of the lock's ``__exit__`` would leave it held for ever,
+        and the caller, who wrote no ``with``, could never release it.  So in
+        the main thread signals are held back from before the acquire to
+        after the release (``synchronize._defer_signals``); a blocked acquire
+        still lets them in between its slices, and whatever arrived
+        meanwhile is handled after the release, once the access is done.
+        """
+        deferred = synchronize._defer_signals()
+        try:
+            self._lock.acquire()
+            try:
+                return operation(*args)
+            finally:
+                self._lock.release()
+        finally:
+            if deferred:
+                synchronize._allow_signals()
 
     def __reduce__(self):
         spawn.assert_spawning(self)
@@ -204,13 +227,11 @@ class Synchronized(SynchronizedBase):
 
     @property
     def value(self):
-        with self._lock:
-            return self._obj.value
+        return self._locked(getattr, self._obj, 'value')
 
     @value.setter
     def value(self, new_value):
-        with self._lock:
-            self._obj.value = new_value
+        self._locked(setattr, self._obj, 'value', new_value)
 
 
 class SynchronizedArray(SynchronizedBase):
@@ -220,12 +241,10 @@ class SynchronizedArray(SynchronizedBase):
         return len(self._obj)           # fixed at creation: no lock needed
 
     def __getitem__(self, index):
-        with self._lock:
-            return self._obj[index]
+        return self._locked(self._obj.__getitem__, index)
 
     def __setitem__(self, index, value):
-        with self._lock:
-            self._obj[index] = value
+        self._locked(self._obj.__setitem__, index, value)
 
 
 class SynchronizedString(SynchronizedArray):
@@ -235,29 +254,25 @@ class SynchronizedString(SynchronizedArray):
 
     @property
     def raw(self):
-        with self._lock:
-            return self._obj.raw
+        return self._locked(getattr, self._obj, 'raw')
 
     @raw.setter
     def raw(self, new_value):
-        with self._lock:
-            self._obj.raw = new_value
+        self._locked(setattr, self._obj, 'raw', new_value)
 
 
 class SynchronizedStructure(SynchronizedBase):
-    """A synchronized ``Structure``: each field is read and written under the lock."""
+    """A synchronized ``Structure`` or ``Union``: each field is read and written under the lock."""
 
     def __getattr__(self, name):
         # Python calls this only for names the wrapper itself lacks: the fields.
         if name.startswith('__') or '_obj' not in self.__dict__:
             raise AttributeError(name)
-        with self._lock:
-            return getattr(self._obj, name)
+        return self._locked(getattr, self._obj, name)
 
     def __setattr__(self, name, value):
         if '_obj' in self.__dict__ and name in _field_names(type(self._obj)):
-            with self._lock:
-                setattr(self._obj, name, value)
+            self._locked(setattr, self._obj, name, value)
         else:
             object.__setattr__(self, name, value)
 
@@ -273,6 +288,11 @@ def _field_names(structure_type):
 # Building ctypes objects over heap blocks, and rebuilding them in a child
 # --------------------------------------------------------------------------
 
+#: Every ctypes type is a subclass of one of these.
+_CTYPES_KINDS = (ctypes._SimpleCData, ctypes.Structure, ctypes.Union, ctypes.Array,
+                 ctypes._Pointer, ctypes._CFuncPtr)
+
+
 def _ctype(typecode_or_type):
     if isinstance(typecode_or_type, str):
         try:
@@ -281,6 +301,10 @@ def _ctype(typecode_or_type):
             # CPython fails later, in ctypes.sizeof; also a TypeError.
             raise TypeError('unknown typecode %r: use one of %s or a ctypes type'
                             % (typecode_or_type, ''.join(typecode_to_type))) from None
+    if not (isinstance(typecode_or_type, type) and issubclass(typecode_or_type, _CTYPES_KINDS)):
+        # Else ctypes.sizeof would say only "this type has no size".
+        raise TypeError('typecode_or_type must be a typecode (one of %s) or a ctypes type, '
+                        'not %r' % (''.join(typecode_to_type), typecode_or_type))
     return typecode_or_type
 
 

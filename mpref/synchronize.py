@@ -50,7 +50,11 @@ at once, to the eye.  What remains: a handler that runs at the very first
 instruction of ``__exit__`` leaves the lock held by its owner, as with any
 context manager written in Python; and a signal that the kernel gives to
 *another* thread while the main thread holds them back is still handled in
-the main thread at its next bytecode.
+the main thread at its next bytecode.  Where mpref itself takes a lock on
+the caller's behalf (``Event``, the queues, synchronized shared values),
+the first residue would leave it held for good, so there the whole block is
+held back (``signals_held_back``), and mpref's own threads (a queue's feeder)
+block signals, so that the kernel never gives one to them.
 
 **Who removes the name from /dev/shm.**  A named semaphore outlives every
 process unless someone calls ``sem_unlink``.  The process that *creates* a
@@ -271,6 +275,32 @@ def _allow_signals():
         _pthread_sigmask(signal.SIG_SETMASK, _saved_mask, None)
 
 
+def _holding_back():
+    """True in the main thread while it holds signals back."""
+    return _deferring > 0 and _get_ident() == _main_thread
+
+
+class _SignalsHeldBack:
+    """``with signals_held_back:`` -- ``_defer_signals`` to ``_allow_signals``
+    as a block, for mpref's own code that takes a primitive and lets it go
+    again on the caller's behalf (``Event``, the queues).  A ``with lock:``
+    alone would leave the lock held for ever if a signal's exception landed
+    at the first instruction of ``release``, and the caller, who wrote no
+    ``with``, could never release it.  Inside the block no handler runs
+    (blocking waits still let signals in between their slices); what
+    arrived meanwhile is handled when the block ends, after the release."""
+
+    def __enter__(self):
+        _defer_signals()
+
+    def __exit__(self, *exc_info):
+        if _get_ident() == _main_thread:
+            _allow_signals()
+
+
+signals_held_back = _SignalsHeldBack()
+
+
 def _let_signals_in():
     """Between two slices of a blocking wait in the main thread: run the
     handlers of pending signals (an exception propagates: the wait has taken
@@ -476,7 +506,7 @@ class SemLock:
         of ``_SIGNAL_SLICE`` and lets them in between (``interruptible``);
         elsewhere in slices of ``util.MAX_WAIT_SLICE`` (any finite timeout works).
         """
-        held_back = _deferring and _get_ident() == _main_thread
+        held_back = _holding_back()
         if timeout is None and not (held_back and interruptible):
             while _sem_wait(self._handle):
                 _unless_interrupted()
@@ -870,15 +900,25 @@ class Condition:
 
 
 def _is_alive(pid):
-    """Is process ``pid`` still running?  A child of ours that died and was
-    not joined yet is a zombie, which ``kill(pid, 0)`` still finds: ask
-    ``waitid`` without reaping it (where Python has it)."""
+    """Is process ``pid`` still running?  A process that died and was not
+    reaped yet by its parent is a zombie, which ``kill(pid, 0)`` still
+    finds -- and its parent may be another process, busy elsewhere.  On
+    Linux ``/proc/PID/stat`` tells (state ``Z``); elsewhere ``waitid``
+    without reaping can tell for a child of ours."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
+    try:
+        with open('/proc/%d/stat' % pid, 'rb') as stat_file:
+            stat = stat_file.read()
+    except OSError:
+        pass                        # no /proc (macOS), or it has just gone
+    else:
+        # "pid (command) state ...": the command may itself hold ')'.
+        return stat[stat.rindex(b')') + 2:stat.rindex(b')') + 3] not in (b'Z', b'X')
     if hasattr(os, 'waitid'):
         try:
             return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None
@@ -903,21 +943,21 @@ class Event:
 
     def is_set(self):
         """True if the flag is set."""
-        with self._cond:
+        with signals_held_back, self._cond:
             return not self._flag._is_zero()
 
     isSet = is_set                              # the spec's (threading's) old name
 
     def set(self):
         """Set the flag and wake every waiter."""
-        with self._cond:
+        with signals_held_back, self._cond:
             if self._flag._is_zero():
                 self._flag._post()
             self._cond.notify_all()
 
     def clear(self):
         """Reset the flag."""
-        with self._cond:
+        with signals_held_back, self._cond:
             self._flag._take(False)
 
     def wait(self, timeout=None):
@@ -925,7 +965,7 @@ class Event:
         expires.  True if the flag was set or ``set()`` woke us; False only
         when the timeout expired with the flag unset."""
         timeout = util.check_timeout(timeout)
-        with self._cond:
+        with signals_held_back, self._cond:
             if not self._flag._is_zero():
                 return True
             return self._cond.wait(timeout) or not self._flag._is_zero()

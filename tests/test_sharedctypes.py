@@ -163,6 +163,15 @@ def test_unknown_typecode_is_a_type_error_as_in_stdlib():
         Array('z', 3)
 
 
+@pytest.mark.parametrize('not_a_type', [3, None, 2.5, b'i', ctypes.c_int(1), int])
+def test_a_non_type_gets_a_message_that_says_what_is_wanted(not_a_type):
+    # ctypes.sizeof alone would say "this type has no size".
+    for make in (lambda: RawValue(not_a_type), lambda: Value(not_a_type),
+                 lambda: RawArray(not_a_type, 2), lambda: Array(not_a_type, 2)):
+        with pytest.raises(TypeError, match='must be a typecode .* or a ctypes type'):
+            make()
+
+
 def test_raw_array_is_zeroed_even_over_a_reused_block():
     first = RawArray('i', 64)
     first[:] = [123456] * 64
@@ -284,6 +293,29 @@ def test_structure_value_and_synchronized_fields(ctx):
     assert p.get_obj().x == 4.0
     with pytest.raises(AttributeError):
         p.z
+
+
+class IntOrDouble(ctypes.Union):
+    _fields_ = [('i', c_int), ('d', c_double)]
+
+
+def set_union(number):
+    number.i = 42
+
+
+def test_a_union_value_is_synchronized_like_a_structure(ctx):
+    # The stdlib wraps a Union as it wraps a Structure; mpref refused to.
+    number = Value(IntOrDouble)
+    assert isinstance(number, sharedctypes.SynchronizedStructure)
+    assert repr(number).startswith('<SynchronizedIntOrDouble wrapper for ')
+    assert repr(stdlib_mp.Value(IntOrDouble)).startswith('<SynchronizedIntOrDouble wrapper for ')
+    p = ctx.Process(target=set_union, args=(number,))
+    p.start()
+    p.join(30)
+    assert p.exitcode == 0 and number.i == 42
+    with number:
+        number.d = 1.5
+    assert number.d == 1.5 and number.get_lock()._count == 0
 
 
 def square_fields(point, raw_point, shorts):

@@ -818,6 +818,14 @@ SIGINT_SCRIPT = textwrap.dedent('''
         event.wait()
     elif what == 'event-timeout':
         event.wait(60)
+    elif what.startswith('queue-get'):
+        mpref.Queue().get(timeout=60 if what.endswith('timeout') else None)
+    elif what == 'queue-put':
+        full = mpref.Queue(1)
+        full.put(1)
+        full.put(2)
+    elif what == 'value':
+        mpref.Value('i', 0, lock=lock).value
     print('not interrupted', flush=True)
 ''')
 
@@ -826,6 +834,8 @@ SIGINT_SCRIPT = textwrap.dedent('''
     ('acquire', 'native'), ('acquire-timeout', 'native'), ('acquire-timeout', 'loop'),
     ('condition', 'native'), ('condition-timeout', 'native'), ('condition-timeout', 'loop'),
     ('event', 'native'), ('event-timeout', 'native'), ('event-timeout', 'loop'),
+    ('queue-get', 'native'), ('queue-get-timeout', 'native'), ('queue-put', 'native'),
+    ('value', 'native'),
 ])
 def test_sigint_interrupts_a_blocked_wait(what, path):
     sigint_test(what, path, [sys.executable, '-c', SIGINT_SCRIPT, what, path])
@@ -1116,6 +1126,52 @@ def test_notify_skips_a_waiter_killed_while_another_sleeps(ctx):
         p.join(TIMEOUT)
 
 
+def start_a_waiter_and_stay(cond, started, pid_pipe, go_on):
+    """A middle process: start a grandchild waiting on ``cond``, send its pid,
+    and do not join it until ``go_on`` is set (so once killed it stays a
+    zombie that only this process could reap)."""
+    parent_end, child_end = mpref.Pipe()
+    grandchild = mpref.Process(target=wait_on_condition, args=(cond, started, child_end))
+    grandchild.start()
+    pid_pipe.send(grandchild.pid)
+    go_on.wait(TIMEOUT)
+    grandchild.join(TIMEOUT)
+
+
+def test_notify_skips_a_dead_waiter_that_another_process_has_not_reaped(ctx):
+    # kill(pid, 0) still finds a zombie; its parent (not us) reaps it when it
+    # likes.  notify_all must not wait for that.
+    cond = mpref.Condition()
+    started, go_on = mpref.Semaphore(0), mpref.Event()
+    pid_end, pid_child_end = mpref.Pipe()
+    middle = ctx.Process(target=start_a_waiter_and_stay, args=(cond, started, pid_child_end, go_on))
+    middle.start()
+    try:
+        assert pid_end.poll(TIMEOUT)
+        grandchild = pid_end.recv()
+        assert started.acquire(timeout=TIMEOUT)
+        with cond:                  # the grandchild released `started` holding the lock: asleep now
+            pass
+        os.kill(grandchild, signal.SIGKILL)
+        deadline = time.monotonic() + TIMEOUT
+        while open('/proc/%d/stat' % grandchild).read().rsplit(')', 1)[1].split()[0] != 'Z':
+            assert time.monotonic() < deadline
+            time.sleep(0.01)        # until it is dead, unreaped
+        done = threading.Event()
+
+        def notify_all():
+            with cond:
+                cond.notify_all()
+            done.set()
+
+        threading.Thread(target=notify_all, daemon=True).start()
+        assert done.wait(TIMEOUT / 3)
+    finally:
+        go_on.set()
+        middle.join(TIMEOUT)
+    assert middle.exitcode == 0
+
+
 INTERRUPT_SCRIPT = textwrap.dedent('''
     import signal, sys, threading
     import mpref
@@ -1280,3 +1336,99 @@ def test_exit_while_a_daemonic_thread_uses_the_primitive_does_not_crash(kind):
         result = subprocess.run([sys.executable, '-c', program], capture_output=True,
                                 text=True, timeout=60)
         assert result.returncode == 0, (result.returncode, result.stderr[-2000:])
+BUILT_ON_LOCKS_SCRIPT = textwrap.dedent('''
+    import queue, signal, sys
+    import mpref
+    kind, loops = sys.argv[1], int(sys.argv[2])
+
+    class Tick(Exception):
+        pass
+
+    armed = False
+    def handler(signum, frame):
+        global armed
+        if armed:
+            armed = False
+            raise Tick
+
+    counter = iter(range(10 ** 9))
+    if kind == 'Value':
+        obj = mpref.Value('i', 0)
+        locks = [obj.get_lock()]
+        def body():
+            obj.value += 1
+    elif kind == 'Array':
+        obj = mpref.Array('i', 8, lock=mpref.Lock())
+        locks = [obj.get_lock()]
+        def body():
+            obj[0] = obj[0] + 1
+            obj[:] = obj[:]
+    elif kind == 'Event':
+        obj = mpref.Event()
+        locks = [obj._cond._lock]
+        def body():
+            obj.set(); obj.is_set(); obj.wait(0); obj.clear(); obj.wait(0)
+    else:                                   # Queue, JoinableQueue
+        obj = getattr(mpref, kind)(8)
+        locks = [obj._rlock] + ([obj._cond._lock] if kind == 'JoinableQueue' else [])
+        def body():
+            obj.put(next(counter))
+            obj.get()
+            if kind == 'JoinableQueue':
+                obj.task_done()
+
+    def consistent():
+        for lock in locks:
+            if lock._count or lock._get_value() != 1:
+                return 'a lock is held: %r' % lock
+        if 'Queue' in kind:
+            # Every taken slot holds an object: get exactly that many, in order.
+            last = -1
+            for _ in range(obj.qsize()):
+                try:
+                    item = obj.get(timeout=10)
+                except queue.Empty:
+                    return 'a slot was lost'
+                if not item > last:
+                    return 'out of order: %r after %r' % (item, last)
+                last = item
+            if kind == 'JoinableQueue':
+                while obj._unfinished_tasks.acquire(False):
+                    pass                    # tasks the interruptions left undone
+        return None
+
+    signal.signal(signal.SIGALRM, handler)
+    signal.setitimer(signal.ITIMER_REAL, 0.001, 0.001)
+    interrupted = 0
+    for _ in range(loops):
+        try:
+            armed = True
+            body()
+            armed = False
+        except Tick:
+            armed = False
+            interrupted += 1
+            problem = consistent()
+            if problem:
+                print(problem, file=sys.stderr)
+                break
+    else:
+        problem = None
+    signal.setitimer(signal.ITIMER_REAL, 0, 0)
+    print(interrupted, 'broken' if problem else 'ok')
+''')
+
+
+@pytest.mark.parametrize('kind,loops', [('Value', 20000), ('Array', 10000), ('Event', 5000),
+                                        ('Queue', 3000), ('JoinableQueue', 3000)])
+def test_signal_exceptions_never_break_what_is_built_on_locks(kind, loops):
+    # As above, but the caller wrote no `with`: a lock taken on its behalf
+    # (a synchronized value, an Event, a queue's read lock) must be free
+    # after every interruption, whatever instruction it hit, and a queue
+    # must lose no slot and never read half a message.
+    result = subprocess.run([sys.executable, '-c', BUILT_ON_LOCKS_SCRIPT, kind, str(loops)],
+                            capture_output=True, text=True, timeout=TIMEOUT)
+    assert result.returncode == 0, result.stderr
+    interrupted, outcome = result.stdout.split()
+    assert outcome == 'ok', result.stderr
+    assert int(interrupted) > 0
