@@ -221,18 +221,42 @@ _pthread_sigmask = _declare('pthread_sigmask', ctypes.c_int, ctypes.c_int, ctype
 _sigset_t = ctypes.c_ubyte * 256               # bigger than any sigset_t (glibc's: 128 bytes)
 
 
-def _asynchronous_signals():
+def _asynchronous_signals(left_out=()):
     """Every signal except those the kernel sends for a fault in the thread
-    itself: blocking those would turn a crash report into a silent kill."""
+    itself (blocking those would turn a crash report into a silent kill) and
+    except ``left_out``."""
     sigset = _sigset_t()
     libc = ctypes.CDLL(None)
     libc.sigfillset(ctypes.byref(sigset))
     for name in ('SIGSEGV', 'SIGBUS', 'SIGFPE', 'SIGILL', 'SIGTRAP', 'SIGABRT'):
         libc.sigdelset(ctypes.byref(sigset), getattr(signal, name))
+    for signum in left_out:
+        libc.sigdelset(ctypes.byref(sigset), signum)
     return sigset
 
 
-_ASYNCHRONOUS_SIGNALS = _asynchronous_signals()
+#: Signals whose default action ends the process.  While one of them has no
+#: Python handler (its default action, or ignored), no Python code can run
+#: for it, so holding it back protects nothing -- and would keep
+#: ``Process.terminate()`` (SIGTERM) from ending a process stuck in a wait
+#: that cannot be cut into slices (a reader waiting for the rest of a message
+#: whose writer was killed).  Those are left out of the mask.
+_ENDING_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
+_masks = {}     # which of _ENDING_SIGNALS have a Python handler -> the set to block
+
+
+def _signals_to_hold_back():
+    """The set ``_defer_signals`` blocks: every asynchronous signal that may
+    run a Python handler now (four ``getsignal`` calls, then a cached set)."""
+    handled = tuple(callable(signal.getsignal(signum)) for signum in _ENDING_SIGNALS)
+    mask = _masks.get(handled)
+    if mask is None:
+        mask = _masks[handled] = _asynchronous_signals(
+            [signum for signum, has_handler in zip(_ENDING_SIGNALS, handled) if not has_handler])
+    return mask
+
+
+_held_mask = None                              # what the main thread blocks while holding back
 _saved_mask = _sigset_t()                      # the main thread's mask before we held back
 _deferring = 0                                 # how deeply the main thread holds them back
 _main_thread = threading.main_thread().ident
@@ -258,8 +282,10 @@ def _defer_signals():
         return False
     _deferring += 1
     if _deferring == 1:
+        global _held_mask
         try:
-            _pthread_sigmask(signal.SIG_BLOCK, _ASYNCHRONOUS_SIGNALS, _saved_mask)
+            _held_mask = _signals_to_hold_back()
+            _pthread_sigmask(signal.SIG_BLOCK, _held_mask, _saved_mask)
         except BaseException:       # a handler of an earlier signal ran just now
             _allow_signals()
             raise
@@ -309,7 +335,7 @@ def _let_signals_in():
         _pthread_sigmask(signal.SIG_SETMASK, _saved_mask, None)
         _check_signals()
     finally:
-        _pthread_sigmask(signal.SIG_BLOCK, _ASYNCHRONOUS_SIGNALS, None)
+        _pthread_sigmask(signal.SIG_BLOCK, _held_mask, None)
 
 # --------------------------------------------------------------------------
 # 3. SemLock: one named semaphore and this process's view of it

@@ -12,6 +12,7 @@ import os
 import pathlib
 import pickle
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -1432,3 +1433,31 @@ def test_signal_exceptions_never_break_what_is_built_on_locks(kind, loops):
     interrupted, outcome = result.stdout.split()
     assert outcome == 'ok', result.stderr
     assert int(interrupted) > 0
+
+
+# -- signals held back never keep terminate() from ending a stuck process -----
+
+def test_terminate_ends_a_process_stuck_reading_half_a_message(ctx):
+    """A reader waiting for the rest of a message whose writer died holds
+    signals back (the queue would break if Ctrl-C landed mid-message), but
+    SIGTERM without a Python handler runs no Python code, so it is not held
+    back: ``terminate()`` still ends the process."""
+    from mpref.targets.synchronize import get_from_queue
+    q = ctx.Queue()
+    # Half a message, as a writer killed mid-write leaves it: a header
+    # announcing 1000 bytes, then 10 of them.
+    os.write(q._writer.fileno(), struct.pack('!i', 1000) + b'x' * 10)
+    started = ctx.Event()
+    p = ctx.Process(target=get_from_queue, args=(q, started))
+    p.start()
+    assert started.wait(30)
+    time.sleep(0.3)                 # into the read of the missing 990 bytes
+    p.terminate()
+    p.join(10)
+    try:
+        assert p.exitcode == -signal.SIGTERM, 'terminate() did not end the stuck reader'
+    finally:
+        if p.exitcode is None:
+            p.kill()
+            p.join(10)
+        q.close()

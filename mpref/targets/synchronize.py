@@ -94,3 +94,9 @@ def wait_on_condition(cond, started, conn):
         started.release()
         conn.send(cond.wait(30))
     conn.close()
+
+
+def get_from_queue(queue, started):
+    """Set ``started`` and block in ``queue.get()`` (the caller arranges that it stays blocked)."""
+    started.set()
+    queue.get()
