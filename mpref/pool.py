@@ -313,6 +313,9 @@ class AsyncResult:
         self._callback = callback
         self._error_callback = error_callback
         self._event = threading.Event()
+        # One outcome at a time: here only the result thread delivers, but
+        # mpref.dummy's worker threads deliver chunks of one map concurrently.
+        self._lock = threading.RLock()
         self._value = None
         self._failure = None
 
@@ -354,16 +357,18 @@ class AsyncResult:
 
     def _set(self, index, ok, entries):
         # Called by the result thread with the worker's outcome of the task.
-        if ok:
-            self._value = entries[0]
-        else:
-            self._failure = entries[0]
-        self._finish()
+        with self._lock:
+            if ok:
+                self._value = entries[0]
+            else:
+                self._failure = entries[0]
+            self._finish()
 
     def _abort(self, failure):
-        if not self._event.is_set():
-            self._value, self._failure = None, failure
-            self._finish()
+        with self._lock:
+            if not self._event.is_set():
+                self._value, self._failure = None, failure
+                self._finish()
 
     def _finish(self):
         # The callback runs before the event is set (so wait() returning means
@@ -395,6 +400,10 @@ class MapResult(AsyncResult):
         self._first_failure = None       # (item index, _Failure)
 
     def _set(self, index, ok, entries):
+        with self._lock:
+            self._set_chunk(index, ok, entries)
+
+    def _set_chunk(self, index, ok, entries):
         start = index * self._chunksize
         if ok:
             self._value[start:start + len(entries)] = entries
