@@ -283,6 +283,19 @@ def test_pipe_both_ways_by_reference():
         a.send_bytes(b'abc', 2, 5)
 
 
+@pytest.mark.parametrize('offset, size', [(-1, None), (9, None), (0, -1), (4, 5), (8, 1), (2, 3)])
+def test_send_bytes_bounds_are_those_of_a_real_pipe(offset, size):
+    # One rule for both: what a real mpref pipe accepts or refuses, with the same message.
+    outcomes = []
+    for a, b in (mpref.Pipe(), dummy.Pipe()):
+        with a, b:
+            try:
+                a.send_bytes(b'abcdefgh', offset, size)
+                outcomes.append(b.recv_bytes())
+            except ValueError as exc:
+                outcomes.append(str(exc))
+    assert outcomes[0] == outcomes[1]
+
 def test_one_way_pipe():
     reader, writer = dummy.Pipe(duplex=False)
     writer.send(1)
