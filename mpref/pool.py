@@ -358,6 +358,8 @@ class AsyncResult:
     def _set(self, index, ok, entries):
         # Called by the result thread with the worker's outcome of the task.
         with self._lock:
+            if self._event.is_set():
+                return      # terminate() failed it first (mpref.dummy: the thread ran on)
             if ok:
                 self._value = entries[0]
             else:
@@ -401,7 +403,8 @@ class MapResult(AsyncResult):
 
     def _set(self, index, ok, entries):
         with self._lock:
-            self._set_chunk(index, ok, entries)
+            if not self._event.is_set():    # else terminate() failed it first, as above
+                self._set_chunk(index, ok, entries)
 
     def _set_chunk(self, index, ok, entries):
         start = index * self._chunksize

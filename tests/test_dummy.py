@@ -570,6 +570,31 @@ def test_terminate_fails_what_is_outstanding_never_hangs():
         pool.map(_sq, [1])
 
 
+def test_a_task_that_ends_after_terminate_leaves_its_result_failed():
+    # terminate() fails a running task's result at once; the thread runs on,
+    # and its late outcome changes nothing (no second callback either).
+    gate, started = threading.Event(), threading.Semaphore(0)
+
+    def task(x):
+        started.release()
+        gate.wait(10)
+        return x
+
+    pool = dummy.Pool(3)
+    calls = []
+    single = pool.apply_async(task, (1,), callback=calls.append, error_callback=calls.append)
+    mapped = pool.map_async(task, [2, 3], chunksize=1,
+                            callback=calls.append, error_callback=calls.append)
+    for _ in range(3):
+        assert started.acquire(timeout=10)
+    pool.terminate()
+    gate.set()
+    pool.join()                 # every task has now ended and delivered its outcome
+    for result in (single, mapped):
+        with pytest.raises(WorkerLostError):
+            result.get(0)
+    assert [type(call) for call in calls] == [WorkerLostError, WorkerLostError]
+
 def test_dropping_the_pool_terminates_it():
     pool = dummy.Pool(2)
     workers = pool._pool
