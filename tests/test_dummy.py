@@ -3,6 +3,7 @@ their ``threads`` mode.  The stdlib's ``multiprocessing.dummy`` is the reference
 where behaviour is observable.
 """
 
+import ctypes
 import gc
 import os
 import queue
@@ -401,6 +402,17 @@ def test_value_lock_argument():
     with pytest.raises(TypeError):
         dummy.Value('?', 0)
 
+
+def test_value_of_a_structure_has_locked_fields_and_a_with_block():
+    class Point(ctypes.Structure):
+        _fields_ = [('x', ctypes.c_int), ('y', ctypes.c_int)]
+
+    point = dummy.Value(Point, 1, 2)
+    with point:                         # the wrapper's lock, as for mpref.Value
+        point.x += 10
+    assert (point.x, point.y) == (11, 2)
+    assert point.get_lock().acquire(False)      # released by the with block
+    point.get_lock().release()
 
 def test_raw_value_and_raw_array():
     assert dummy.RawValue('d', 2.5).value == 2.5

@@ -155,15 +155,17 @@ class Lock:
         timeout = _seconds(timeout)
         return self._lock.acquire(True, -1 if timeout is None else timeout)   # -1: no limit
 
-    def release(self):
-        """Release (``RuntimeError`` if not held, as in ``threading``)."""
+    def release(self, *_exc_info):
+        """Release (``RuntimeError`` if not held, as in ``threading``).
+
+        Extra arguments are ignored: this is also ``__exit__``, as in ``mpref.Lock``.
+        """
         self._lock.release()
 
     def __enter__(self):
         return self.acquire()
 
-    def __exit__(self, *exc_info):
-        self.release()
+    __exit__ = release
 
     def __repr__(self):
         return '<%s.%s wrapping %r>' % (__name__, type(self).__name__, self._lock)
@@ -290,8 +292,8 @@ def RawArray(typecode_or_type, size_or_initializer):
 def Value(typecode_or_type, *args, lock=True):
     """``RawValue`` behind a lock (an ``RLock`` unless given one); ``lock=False``: raw."""
     obj = RawValue(typecode_or_type, *args)
-    return _wrap(obj, lock, SynchronizedStructure if isinstance(obj, ctypes.Structure)
-                 else Synchronized)
+    has_fields = isinstance(obj, (ctypes.Structure, ctypes.Union))
+    return _wrap(obj, lock, SynchronizedStructure if has_fields else Synchronized)
 
 
 def Array(typecode_or_type, size_or_initializer, *, lock=True):
@@ -321,7 +323,7 @@ class SynchronizedString(_ThreadLocked, sharedctypes.SynchronizedString):
 
 
 class SynchronizedStructure(_ThreadLocked, sharedctypes.SynchronizedStructure):
-    """A ``Structure`` and its lock: each field is read and written under the lock."""
+    """A ``Structure`` or ``Union`` and its lock: each field is read and written under the lock."""
 
 
 def _wrap(obj, lock, wrapper):
