@@ -607,6 +607,21 @@ def test_a_task_that_ends_after_terminate_leaves_its_result_failed():
             result.get(0)
     assert [type(call) for call in calls] == [WorkerLostError, WorkerLostError]
 
+def test_an_imap_terminated_before_its_input_came_fails_not_ends():
+    gate = threading.Event()
+
+    def slow_input():
+        gate.wait(10)
+        yield 1                 # read by the feeder only after terminate()
+
+    pool = dummy.Pool(1)
+    it = pool.imap(_sq, slow_input())
+    pool.terminate()
+    gate.set()
+    pool.join()                 # the feeder has seen the pool terminated
+    with pytest.raises(WorkerLostError):
+        it.next(10)
+
 def test_dropping_the_pool_terminates_it():
     pool = dummy.Pool(2)
     workers = pool._pool

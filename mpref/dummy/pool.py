@@ -139,6 +139,7 @@ class _Core:
 
     def _feed(self, result, func, iterable, chunksize):
         index = 0
+        terminated = False
         try:
             iterator = iter(iterable)
             while True:
@@ -147,7 +148,8 @@ class _Core:
                     break
                 with self.lock:
                     if self.state == TERMINATE:
-                        return              # terminate() has failed the result
+                        terminated = True
+                        return
                     self.tasks.put((result, index, func, chunk, False, {}))
                 index += 1
         except Exception as exc:
@@ -155,7 +157,11 @@ class _Core:
             result._set(index, False, [_Failure(exc)])
             index += 1
         finally:
-            result._set_length(index)
+            # Cut short by terminate(), the input has no length: the result
+            # stays in the cache until terminate() fails it (a length would
+            # end the iteration quietly, or take it out of the cache first).
+            if not terminated:
+                result._set_length(index)
             with self.lock:
                 self.feeders -= 1
                 self._stop_workers_if_done_locked()
