@@ -679,6 +679,7 @@ class _Core:
     def _feed(self, result, func, iterable, chunksize):
         # An imap's own thread: read the input a chunk at a time, pickle, queue.
         index = 0
+        terminated = False
         try:
             for chunk, error in _chunks(iterable, chunksize):
                 if chunk:
@@ -692,7 +693,8 @@ class _Core:
                                    and self.state != TERMINATE):
                                 self.backlog_shrunk.wait()
                             if self.state == TERMINATE:
-                                return      # terminate() has failed the result
+                                terminated = True
+                                return
                             self.backlog.append(task)
                             self._dispatch_locked()
                     index += 1
@@ -704,7 +706,11 @@ class _Core:
             result._set(index, False, [_Failure.here(exc)])
             index += 1
         finally:
-            result._set_length(index)
+            # Cut short by terminate(), the input has no length: the result
+            # stays in the cache until terminate() fails it (a length would
+            # end the iteration quietly, or take it out of the cache first).
+            if not terminated:
+                result._set_length(index)
             with self.lock:
                 self.feeders -= 1
                 if self.state != TERMINATE:
