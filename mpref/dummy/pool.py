@@ -157,9 +157,8 @@ class _Core:
             result._set(index, False, [_Failure(exc)])
             index += 1
         finally:
-            # Cut short by terminate(), the input has no length: the result
-            # stays in the cache until terminate() fails it (a length would
-            # end the iteration quietly, or take it out of the cache first).
+            # As in mpref.pool's feeder: cut short, the input has no length,
+            # and the result waits in the cache for terminate() to fail it.
             if not terminated:
                 result._set_length(index)
             with self.lock:
