@@ -157,28 +157,7 @@ class Connection:
         """
         if self._handle is None or not self._writable:
             self._check_writable()
-        view = memoryview(buffer)
-        if not view.c_contiguous:
-            # Checked before anything is written: a header already sent with
-            # no payload behind it would leave the reader waiting for ever.
-            raise BufferError('send_bytes() needs a contiguous buffer (a strided '
-                              'view like m[::2] is not): send bytes(m) instead')
-        if view.itemsize != 1 or view.ndim != 1:
-            view = view.cast('B')
-        n = view.nbytes
-        if offset < 0:
-            raise ValueError('offset is negative')
-        if n < offset:
-            raise ValueError('buffer length < offset')
-        if size is None:
-            size = n - offset
-        elif size < 0:
-            raise ValueError('size is negative')
-        elif offset + size > n:
-            raise ValueError('buffer length < offset + size')
-        if offset or size != n:
-            view = view[offset:offset + size]
-        self._send_message(view)
+        self._send_message(_message_view(buffer, offset, size))
 
     def _send_message(self, payload):
         n = len(payload)
@@ -437,6 +416,37 @@ class Connection:
         spawn.assert_spawning(self)
         fd = spawn.duplicate_for_child(self._handle)
         return _rebuild_connection, (fd, self._readable, self._writable)
+
+
+def _message_view(buffer, offset=0, size=None):
+    """The bytes ``send_bytes(buffer, offset, size)`` sends, as a flat memoryview.
+
+    ``offset`` and ``size`` count bytes; ``ValueError`` (with CPython's
+    messages) when they fall outside the buffer.  Also used by
+    ``mpref.dummy.connection``.
+    """
+    view = memoryview(buffer)
+    if not view.c_contiguous:
+        # Checked before anything is written: a header already sent with
+        # no payload behind it would leave the reader waiting for ever.
+        raise BufferError('send_bytes() needs a contiguous buffer (a strided '
+                          'view like m[::2] is not): send bytes(m) instead')
+    if view.itemsize != 1 or view.ndim != 1:
+        view = view.cast('B')
+    n = view.nbytes
+    if offset < 0:
+        raise ValueError('offset is negative')
+    if n < offset:
+        raise ValueError('buffer length < offset')
+    if size is None:
+        size = n - offset
+    elif size < 0:
+        raise ValueError('size is negative')
+    elif offset + size > n:
+        raise ValueError('buffer length < offset + size')
+    if offset or size != n:
+        view = view[offset:offset + size]
+    return view
 
 
 def _rebuild_connection(fd, readable, writable):

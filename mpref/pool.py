@@ -313,6 +313,9 @@ class AsyncResult:
         self._callback = callback
         self._error_callback = error_callback
         self._event = threading.Event()
+        # One outcome at a time: here only the result thread delivers, but
+        # mpref.dummy's worker threads deliver chunks of one map concurrently.
+        self._lock = threading.RLock()
         self._value = None
         self._failure = None
 
@@ -354,16 +357,20 @@ class AsyncResult:
 
     def _set(self, index, ok, entries):
         # Called by the result thread with the worker's outcome of the task.
-        if ok:
-            self._value = entries[0]
-        else:
-            self._failure = entries[0]
-        self._finish()
+        with self._lock:
+            if self._event.is_set():
+                return      # terminate() failed it first (mpref.dummy: the thread ran on)
+            if ok:
+                self._value = entries[0]
+            else:
+                self._failure = entries[0]
+            self._finish()
 
     def _abort(self, failure):
-        if not self._event.is_set():
-            self._value, self._failure = None, failure
-            self._finish()
+        with self._lock:
+            if not self._event.is_set():
+                self._value, self._failure = None, failure
+                self._finish()
 
     def _finish(self):
         # The callback runs before the event is set (so wait() returning means
@@ -395,6 +402,11 @@ class MapResult(AsyncResult):
         self._first_failure = None       # (item index, _Failure)
 
     def _set(self, index, ok, entries):
+        with self._lock:
+            if not self._event.is_set():    # else terminate() failed it first, as above
+                self._set_chunk(index, ok, entries)
+
+    def _set_chunk(self, index, ok, entries):
         start = index * self._chunksize
         if ok:
             self._value[start:start + len(entries)] = entries
@@ -667,6 +679,7 @@ class _Core:
     def _feed(self, result, func, iterable, chunksize):
         # An imap's own thread: read the input a chunk at a time, pickle, queue.
         index = 0
+        terminated = False
         try:
             for chunk, error in _chunks(iterable, chunksize):
                 if chunk:
@@ -680,7 +693,8 @@ class _Core:
                                    and self.state != TERMINATE):
                                 self.backlog_shrunk.wait()
                             if self.state == TERMINATE:
-                                return      # terminate() has failed the result
+                                terminated = True
+                                return
                             self.backlog.append(task)
                             self._dispatch_locked()
                     index += 1
@@ -692,7 +706,11 @@ class _Core:
             result._set(index, False, [_Failure.here(exc)])
             index += 1
         finally:
-            result._set_length(index)
+            # Cut short by terminate(), the input has no length: the result
+            # stays in the cache until terminate() fails it (a length would
+            # end the iteration quietly, or take it out of the cache first).
+            if not terminated:
+                result._set_length(index)
             with self.lock:
                 self.feeders -= 1
                 if self.state != TERMINATE:

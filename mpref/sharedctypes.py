@@ -164,10 +164,15 @@ class SynchronizedBase:
     ``v.value += 1`` can be made atomic (each access alone already is).
     """
 
+    #: The lock a wrapper makes when given none, and the kinds of lock it accepts:
+    #: those shared with other processes.  (``mpref.dummy``'s wrappers name thread locks.)
+    _new_lock = RLock
+    _lock_types = (Lock, RLock)
+
     def __init__(self, obj, lock=None):
         if lock is None:
-            lock = RLock()
-        elif not isinstance(lock, (Lock, RLock)):
+            lock = self._new_lock()
+        elif not isinstance(lock, self._lock_types):
             # Only these are shared with other processes: a threading.Lock
             # (or a Semaphore) would look like a lock and protect nothing.
             raise TypeError('lock must be True, False, None, or an mpref Lock or RLock, '

@@ -3,6 +3,7 @@ their ``threads`` mode.  The stdlib's ``multiprocessing.dummy`` is the reference
 where behaviour is observable.
 """
 
+import ctypes
 import gc
 import os
 import queue
@@ -283,6 +284,19 @@ def test_pipe_both_ways_by_reference():
         a.send_bytes(b'abc', 2, 5)
 
 
+@pytest.mark.parametrize('offset, size', [(-1, None), (9, None), (0, -1), (4, 5), (8, 1), (2, 3)])
+def test_send_bytes_bounds_are_those_of_a_real_pipe(offset, size):
+    # One rule for both: what a real mpref pipe accepts or refuses, with the same message.
+    outcomes = []
+    for a, b in (mpref.Pipe(), dummy.Pipe()):
+        with a, b:
+            try:
+                a.send_bytes(b'abcdefgh', offset, size)
+                outcomes.append(b.recv_bytes())
+            except ValueError as exc:
+                outcomes.append(str(exc))
+    assert outcomes[0] == outcomes[1]
+
 def test_one_way_pipe():
     reader, writer = dummy.Pipe(duplex=False)
     writer.send(1)
@@ -388,6 +402,17 @@ def test_value_lock_argument():
     with pytest.raises(TypeError):
         dummy.Value('?', 0)
 
+
+def test_value_of_a_structure_has_locked_fields_and_a_with_block():
+    class Point(ctypes.Structure):
+        _fields_ = [('x', ctypes.c_int), ('y', ctypes.c_int)]
+
+    point = dummy.Value(Point, 1, 2)
+    with point:                         # the wrapper's lock, as for mpref.Value
+        point.x += 10
+    assert (point.x, point.y) == (11, 2)
+    assert point.get_lock().acquire(False)      # released by the with block
+    point.get_lock().release()
 
 def test_raw_value_and_raw_array():
     assert dummy.RawValue('d', 2.5).value == 2.5
@@ -556,6 +581,46 @@ def test_terminate_fails_what_is_outstanding_never_hangs():
     with pytest.raises(ValueError):
         pool.map(_sq, [1])
 
+
+def test_a_task_that_ends_after_terminate_leaves_its_result_failed():
+    # terminate() fails a running task's result at once; the thread runs on,
+    # and its late outcome changes nothing (no second callback either).
+    gate, started = threading.Event(), threading.Semaphore(0)
+
+    def task(x):
+        started.release()
+        gate.wait(10)
+        return x
+
+    pool = dummy.Pool(3)
+    calls = []
+    single = pool.apply_async(task, (1,), callback=calls.append, error_callback=calls.append)
+    mapped = pool.map_async(task, [2, 3], chunksize=1,
+                            callback=calls.append, error_callback=calls.append)
+    for _ in range(3):
+        assert started.acquire(timeout=10)
+    pool.terminate()
+    gate.set()
+    pool.join()                 # every task has now ended and delivered its outcome
+    for result in (single, mapped):
+        with pytest.raises(WorkerLostError):
+            result.get(0)
+    assert [type(call) for call in calls] == [WorkerLostError, WorkerLostError]
+
+def test_an_imap_terminated_before_its_input_came_fails_not_ends():
+    gate = threading.Event()
+
+    def slow_input():
+        gate.wait(10)
+        yield 1                 # read by the feeder only after terminate()
+
+    pool = dummy.Pool(1)
+    it = pool.imap(_sq, slow_input())
+    pool.terminate()
+    gate.set()
+    pool.join()                 # the feeder has seen the pool terminated
+    with pytest.raises(WorkerLostError):
+        it.next(10)
 
 def test_dropping_the_pool_terminates_it():
     pool = dummy.Pool(2)

@@ -1153,6 +1153,24 @@ def test_beyond_stdlib_results_of_a_terminated_imap_fail(mp_impl):
         it.next(GET)
 
 
+def test_beyond_stdlib_an_imap_terminated_before_its_input_came_fails():
+    gate = threading.Event()
+
+    def slow_input():
+        gate.wait(10)
+        yield 1                 # read by the feeder only after terminate()
+
+    pool = mpref.Pool(1)
+    it = pool.imap(tasks.noop, slow_input())
+    pool.terminate()
+    gate.set()
+    pool.join()
+    for thread in threading.enumerate():
+        if thread.name == 'mpref-pool-feeder':
+            thread.join(GET)    # it has seen the pool terminated
+    with pytest.raises(mpref.pool.WorkerLostError):
+        it.next(GET)
+
 ORPHAN_SCRIPT = """
 import sys, time
 import mpref

@@ -35,15 +35,16 @@ always 0); the locks take the spec's ``acquire(block=True, timeout=None)``;
 ``Manager()`` returns a manager object (CPython returns the module).
 """
 
+import ctypes
 import queue
 import threading
 import weakref
 
-from .. import util
+from .. import sharedctypes, util
 from ..exceptions import AuthenticationError, BufferTooShort, ProcessError, TimeoutError
 from ..managers import Namespace
 from ..process import cpu_count, freeze_support
-from ..sharedctypes import typecode_to_type
+from ..sharedctypes import _ctype
 from .connection import Pipe
 from .pool import Pool
 
@@ -154,15 +155,17 @@ class Lock:
         timeout = _seconds(timeout)
         return self._lock.acquire(True, -1 if timeout is None else timeout)   # -1: no limit
 
-    def release(self):
-        """Release (``RuntimeError`` if not held, as in ``threading``)."""
+    def release(self, *_exc_info):
+        """Release (``RuntimeError`` if not held, as in ``threading``).
+
+        Extra arguments are ignored: this is also ``__exit__``, as in ``mpref.Lock``.
+        """
         self._lock.release()
 
     def __enter__(self):
         return self.acquire()
 
-    def __exit__(self, *exc_info):
-        self.release()
+    __exit__ = release
 
     def __repr__(self):
         return '<%s.%s wrapping %r>' % (__name__, type(self).__name__, self._lock)
@@ -288,79 +291,39 @@ def RawArray(typecode_or_type, size_or_initializer):
 
 def Value(typecode_or_type, *args, lock=True):
     """``RawValue`` behind a lock (an ``RLock`` unless given one); ``lock=False``: raw."""
-    return _wrap(RawValue(typecode_or_type, *args), lock, Synchronized)
+    obj = RawValue(typecode_or_type, *args)
+    has_fields = isinstance(obj, (ctypes.Structure, ctypes.Union))
+    return _wrap(obj, lock, SynchronizedStructure if has_fields else Synchronized)
 
 
 def Array(typecode_or_type, size_or_initializer, *, lock=True):
     """``RawArray`` behind a lock, as ``Value``."""
-    return _wrap(RawArray(typecode_or_type, size_or_initializer), lock, SynchronizedArray)
+    obj = RawArray(typecode_or_type, size_or_initializer)
+    return _wrap(obj, lock, SynchronizedString if obj._type_ is ctypes.c_char
+                 else SynchronizedArray)
 
 
-class Synchronized:
-    """A ctypes object and its lock: ``value``, ``get_obj()``, ``get_lock()``, ``with``."""
+class _ThreadLocked:
+    """Makes ``mpref.sharedctypes``' wrappers take this module's (thread) locks."""
 
-    def __init__(self, obj, lock):
-        self._obj, self._lock = obj, lock
-
-    def get_obj(self):
-        return self._obj
-
-    def get_lock(self):
-        return self._lock
-
-    def __enter__(self):
-        return self._lock.__enter__()
-
-    def __exit__(self, *exc_info):
-        return self._lock.__exit__(*exc_info)
-
-    @property
-    def value(self):
-        with self._lock:
-            return self._obj.value
-
-    @value.setter
-    def value(self, new_value):
-        with self._lock:
-            self._obj.value = new_value
-
-    def __repr__(self):
-        return '<%s wrapper for %r>' % (type(self).__name__, self._obj)
+    _new_lock = RLock
+    _lock_types = (Lock,)               # RLock is a Lock here
 
 
-class SynchronizedArray(Synchronized):
-    """An array and its lock: items, slices, ``len``; ``value``/``raw`` for ``'c'``."""
-
-    def __len__(self):
-        return len(self._obj)
-
-    def __getitem__(self, index):
-        with self._lock:
-            return self._obj[index]
-
-    def __setitem__(self, index, value):
-        with self._lock:
-            self._obj[index] = value
-
-    @property
-    def raw(self):
-        with self._lock:
-            return self._obj.raw
-
-    @raw.setter
-    def raw(self, new_value):
-        with self._lock:
-            self._obj.raw = new_value
+class Synchronized(_ThreadLocked, sharedctypes.Synchronized):
+    """A ctypes value and its lock: ``value``, ``get_obj()``, ``get_lock()``, ``with``."""
 
 
-def _ctype(typecode_or_type):
-    if isinstance(typecode_or_type, str):
-        try:
-            return typecode_to_type[typecode_or_type]
-        except KeyError:
-            raise TypeError('unknown typecode %r: use one of %s or a ctypes type'
-                            % (typecode_or_type, ''.join(typecode_to_type))) from None
-    return typecode_or_type
+class SynchronizedArray(_ThreadLocked, sharedctypes.SynchronizedArray):
+    """An array and its lock: items, slices, ``len``."""
+
+
+class SynchronizedString(_ThreadLocked, sharedctypes.SynchronizedString):
+    """A ``c_char`` array and its lock: also ``value`` and ``raw``."""
+
+
+class SynchronizedStructure(_ThreadLocked, sharedctypes.SynchronizedStructure):
+    """A ``Structure`` or ``Union`` and its lock: each field is read and written under the lock."""
 
 
 def _wrap(obj, lock, wrapper):

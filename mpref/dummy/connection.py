@@ -24,7 +24,7 @@ import collections
 import itertools
 import threading
 
-from .. import util
+from .. import connection, util
 
 __all__ = ['Client', 'Listener', 'Pipe', 'Connection', 'families']
 
@@ -70,15 +70,8 @@ class Connection:
     def send_bytes(self, buffer, offset=0, size=None):
         """Send ``size`` bytes of ``buffer`` from ``offset`` as one message."""
         self._check_writable()
-        view = memoryview(buffer).cast('B')
-        if not 0 <= offset <= len(view):
-            raise ValueError('offset %d is outside the buffer (%d bytes)' % (offset, len(view)))
-        if size is None:
-            size = len(view) - offset
-        if size < 0 or offset + size > len(view):
-            raise ValueError('size %d from offset %d is outside the buffer (%d bytes)'
-                             % (size, offset, len(view)))
-        self._writes.put(bytes(view[offset:offset + size]))
+        # The same bounds, and errors, as mpref.connection; then a copy of the bytes.
+        self._writes.put(bytes(connection._message_view(buffer, offset, size)))
 
     def recv_bytes(self, maxlength=None):
         """Return the next message sent with ``send_bytes``, as bytes."""
