@@ -109,5 +109,6 @@ def custom_manager_program():
 
 if __name__ == '__main__':
     if sys.argv[1:]:
-        sys.exit('usage: python -m mpref.examples.managers   (no arguments)')
+        print('usage: python -m mpref.examples.managers   (no arguments)', file=sys.stderr)
+        sys.exit(2)
     custom_manager_program()
