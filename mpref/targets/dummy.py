@@ -17,22 +17,11 @@ The GIL measurements of the chapter use ``burn`` (pure-Python computing) and
 
 import time
 
-import mpref
-from mpref.examples.pool import pool_program
+from mpref.examples.pool import namespace_for, pool_program
 from mpref.examples.synchronize import synchronization_program
 
 __all__ = ['pool_program', 'synchronization_program', 'burn', 'wait', 'append_to',
            'namespace_for']
-
-
-def namespace_for(mode):
-    """``mpref`` for ``'processes'``, ``mpref.dummy`` for ``'threads'``."""
-    if mode == 'processes':
-        return mpref
-    if mode == 'threads':
-        from mpref import dummy
-        return dummy
-    raise ValueError("mode must be 'processes' or 'threads', not %r" % (mode,))
 
 
 def append_to(items, value):
