@@ -675,7 +675,7 @@ def test_bad_chunksize(pool):
 # --------------------------------------------------------------------------
 
 def _report(program, mode):
-    completed = subprocess.run([sys.executable, '-m', 'mpref.targets.dummy', program, mode],
+    completed = subprocess.run([sys.executable, '-m', 'mpref.examples.' + program, mode],
                                capture_output=True, text=True, timeout=90,
                                env=dict(os.environ, PYTHON_COLORS='0'))
     assert completed.returncode == 0, completed.stderr
@@ -684,7 +684,7 @@ def _report(program, mode):
     return [line.split(' says that ')[-1] for line in lines if not line.startswith('pool = ')]
 
 
-@pytest.mark.parametrize('program', ['pool', 'synchronization'])
+@pytest.mark.parametrize('program', ['pool', 'synchronize'])
 def test_the_spec_programs_report_the_same_on_threads_and_processes(program):
     threads, processes = _report(program, 'threads'), _report(program, 'processes')
     assert sorted(threads) == sorted(processes)

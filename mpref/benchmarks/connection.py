@@ -14,6 +14,10 @@ Two measurements, each for ``mpref.Pipe`` and the stdlib's
 The child acknowledges each batch, so the clock stops only when every message
 has been received.  Each figure is the best of three batches.
 
+The floor of the first two rows is the same work with bare OS calls
+(``floor.pipe_objects_rate``, ``floor.pipe_bytes_rate``: ``os.pipe``,
+``struct`` framing, ``pickle``).
+
 A third row is about memory, not speed: the receiver's peak memory while
 ``recv_bytes()`` takes one big message (256 MiB; ``--size large``: 2 GiB + 16
 bytes, past the 4-byte header's limit), as a multiple of the payload.  Each
@@ -35,12 +39,14 @@ import time
 import tracemalloc
 
 import mpref
+from mpref.benchmarks import floor
 from mpref.benchmarks.yardstick import stdlib_multiprocessing
 
 #: size -> (number of 256-byte objects, number of 1 MiB messages) per batch
-SIZES = {'small': (20000, 64), 'large': (200000, 512)}
+SIZES = {'tiny': (1000, 8), 'small': (20000, 64), 'large': (200000, 512)}
 #: size -> (the length of the one big message of the memory row, how to say it)
-BIG_MESSAGE = {'small': (256 << 20, '256 MiB'), 'large': ((2 << 30) + 16, '2 GiB + 16 B')}
+BIG_MESSAGE = {'tiny': (16 << 20, '16 MiB'),
+               'small': (256 << 20, '256 MiB'), 'large': ((2 << 30) + 16, '2 GiB + 16 B')}
 OBJECT = 'x' * 256
 MESSAGE = bytes(1 << 20)
 REPEAT = 3
@@ -152,6 +158,8 @@ def run(size='small'):
     n_objects, n_messages = SIZES[size]
     ours = _measure(mpref.get_context('fork'), n_objects, n_messages)
     theirs = _measure(stdlib_multiprocessing().get_context('fork'), n_objects, n_messages)
+    floors = (floor.pipe_objects_rate(n_objects, OBJECT),
+              floor.pipe_bytes_rate(n_messages, MESSAGE) / 1e6)
     big, big_label = BIG_MESSAGE[size]
     peaks = {}
     for name in ('mpref', 'stdlib'):
@@ -161,9 +169,9 @@ def run(size='small'):
         peaks[name] = result['traced'] / big
     return [
         {'name': 'Pipe send/recv 256-byte str', 'mpref': ours[0], 'stdlib': theirs[0],
-         'unit': 'objects/s'},
+         'floor': floors[0], 'unit': 'objects/s'},
         {'name': 'Pipe send_bytes/recv_bytes 1 MiB', 'mpref': ours[1], 'stdlib': theirs[1],
-         'unit': 'MB/s'},
+         'floor': floors[1], 'unit': 'MB/s'},
         {'name': 'recv_bytes peak memory, ' + big_label, 'mpref': peaks['mpref'],
          'stdlib': peaks['stdlib'], 'unit': 'x payload (lower is better)'},
     ]

@@ -15,17 +15,24 @@ fork):
   gets: objects per second through the manager's ``queue.Queue``;
 * ``Lock`` acquire/release -- two round trips per pair.
 
+Each row's ``threading`` figure is the same program on the plain objects
+two threads of one process would share (``list``, ``dict``, ``queue.Queue``
+with a producer thread, ``threading.Lock``): what the round trips cost.
+
 Each figure is the best of ``REPEAT`` runs, mpref's and the stdlib's taken in
 turn, so a noisy machine disturbs both alike.
 """
 
+import queue
+import threading
 import time
+import types
 
 import mpref
 from mpref.benchmarks.yardstick import stdlib_multiprocessing
 
 #: size -> number of operations per run
-SIZES = {'small': 5000, 'large': 50000}
+SIZES = {'tiny': 300, 'small': 5000, 'large': 50000}
 REPEAT = 5
 
 
@@ -77,6 +84,13 @@ def _queue_between_processes(manager, count, context):
         p.join(60)
 
 
+#: What threads share instead of a manager: the plain objects themselves.
+PLAIN_OBJECTS = types.SimpleNamespace(list=list, dict=dict, Queue=queue.Queue,
+                                      Lock=threading.Lock)
+#: ... and a thread where a process would start.
+THREADS = types.SimpleNamespace(Process=threading.Thread)
+
+
 #: (row name, unit, function(manager, count, context) -> (count, seconds))
 CASES = [
     ('manager.list item read', 'round trips/s',
@@ -90,19 +104,22 @@ CASES = [
 
 
 def run(size='small'):
-    """One row per case: mpref's rate and the stdlib's, measured alternately."""
+    """One row per case: mpref's rate, the stdlib's and the plain objects'
+    between threads (``threading``), measured alternately."""
     count = SIZES[size]
     contexts = [mpref.get_context('fork'), stdlib_multiprocessing().get_context('fork')]
     managers = [context.Manager() for context in contexts]
     try:
         rows = []
         for name, unit, case in CASES:
-            best = [0.0, 0.0]
+            best = [0.0, 0.0, 0.0]
             for _ in range(REPEAT):
-                for i, (manager, context) in enumerate(zip(managers, contexts)):
+                for i, (manager, context) in enumerate(zip(managers + [PLAIN_OBJECTS],
+                                                           contexts + [THREADS])):
                     done, seconds = case(manager, count, context)
                     best[i] = max(best[i], done / seconds)
-            rows.append({'name': name, 'mpref': best[0], 'stdlib': best[1], 'unit': unit})
+            rows.append({'name': name, 'mpref': best[0], 'stdlib': best[1],
+                         'threading': best[2], 'unit': unit})
         return rows
     finally:
         for manager in managers:

@@ -24,7 +24,7 @@ from mpref.benchmarks.yardstick import stdlib_multiprocessing
 from mpref.targets.pool import noop, pow3
 
 #: size -> (N for pow3, M for noop, apply_async round trips)
-SIZES = {'small': (100000, 200000, 500), 'large': (100000, 1000000, 5000)}
+SIZES = {'tiny': (2000, 4000, 50), 'small': (100000, 200000, 500), 'large': (100000, 1000000, 5000)}
 PROCESSES = 4
 REPEAT = 5
 

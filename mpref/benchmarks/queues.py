@@ -9,8 +9,11 @@ in the same run:
 
 * ``mpref.Queue`` -- a forked producer process, the parent consumes;
 * the stdlib's ``multiprocessing.Queue`` -- the same program;
-* ``queue.Queue`` between two *threads* of one process: no pipe, no pickling,
-  no semaphores -- what a queue costs when nothing crosses a process boundary.
+* ``queue.Queue`` between two *threads* of one process (``threading``): no
+  pipe, no pickling, no semaphores -- what a queue costs when nothing crosses
+  a process boundary;
+* the floor: the same strings pickled and framed through a bare ``os.pipe``
+  to a forked reader (``floor.pipe_objects_rate``).
 
 The producer first puts ``'START'``; the clock runs from its arrival to the
 arrival of ``'STOP'``, so starting the process is not counted.  Each figure
@@ -23,10 +26,11 @@ import threading
 import time
 
 import mpref
+from mpref.benchmarks import floor
 from mpref.benchmarks.yardstick import stdlib_multiprocessing
 
 #: size -> number of objects per run
-SIZES = {'small': 20000, 'large': 200000}
+SIZES = {'tiny': 1000, 'small': 20000, 'large': 200000}
 OBJECT = '0' * 256
 REPEAT = 5
 
@@ -86,12 +90,14 @@ def _between_threads(count):
 
 
 def run(size='small'):
-    """One row: objects/s for mpref's Queue, the stdlib's, and queue.Queue (threads)."""
+    """One row: objects/s for mpref's Queue, the stdlib's, queue.Queue
+    between threads (``threading``) and the bare-pipe floor."""
     count = SIZES[size]
     ours, theirs = _between_processes(
         [mpref.get_context('fork'), stdlib_multiprocessing().get_context('fork')], count)
     threads = _between_threads(count)
     return [
         {'name': 'Queue put/get 256-byte str', 'mpref': ours, 'stdlib': theirs,
-         'threads': threads, 'unit': 'objects/s'},
+         'threading': threads, 'floor': floor.pipe_objects_rate(count, OBJECT),
+         'unit': 'objects/s'},
     ]

@@ -13,6 +13,8 @@ Chapter: ``notebooks/05_shared_ctypes.ipynb``.
   Python that calls ``sem_wait``/``sem_post`` through ``ctypes``
   (``synchronize.SemLock.acquire``) and keeps its owner/count bookkeeping in
   Python.
+* Threads need no shared memory: their ``threading`` figure is a plain
+  ``list`` read.
 * A plain ``list`` (not shared at all) is the baseline, not a comparison:
   it is measured once, and its row has no stdlib figure (``stdlib`` is None).
 """
@@ -24,7 +26,7 @@ from mpref.benchmarks.yardstick import best_rate, stdlib_multiprocessing
 
 #: How many items each pass reads: (unlocked, locked).  Locked reads cost
 #: microseconds each, so they get fewer.
-SIZES = {'small': (100_000, 10_000), 'large': (2_000_000, 200_000)}
+SIZES = {'tiny': (5_000, 1_000), 'small': (100_000, 10_000), 'large': (2_000_000, 200_000)}
 
 
 def _reads_per_second(sequence, count):
@@ -41,19 +43,22 @@ def run(size='small'):
     plain list as the baseline (its row's ``stdlib`` is None)."""
     unlocked_n, locked_n = SIZES[size]
     stdlib = stdlib_multiprocessing()
+    plain = list(range(unlocked_n))
+    plain_rate = _reads_per_second(plain, unlocked_n)
     rows = [
         {'name': "Array('i', lock=False)[i]",
+         'threading': plain_rate,
          'mpref': _reads_per_second(mpref.Array('i', unlocked_n, lock=False), unlocked_n),
          'stdlib': _reads_per_second(stdlib.Array('i', unlocked_n, lock=False), unlocked_n),
          'unit': 'reads/s'},
         {'name': "Array('i', lock=True)[i]",
+         'threading': plain_rate,
          'mpref': _reads_per_second(mpref.Array('i', locked_n), locked_n),
          'stdlib': _reads_per_second(stdlib.Array('i', locked_n), locked_n),
          'unit': 'reads/s'},
     ]
-    plain = list(range(unlocked_n))
     rows.append({'name': 'baseline: list[i] (not shared)',
-                 'mpref': _reads_per_second(plain, unlocked_n),
+                 'mpref': plain_rate,
                  'stdlib': None,
                  'unit': 'reads/s'})
     return rows

@@ -27,7 +27,8 @@ import time
 import mpref
 from mpref.benchmarks.yardstick import best_rate, stdlib_multiprocessing
 
-SIZES = {'small': {'calls': 100000, 'rounds': 500},
+SIZES = {'tiny': {'calls': 2000, 'rounds': 50},
+         'small': {'calls': 100000, 'rounds': 500},
          'large': {'calls': 500000, 'rounds': 5000}}
 
 

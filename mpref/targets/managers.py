@@ -8,18 +8,19 @@ through a Connection or a queue; the notebook's parent prints.
 
 The referents and the child functions do not depend on which implementation
 (mpref or the stdlib) made the proxies a child receives: the tests run them
-against both.  Run as a script (``python -m mpref.targets.managers``) this
-module is the spec's custom-manager program of 16.6.4, re-created.
+against both.  The spec's custom-manager program (16.6.4) and its referents
+(``Foo``, ``baz``, ``get_operator_module``) live in ``mpref/examples/managers.py``;
+they are imported here because the tests and the chapter register them too.
 """
 
-import operator
 import os
 import queue
 import threading
 
 import mpref
 from mpref.connection import Client
-from mpref.managers import BaseManager, BaseProxy, dispatch
+from mpref.examples.managers import Foo, baz, get_operator_module  # noqa: F401 (re-exported)
+from mpref.managers import BaseManager, dispatch
 
 
 # --------------------------------------------------------------------------
@@ -34,34 +35,6 @@ class MathsClass:
 
     def mul(self, x, y):
         return x * y
-
-
-class Foo:
-    """The spec's custom-manager program: two public methods and a private one.
-
-    Each method prints in the *server* process (and flushes, so that a script
-    whose whole output is captured shows the lines in call order).
-    """
-
-    def f(self):
-        print('you called Foo.f()', flush=True)
-
-    def g(self):
-        print('you called Foo.g()', flush=True)
-
-    def _h(self):
-        print('you called Foo._h()', flush=True)
-
-
-def baz():
-    """A simple generator: the squares of 0..9, served through a proxy."""
-    for i in range(10):
-        yield i * i
-
-
-def get_operator_module():
-    """Return the ``operator`` module: a referent that is a module."""
-    return operator
 
 
 class ReferentError(Exception):
@@ -273,64 +246,3 @@ def start_manager_and_wait(conn, manager_class):
     manager.start()
     conn.send(manager.address)
     conn.recv()
-
-
-# --------------------------------------------------------------------------
-# The spec's custom-manager program (16.6.4), in Python 3
-# --------------------------------------------------------------------------
-
-class GeneratorProxy(BaseProxy):
-    """A proxy for a generator: iterating it calls ``__next__`` in the server."""
-
-    _exposed_ = ('__next__',)
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        return self._callmethod('__next__')
-
-
-class MyManager(BaseManager):
-    """The program's manager: four registrations, four kinds of proxy."""
-
-
-MyManager.register('Foo1', Foo)                            # public methods: f, g
-MyManager.register('Foo2', Foo, exposed=('g', '_h'))       # an explicit list
-MyManager.register('baz', baz, proxytype=GeneratorProxy)   # a hand-written proxy
-MyManager.register('operator', get_operator_module)        # a module as referent
-
-
-def custom_manager_program():
-    """The spec's ``test()``.  Python 3 has no ``operator.getslice``/``repeat``:
-    ``getitem`` with a slice and ``mul`` on a list do their work."""
-    manager = MyManager()
-    manager.start()
-    print('-' * 20)
-    f1 = manager.Foo1()
-    f1.f()
-    f1.g()
-    assert not hasattr(f1, '_h')
-    assert sorted(f1._exposed_) == sorted(['f', 'g'])
-    print('-' * 20)
-    f2 = manager.Foo2()
-    f2.g()
-    f2._h()
-    assert not hasattr(f2, 'f')
-    assert sorted(f2._exposed_) == sorted(['g', '_h'])
-    print('-' * 20)
-    print(' '.join('<%d>' % i for i in manager.baz()))
-    print('-' * 20)
-    op = manager.operator()
-    print('op.add(23, 45) =', op.add(23, 45))
-    print('op.pow(2, 94) =', op.pow(2, 94))
-    print('op.getitem(list(range(10)), slice(2, 6)) =',
-          op.getitem(list(range(10)), slice(2, 6)))
-    print('op.mul(list(range(5)), 3) =', op.mul(list(range(5)), 3))
-    print('some of op._exposed_ =',
-          [name for name in op._exposed_ if name in ('add', 'getitem', 'mul', 'pow')])
-    manager.shutdown()
-
-
-if __name__ == '__main__':
-    custom_manager_program()
