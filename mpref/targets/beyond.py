@@ -404,6 +404,10 @@ def pool_timings(namespace, processes=2, size='small'):
 # A local Ray cluster, small and tidy (the ``cluster`` extra: Ray itself)
 # ---------------------------------------------------------------------------
 
+#: The signal handlers ``start_local_ray`` found, for ``stop_local_ray`` to restore.
+_handlers_before_ray = {}
+
+
 def start_local_ray(ray, temp_dir, num_cpus=2):
     """Start a one-machine Ray cluster for this process; return ``ray.init``'s context.
 
@@ -421,6 +425,11 @@ def start_local_ray(ray, temp_dir, num_cpus=2):
     # to this machine's network address (its name mentions macOS and Windows,
     # where this is the default).
     os.environ['RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER'] = '0'
+    # ray.init installs a SIGTERM handler of its own (and keeps it after
+    # shutdown): remember this process's handlers so stop_local_ray can put
+    # them back -- children forked later must not inherit Ray's.
+    _handlers_before_ray.update((signum, signal.getsignal(signum))
+                                for signum in (signal.SIGTERM, signal.SIGINT))
     return ray.init(num_cpus=num_cpus, include_dashboard=False, _temp_dir=temp_dir,
                     log_to_driver=False, logging_level=logging.ERROR)
 
@@ -433,6 +442,10 @@ def stop_local_ray(ray, temp_dir, timeout=20.0):
     killed): empty when Ray cleaned up after itself.
     """
     ray.shutdown()
+    for signum, handler in _handlers_before_ray.items():
+        if handler is not None:
+            signal.signal(signum, handler)
+    _handlers_before_ray.clear()
     deadline = time.monotonic() + timeout
     left = processes_mentioning(temp_dir)
     while left and time.monotonic() < deadline:

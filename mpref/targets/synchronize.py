@@ -8,6 +8,7 @@ deterministic.
 
 import os
 import random
+import signal
 import time
 
 from mpref import current_process
@@ -97,6 +98,12 @@ def wait_on_condition(cond, started, conn):
 
 
 def get_from_queue(queue, started):
-    """Set ``started`` and block in ``queue.get()`` (the caller arranges that it stays blocked)."""
+    """Set ``started`` and block in ``queue.get()`` (the caller arranges that it stays blocked).
+
+    SIGTERM is given its default action first: a forked child inherits its
+    parent's Python handlers, and a Python handler for SIGTERM is held back
+    like any other while the queue's lock is taken.
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     started.set()
     queue.get()
