@@ -369,6 +369,9 @@ class AsyncResult:
         # The callback runs before the event is set (so wait() returning means
         # the callback has run -- the spec's program relies on it), and its
         # exceptions are reported, never allowed to kill the result thread.
+        # Leaving the cache first means a terminate() called by the callback
+        # itself no longer counts this (complete) result as lost.
+        self._cache.pop(self._job, None)
         if self._failure is None:
             callback, argument = self._callback, self._value
         else:
@@ -376,11 +379,10 @@ class AsyncResult:
         if callback is not None:
             try:
                 callback(argument)
-            except Exception:
+            except BaseException:       # even SystemExit: the result thread must go on
                 sys.stderr.write('mpref.pool: exception in %s of %r (ignored):\n'
                                  % ('callback' if self._failure is None else 'error_callback', self))
                 traceback.print_exc()
-        self._cache.pop(self._job, None)
         self._event.set()
 
 
@@ -713,6 +715,13 @@ class _Core:
                 # will tell the result thread; the task waits for another worker.
                 worker.task = None
                 self.backlog.appendleft(task)
+            except BaseException:
+                # Interrupted mid-message (Ctrl-C during a large send): the
+                # worker holds part of a task it would wait for ever to
+                # finish reading.  Kill it; the result thread then fails the
+                # task (WorkerLostError) and starts a replacement.
+                worker.process.kill()
+                raise
         if self.state == CLOSE and not self.backlog and not self.feeders:
             while self.idle:
                 worker = self.idle.popleft()

@@ -24,6 +24,7 @@ import pickle
 import re
 import selectors
 import signal
+import struct
 import subprocess
 import sys
 import textwrap
@@ -1280,3 +1281,59 @@ def test_beyond_stdlib_a_death_hidden_from_the_sentinel_is_still_noticed(mp_impl
     with pytest.raises(mpref.pool.WorkerLostError, match='SIGKILL'):
         pool.apply_async(tasks.fork_then_die, (3,)).get(GET)
     assert pool.apply(tasks.f, (6,)) == 36
+
+
+class _InterruptedMidMessage:
+    """A worker's task connection whose next send is cut short by Ctrl-C:
+    the header and one byte of the task reach the worker, then
+    ``KeyboardInterrupt`` -- what a SIGINT during a large send does."""
+
+    def __init__(self, connection):
+        self.connection = connection
+
+    def send_bytes(self, payload):
+        os.write(self.connection.fileno(), struct.pack('!i', len(payload)) + payload[:1])
+        raise KeyboardInterrupt
+
+    def __getattr__(self, name):
+        return getattr(self.connection, name)
+
+
+def test_beyond_stdlib_ctrl_c_in_the_middle_of_sending_a_task_does_not_wedge_a_worker(mp_impl):
+    # The worker holds half a task it can never finish reading: the pool
+    # must give up on it (fail that task, replace the worker), not wait for ever.
+    pool = mp_impl.Pool(1)
+    assert pool.apply(tasks.f, (2,)) == 4
+    worker = pool._core.workers[0]
+    worker.tasks = _InterruptedMidMessage(worker.tasks)
+    with pytest.raises(KeyboardInterrupt):
+        pool.apply_async(tasks.f, (3,))
+    assert pool.apply_async(tasks.f, (4,)).get(GET) == 16
+    assert _eventually(lambda: not pool._cache)
+
+
+def test_beyond_stdlib_a_callback_that_terminates_the_pool_keeps_its_own_result(mp_impl):
+    # The callback has seen the value: get() must return that value, not
+    # report the result as lost by the terminate() the callback called.
+    pool = mp_impl.Pool(1)
+    seen = []
+
+    def callback(value):
+        seen.append(value)
+        pool.terminate()
+
+    result = pool.apply_async(tasks.f, (3,), callback=callback)
+    assert result.get(GET) == 9
+    assert result.successful() and seen == [9]
+
+
+def test_beyond_stdlib_a_callback_raising_SystemExit_is_reported_and_the_pool_goes_on(mp_impl,
+                                                                                        capfd):
+    pool = mp_impl.Pool(1)
+
+    def callback(value):
+        raise SystemExit(4)
+
+    assert pool.apply_async(tasks.f, (3,), callback=callback).get(GET) == 9
+    assert pool.map(tasks.f, range(4)) == [0, 1, 4, 9]
+    assert 'SystemExit' in capfd.readouterr().err
