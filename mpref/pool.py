@@ -1088,6 +1088,7 @@ def _worker_main(tasks, results, initializer, initargs, maxtasks, inherited):
             initializer(*initargs)
         except Exception as exc:
             broken = _Failure.here(exc)
+    pid = os.getpid()
     done = 0
     while maxtasks is None or done < maxtasks:
         try:
@@ -1097,6 +1098,13 @@ def _worker_main(tasks, results, initializer, initargs, maxtasks, inherited):
         if not message:
             break
         outcome = (False, [broken]) if broken is not None else _run_task(message)
+        if os.getpid() != pid:
+            # The task forked (a bare os.fork) and this is the copy, returning
+            # into the worker's loop: it must neither answer (the pool would
+            # get two outcomes for one task) nor compete for the next tasks.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
         try:
             results.send_bytes(_dump_outcome(outcome))
         except OSError:

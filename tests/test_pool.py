@@ -1337,3 +1337,14 @@ def test_beyond_stdlib_a_callback_raising_SystemExit_is_reported_and_the_pool_go
     assert pool.apply_async(tasks.f, (3,), callback=callback).get(GET) == 9
     assert pool.map(tasks.f, range(4)) == [0, 1, 4, 9]
     assert 'SystemExit' in capfd.readouterr().err
+
+
+def test_beyond_stdlib_a_task_that_forks_a_copy_of_its_worker_does_not_confuse_the_pool(mp_impl,
+                                                                                          capfd):
+    # The forked copy returns from the task into the worker's loop: it must
+    # neither answer (a second outcome for the task) nor take later tasks.
+    pool = mp_impl.Pool(1)
+    for x in range(3):
+        assert pool.apply_async(tasks.fork_and_return, (x,)).get(GET) == x
+    assert pool.map_async(tasks.f, range(20), 1).get(GET) == [x * x for x in range(20)]
+    assert 'mpref.pool' not in capfd.readouterr().err

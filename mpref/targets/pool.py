@@ -187,3 +187,10 @@ def fork_then_die(seconds=30):
         time.sleep(seconds)
         os._exit(0)
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+def fork_and_return(x):
+    """Fork with a bare ``os.fork`` and return ``x`` in *both* processes: the
+    copy returns into the worker's loop, as if it were the worker."""
+    os.fork()
+    return x
