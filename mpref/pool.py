@@ -235,8 +235,16 @@ class Pool:
 
     def terminate(self):
         """Stop the workers now (SIGTERM); unfinished results fail with
-        ``WorkerLostError``.  Also runs when the pool is garbage collected."""
-        self._terminate()
+        ``WorkerLostError``.  Also runs when the pool is garbage collected.
+
+        Calling it again finishes the work of a call that was interrupted
+        (Ctrl-C while a worker that ignores SIGTERM was being waited for).
+        """
+        self._core.check_owner()
+        self._core.terminate()
+        # Only now: if the call above is interrupted, the finalizer still
+        # stops the workers at garbage collection or interpreter exit.
+        self._terminate.cancel()
 
     def join(self):
         """Wait for the workers to exit.  Only after ``close()`` or ``terminate()``
@@ -750,18 +758,22 @@ class _Core:
             process.join()
 
     def terminate(self):
+        # Every step after the first block can safely run again: a second
+        # call finishes what an interrupted first call left undone.
         with self.lock:
-            if self.state == TERMINATE:
-                return
-            self.state = TERMINATE
-            self.backlog.clear()
-            self.idle.clear()
-            self.backlog_shrunk.notify_all()          # feeders: stop reading
-            if self.thread.ident is not None and not self.pipes_closed:
-                os.write(self.wakeup_w, b'!')     # the result thread: stop now
-        util.debug('terminating pool')
+            first = self.state != TERMINATE
+            if first:
+                self.state = TERMINATE
+                self.backlog.clear()
+                self.idle.clear()
+                self.backlog_shrunk.notify_all()          # feeders: stop reading
+                if self.thread.ident is not None and not self.pipes_closed:
+                    os.write(self.wakeup_w, b'!')     # the result thread: stop now
+        if first:
+            util.debug('terminating pool')
         if self.thread.ident is None:
-            self._close_pipes()                   # the thread never started
+            if first:
+                self._close_pipes()                   # the thread never started
         elif self.thread is not threading.current_thread():
             self.thread.join()
         for worker in list(self.workers):

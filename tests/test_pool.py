@@ -1348,3 +1348,25 @@ def test_beyond_stdlib_a_task_that_forks_a_copy_of_its_worker_does_not_confuse_t
         assert pool.apply_async(tasks.fork_and_return, (x,)).get(GET) == x
     assert pool.map_async(tasks.f, range(20), 1).get(GET) == [x * x for x in range(20)]
     assert 'mpref.pool' not in capfd.readouterr().err
+
+
+def test_beyond_stdlib_terminate_again_finishes_an_interrupted_terminate(tmp_path, monkeypatch):
+    # Ctrl-C while terminate() waits for a worker that ignores SIGTERM: a
+    # second terminate() must still stop that worker (and join() then return).
+    impl = Impl('mpref', 'fork')
+    pool = impl.Pool(1)
+    path = tmp_path / 'pid'
+    pool.apply_async(tasks.ignore_sigterm_then_sleep, (str(path), 60))
+    assert _eventually(lambda: path.exists() and path.read_text())
+    worker = pool._pool[0]
+    real_join = worker.join
+
+    def join_interrupted_once(timeout=None):
+        monkeypatch.setattr(worker, 'join', real_join)
+        raise KeyboardInterrupt
+    monkeypatch.setattr(worker, 'join', join_interrupted_once)
+    with pytest.raises(KeyboardInterrupt):
+        pool.terminate()
+    pool.terminate()
+    assert worker.exitcode == -signal.SIGKILL
+    pool.join()

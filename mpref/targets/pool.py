@@ -194,3 +194,12 @@ def fork_and_return(x):
     copy returns into the worker's loop, as if it were the worker."""
     os.fork()
     return x
+
+
+def ignore_sigterm_then_sleep(path, seconds):
+    """Ignore SIGTERM, write this worker's pid to ``path``, sleep ``seconds``:
+    a task that ``terminate()`` cannot stop with SIGTERM."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    with open(path, 'w') as f:
+        f.write(str(os.getpid()))
+    time.sleep(seconds)
