@@ -129,7 +129,8 @@ class Pool:
     worker runs it from ``current_process().name``.  ``initializer``: if not
     None, each worker calls ``initializer(*initargs)`` when it starts; if it
     raises, every task that worker receives fails with that exception
-    (instead of workers dying and being replaced for ever).
+    (instead of workers dying and being replaced for ever); if it calls
+    ``sys.exit()``, with a ``ProcessError`` saying so.
 
     Beyond the spec (Python 3): ``maxtasksperchild`` (a worker leaves after
     that many tasks and is replaced), ``context`` (an ``mpref.get_context``
@@ -1100,6 +1101,13 @@ def _worker_main(tasks, results, initializer, initargs, maxtasks, inherited):
             initializer(*initargs)
         except Exception as exc:
             broken = _Failure.here(exc)
+        except SystemExit as exc:
+            # Leaving here would only make the pool start another worker
+            # that leaves too, for ever: fail the tasks with a clear error.
+            broken = _Failure.here(ProcessError(
+                "the pool's initializer %s raised SystemExit(%r) in %s: its tasks cannot run"
+                % (getattr(initializer, '__qualname__', initializer), exc.code,
+                   current_process().name)))
     pid = os.getpid()
     done = 0
     while maxtasks is None or done < maxtasks:

@@ -1370,3 +1370,15 @@ def test_beyond_stdlib_terminate_again_finishes_an_interrupted_terminate(tmp_pat
     pool.terminate()
     assert worker.exitcode == -signal.SIGKILL
     pool.join()
+
+
+def test_beyond_stdlib_an_initializer_calling_sys_exit_fails_the_tasks_not_the_pool(mp_impl):
+    # sys.exit() in the initializer is SystemExit, not Exception: without
+    # care the worker exits, is replaced, exits... an endless restart loop.
+    pool = mp_impl.Pool(1, tasks.exit_with, (7,))
+    workers = set()
+    for _ in range(2):
+        with pytest.raises(mpref.ProcessError, match=r'initializer.*SystemExit.*7'):
+            pool.apply(tasks.f, (1,))
+        workers.add(pool._pool[0].pid)
+    assert len(workers) == 1                    # one worker, never replaced
