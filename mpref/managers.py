@@ -45,6 +45,7 @@ server shuts itself down -- no orphaned server, socket file or temp dir.
 import array
 import functools
 import os
+import pickle
 import queue
 import shutil
 import signal
@@ -58,8 +59,8 @@ from .exceptions import ProcessError
 from .process import AuthenticationString, Process, current_process
 from .proxies import (AcquirerProxy, ArrayProxy, AutoProxy, BaseProxy, ConditionProxy,
                       DictProxy, EventProxy, IteratorProxy, ListProxy, NamespaceProxy,
-                      RemoteError, Token, ValueProxy, dispatch, forget_address,
-                      recv_in_turn, set_local_server)
+                      RemoteError, Token, ValueProxy, connect_to_server, dispatch,
+                      forget_address, recv_in_turn, set_local_server)
 
 __all__ = ['BaseManager', 'SyncManager', 'BaseProxy', 'Token', 'Server', 'RemoteError',
            'Manager', 'Namespace', 'Value', 'Array', 'dispatch', 'public_methods']
@@ -285,7 +286,10 @@ class Server:
                 try:
                     result = function(*args, **kwds)
                 except Exception as exc:
-                    reply = ('#ERROR', exc)
+                    # The caller re-raises it with its type -- if it can be
+                    # rebuilt there; if not, send the traceback as text.
+                    reply = ('#ERROR', exc) if _survives_pickling(exc) else (
+                        '#TRACEBACK', traceback.format_exc())
                 else:
                     typeid = method_to_typeid and method_to_typeid.get(methodname)
                     if typeid:
@@ -376,6 +380,16 @@ class Server:
             return '\n'.join('  %s:       refcount=%s\n    %s'
                              % (ident, count, str(self.id_to_obj[ident][0])[:75])
                              for ident, count in sorted(self.id_to_refcount.items()))
+
+
+def _survives_pickling(exc):
+    """Whether ``exc`` can be pickled *and* unpickled (an exception whose
+    ``__init__`` wants other arguments than its ``args`` cannot)."""
+    try:
+        pickle.loads(pickle.dumps(exc, pickle.HIGHEST_PROTOCOL))
+    except Exception:
+        return False
+    return True
 
 
 def _find_method(obj, methodname):
@@ -474,7 +488,7 @@ class BaseManager:
 
         Raises ``AuthenticationError`` if the keys differ.
         """
-        conn = Client(self._address, authkey=self._authkey)
+        conn = connect_to_server(self._address, self._authkey)
         try:
             dispatch(conn, None, 'dummy')
         finally:
@@ -577,7 +591,7 @@ class BaseManager:
         if self._state.value != _State.STARTED:
             raise ProcessError('the manager is %s: start() or connect() it before '
                                'creating shared objects' % self._state.value)
-        conn = Client(self._address, authkey=self._authkey)
+        conn = connect_to_server(self._address, self._authkey)
         try:
             ident, exposed = dispatch(conn, None, 'create', (typeid,) + args, kwds)
         finally:
@@ -604,7 +618,7 @@ class BaseManager:
         return self._call_server('debug_info')
 
     def _call_server(self, funcname, *args):
-        conn = Client(self._address, authkey=self._authkey)
+        conn = connect_to_server(self._address, self._authkey)
         try:
             return dispatch(conn, None, funcname, args)
         finally:

@@ -129,7 +129,8 @@ class Pool:
     worker runs it from ``current_process().name``.  ``initializer``: if not
     None, each worker calls ``initializer(*initargs)`` when it starts; if it
     raises, every task that worker receives fails with that exception
-    (instead of workers dying and being replaced for ever).
+    (instead of workers dying and being replaced for ever); if it calls
+    ``sys.exit()``, with a ``ProcessError`` saying so.
 
     Beyond the spec (Python 3): ``maxtasksperchild`` (a worker leaves after
     that many tasks and is replaced), ``context`` (an ``mpref.get_context``
@@ -235,8 +236,16 @@ class Pool:
 
     def terminate(self):
         """Stop the workers now (SIGTERM); unfinished results fail with
-        ``WorkerLostError``.  Also runs when the pool is garbage collected."""
-        self._terminate()
+        ``WorkerLostError``.  Also runs when the pool is garbage collected.
+
+        Calling it again finishes the work of a call that was interrupted
+        (Ctrl-C while a worker that ignores SIGTERM was being waited for).
+        """
+        self._core.check_owner()
+        self._core.terminate()
+        # Only now: if the call above is interrupted, the finalizer still
+        # stops the workers at garbage collection or interpreter exit.
+        self._terminate.cancel()
 
     def join(self):
         """Wait for the workers to exit.  Only after ``close()`` or ``terminate()``
@@ -376,6 +385,9 @@ class AsyncResult:
         # The callback runs before the event is set (so wait() returning means
         # the callback has run -- the spec's program relies on it), and its
         # exceptions are reported, never allowed to kill the result thread.
+        # Leaving the cache first means a terminate() called by the callback
+        # itself no longer counts this (complete) result as lost.
+        self._cache.pop(self._job, None)
         if self._failure is None:
             callback, argument = self._callback, self._value
         else:
@@ -383,11 +395,10 @@ class AsyncResult:
         if callback is not None:
             try:
                 callback(argument)
-            except Exception:
+            except BaseException:       # even SystemExit: the result thread must go on
                 sys.stderr.write('mpref.pool: exception in %s of %r (ignored):\n'
                                  % ('callback' if self._failure is None else 'error_callback', self))
                 traceback.print_exc()
-        self._cache.pop(self._job, None)
         self._event.set()
 
 
@@ -731,6 +742,13 @@ class _Core:
                 # will tell the result thread; the task waits for another worker.
                 worker.task = None
                 self.backlog.appendleft(task)
+            except BaseException:
+                # Interrupted mid-message (Ctrl-C during a large send): the
+                # worker holds part of a task it would wait for ever to
+                # finish reading.  Kill it; the result thread then fails the
+                # task (WorkerLostError) and starts a replacement.
+                worker.process.kill()
+                raise
         if self.state == CLOSE and not self.backlog and not self.feeders:
             while self.idle:
                 worker = self.idle.popleft()
@@ -759,18 +777,22 @@ class _Core:
             process.join()
 
     def terminate(self):
+        # Every step after the first block can safely run again: a second
+        # call finishes what an interrupted first call left undone.
         with self.lock:
-            if self.state == TERMINATE:
-                return
-            self.state = TERMINATE
-            self.backlog.clear()
-            self.idle.clear()
-            self.backlog_shrunk.notify_all()          # feeders: stop reading
-            if self.thread.ident is not None and not self.pipes_closed:
-                os.write(self.wakeup_w, b'!')     # the result thread: stop now
-        util.debug('terminating pool')
+            first = self.state != TERMINATE
+            if first:
+                self.state = TERMINATE
+                self.backlog.clear()
+                self.idle.clear()
+                self.backlog_shrunk.notify_all()          # feeders: stop reading
+                if self.thread.ident is not None and not self.pipes_closed:
+                    os.write(self.wakeup_w, b'!')     # the result thread: stop now
+        if first:
+            util.debug('terminating pool')
         if self.thread.ident is None:
-            self._close_pipes()                   # the thread never started
+            if first:
+                self._close_pipes()                   # the thread never started
         elif self.thread is not threading.current_thread():
             self.thread.join()
         for worker in list(self.workers):
@@ -1097,6 +1119,14 @@ def _worker_main(tasks, results, initializer, initargs, maxtasks, inherited):
             initializer(*initargs)
         except Exception as exc:
             broken = _Failure.here(exc)
+        except SystemExit as exc:
+            # Leaving here would only make the pool start another worker
+            # that leaves too, for ever: fail the tasks with a clear error.
+            broken = _Failure.here(ProcessError(
+                "the pool's initializer %s raised SystemExit(%r) in %s: its tasks cannot run"
+                % (getattr(initializer, '__qualname__', initializer), exc.code,
+                   current_process().name)))
+    pid = os.getpid()
     done = 0
     while maxtasks is None or done < maxtasks:
         try:
@@ -1106,6 +1136,13 @@ def _worker_main(tasks, results, initializer, initargs, maxtasks, inherited):
         if not message:
             break
         outcome = (False, [broken]) if broken is not None else _run_task(message)
+        if os.getpid() != pid:
+            # The task forked (a bare os.fork) and this is the copy, returning
+            # into the worker's loop: it must neither answer (the pool would
+            # get two outcomes for one task) nor compete for the next tasks.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
         try:
             results.send_bytes(_dump_outcome(outcome))
         except OSError:

@@ -72,6 +72,20 @@ class RemoteError(Exception):
         return '\n' + '-' * 75 + '\n' + str(self.args[0]) + '-' * 75
 
 
+def connect_to_server(address, authkey):
+    """``Client(address, authkey=authkey)``, saying so when no manager is there.
+
+    The socket error alone ("No such file or directory", "Connection
+    refused") does not tell a user that the manager has shut down or died;
+    the same exception type, with a message that does.
+    """
+    try:
+        return Client(address, authkey=authkey)
+    except (FileNotFoundError, ConnectionRefusedError) as exc:
+        raise type(exc)(exc.errno, 'no manager is serving at %r (it has been shut down, or '
+                                   'its process has died): %s' % (address, exc.strerror)) from None
+
+
 def dispatch(conn, ident, methodname, args=(), kwds={}):
     """Send one request on ``conn`` and return the result (or raise the error)."""
     conn.send((ident, methodname, args, kwds))
@@ -314,7 +328,7 @@ class BaseProxy:
         thread = threading.current_thread()
         if thread is not threading.main_thread():
             name += '|' + thread.name
-        conn = Client(self._token.address, authkey=self._authkey)
+        conn = connect_to_server(self._token.address, self._authkey)
         dispatch(conn, None, 'accept_connection', (name,))
         self._tls.connection = conn
         return conn
@@ -337,7 +351,7 @@ class BaseProxy:
         return proxy
 
     def _incref(self):
-        conn = Client(self._token.address, authkey=self._authkey)
+        conn = connect_to_server(self._token.address, self._authkey)
         try:
             dispatch(conn, None, 'incref', (self._id,))
         finally:
@@ -357,7 +371,7 @@ class BaseProxy:
         if not link.gone:
             try:
                 util.debug('DECREF %r', token.id)
-                conn = Client(token.address, authkey=authkey)
+                conn = connect_to_server(token.address, authkey)
                 try:
                     dispatch(conn, None, 'decref', (token.id,))
                 finally:
@@ -431,7 +445,7 @@ def AutoProxy(token, serializer='pickle', manager=None, authkey=None, exposed=No
     if authkey is None:
         authkey = current_process().authkey
     if exposed is None:
-        conn = Client(token.address, authkey=authkey)
+        conn = connect_to_server(token.address, authkey)
         try:
             exposed = dispatch(conn, None, 'get_methods', (token,))
         finally:

@@ -24,6 +24,7 @@ import pickle
 import re
 import selectors
 import signal
+import struct
 import subprocess
 import sys
 import textwrap
@@ -1298,3 +1299,104 @@ def test_beyond_stdlib_a_death_hidden_from_the_sentinel_is_still_noticed(mp_impl
     with pytest.raises(mpref.pool.WorkerLostError, match='SIGKILL'):
         pool.apply_async(tasks.fork_then_die, (3,)).get(GET)
     assert pool.apply(tasks.f, (6,)) == 36
+
+
+class _InterruptedMidMessage:
+    """A worker's task connection whose next send is cut short by Ctrl-C:
+    the header and one byte of the task reach the worker, then
+    ``KeyboardInterrupt`` -- what a SIGINT during a large send does."""
+
+    def __init__(self, connection):
+        self.connection = connection
+
+    def send_bytes(self, payload):
+        os.write(self.connection.fileno(), struct.pack('!i', len(payload)) + payload[:1])
+        raise KeyboardInterrupt
+
+    def __getattr__(self, name):
+        return getattr(self.connection, name)
+
+
+def test_beyond_stdlib_ctrl_c_in_the_middle_of_sending_a_task_does_not_wedge_a_worker(mp_impl):
+    # The worker holds half a task it can never finish reading: the pool
+    # must give up on it (fail that task, replace the worker), not wait for ever.
+    pool = mp_impl.Pool(1)
+    assert pool.apply(tasks.f, (2,)) == 4
+    worker = pool._core.workers[0]
+    worker.tasks = _InterruptedMidMessage(worker.tasks)
+    with pytest.raises(KeyboardInterrupt):
+        pool.apply_async(tasks.f, (3,))
+    assert pool.apply_async(tasks.f, (4,)).get(GET) == 16
+    assert _eventually(lambda: not pool._cache)
+
+
+def test_beyond_stdlib_a_callback_that_terminates_the_pool_keeps_its_own_result(mp_impl):
+    # The callback has seen the value: get() must return that value, not
+    # report the result as lost by the terminate() the callback called.
+    pool = mp_impl.Pool(1)
+    seen = []
+
+    def callback(value):
+        seen.append(value)
+        pool.terminate()
+
+    result = pool.apply_async(tasks.f, (3,), callback=callback)
+    assert result.get(GET) == 9
+    assert result.successful() and seen == [9]
+
+
+def test_beyond_stdlib_a_callback_raising_SystemExit_is_reported_and_the_pool_goes_on(mp_impl,
+                                                                                        capfd):
+    pool = mp_impl.Pool(1)
+
+    def callback(value):
+        raise SystemExit(4)
+
+    assert pool.apply_async(tasks.f, (3,), callback=callback).get(GET) == 9
+    assert pool.map(tasks.f, range(4)) == [0, 1, 4, 9]
+    assert 'SystemExit' in capfd.readouterr().err
+
+
+def test_beyond_stdlib_a_task_that_forks_a_copy_of_its_worker_does_not_confuse_the_pool(mp_impl,
+                                                                                          capfd):
+    # The forked copy returns from the task into the worker's loop: it must
+    # neither answer (a second outcome for the task) nor take later tasks.
+    pool = mp_impl.Pool(1)
+    for x in range(3):
+        assert pool.apply_async(tasks.fork_and_return, (x,)).get(GET) == x
+    assert pool.map_async(tasks.f, range(20), 1).get(GET) == [x * x for x in range(20)]
+    assert 'mpref.pool' not in capfd.readouterr().err
+
+
+def test_beyond_stdlib_terminate_again_finishes_an_interrupted_terminate(tmp_path, monkeypatch):
+    # Ctrl-C while terminate() waits for a worker that ignores SIGTERM: a
+    # second terminate() must still stop that worker (and join() then return).
+    impl = Impl('mpref', 'fork')
+    pool = impl.Pool(1)
+    path = tmp_path / 'pid'
+    pool.apply_async(tasks.ignore_sigterm_then_sleep, (str(path), 60))
+    assert _eventually(lambda: path.exists() and path.read_text())
+    worker = pool._pool[0]
+    real_join = worker.join
+
+    def join_interrupted_once(timeout=None):
+        monkeypatch.setattr(worker, 'join', real_join)
+        raise KeyboardInterrupt
+    monkeypatch.setattr(worker, 'join', join_interrupted_once)
+    with pytest.raises(KeyboardInterrupt):
+        pool.terminate()
+    pool.terminate()
+    assert worker.exitcode == -signal.SIGKILL
+    pool.join()
+
+
+def test_beyond_stdlib_an_initializer_calling_sys_exit_fails_the_tasks_not_the_pool(mp_impl):
+    # sys.exit() in the initializer is SystemExit, not Exception: without
+    # care the worker exits, is replaced, exits... an endless restart loop.
+    pool = mp_impl.Pool(1, tasks.exit_with, (7,))
+    workers = set()
+    for _ in range(2):
+        with pytest.raises(mpref.ProcessError, match=r'initializer.*SystemExit.*7'):
+            pool.apply(tasks.f, (1,))
+        workers.add(pool._pool[0].pid)
+    assert len(workers) == 1                    # one worker, never replaced

@@ -187,3 +187,19 @@ def fork_then_die(seconds=30):
         time.sleep(seconds)
         os._exit(0)
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+def fork_and_return(x):
+    """Fork with a bare ``os.fork`` and return ``x`` in *both* processes: the
+    copy returns into the worker's loop, as if it were the worker."""
+    os.fork()
+    return x
+
+
+def ignore_sigterm_then_sleep(path, seconds):
+    """Ignore SIGTERM, write this worker's pid to ``path``, sleep ``seconds``:
+    a task that ``terminate()`` cannot stop with SIGTERM."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    with open(path, 'w') as f:
+        f.write(str(os.getpid()))
+    time.sleep(seconds)
