@@ -522,5 +522,14 @@ def _worker(tasks, initializer, initargs):
                 outcomes.append(func(*item, **kwds) if star else func(item))
             except Exception as exc:
                 outcomes.append(_Failed(exc))
+            except BaseException as exc:
+                # SystemExit and the like would end this thread silently and
+                # leave the result waiting for ever: fail the task as a process
+                # pool does when its worker dies, and keep the worker.
+                lost = WorkerLostError('%s raised %r in %s while running task %d'
+                                       % (getattr(func, '__name__', func), exc,
+                                          threading.current_thread().name, index))
+                lost.__cause__ = exc
+                outcomes.append(_Failed(lost))
         result._set(index, outcomes)
         del task, result, outcomes      # a finished result need not wait for the next task
