@@ -78,6 +78,7 @@ def pytest_unconfigure(config):
 
 
 def pytest_sessionstart(session):
+    netns.sweep_orphans()               # left by an earlier run that was killed
     _before.update(leakcheck.snapshot())
     _before['netns'] = set(netns.namespaces())
 
