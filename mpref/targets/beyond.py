@@ -414,15 +414,22 @@ def start_local_ray(ray, temp_dir, num_cpus=2):
     under ``temp_dir``, every port on the loopback address only (Ray's
     single-machine mode), no usage statistics sent anywhere, workers' logs
     not copied to this process's output.  Ray comes with the ``cluster``
-    extra (``pip install 'mpref[cluster]'``).
+    extra (``pip install 'mpref[cluster]'``).  If the start fails or is cut
+    short (Ray turns SIGTERM into ``SystemExit``, ^C is ``KeyboardInterrupt``),
+    what was started is stopped with ``stop_local_ray`` before the exception
+    goes on: a cluster left half-started would outlive this process.
     """
     os.environ['RAY_USAGE_STATS_ENABLED'] = '0'
     # Ray's switch for a one-machine cluster: bind to 127.0.0.1 rather than
     # to this machine's network address (its name mentions macOS and Windows,
     # where this is the default).
     os.environ['RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER'] = '0'
-    return ray.init(num_cpus=num_cpus, include_dashboard=False, _temp_dir=temp_dir,
-                    log_to_driver=False, logging_level=logging.ERROR)
+    try:
+        return ray.init(num_cpus=num_cpus, include_dashboard=False, _temp_dir=temp_dir,
+                        log_to_driver=False, logging_level=logging.ERROR)
+    except BaseException:
+        stop_local_ray(ray, temp_dir)
+        raise
 
 
 def stop_local_ray(ray, temp_dir, timeout=20.0):
