@@ -131,3 +131,18 @@ def test_a_start_cut_short_stops_what_it_started(tmp_path, interruption):
         beyond.start_local_ray(fake_ray, str(temp_dir))
     assert calls == ['init', 'shutdown']
     assert not temp_dir.exists()
+
+
+def test_a_ray_directory_whose_driver_died_is_swept(tmp_path):
+    # A run killed by SIGTERM or SIGKILL stops nothing: Ray's own processes
+    # follow their dead driver out, but its directory stays.  The next run removes it.
+    driver = subprocess.Popen([sys.executable, '-c', 'pass'])
+    driver.wait()                                   # a pid that is surely dead
+    orphan = tmp_path / 'ray-orphan'
+    (orphan / ('session_2026-01-01_00-00-00_000000_%d' % driver.pid) / 'logs').mkdir(parents=True)
+    mine = tmp_path / 'ray-mine'
+    (mine / ('session_2026-01-01_00-00-00_000000_%d' % os.getpid())).mkdir(parents=True)
+    starting = tmp_path / 'ray-starting'             # no session yet: perhaps just made
+    starting.mkdir()
+    assert beyond.sweep_orphan_ray_dirs(str(tmp_path)) == [str(orphan)]
+    assert not orphan.exists() and mine.exists() and starting.exists()

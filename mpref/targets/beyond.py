@@ -454,6 +454,42 @@ def stop_local_ray(ray, temp_dir, timeout=20.0):
     return ['%d %s' % (pid, command) for pid, command in left.items()]
 
 
+def sweep_orphan_ray_dirs(parent='/tmp'):
+    """Remove the ``ray-*`` directories in ``parent`` whose driver is dead; return them.
+
+    ``stop_local_ray`` removes its directory, but a driver killed by SIGTERM
+    or SIGKILL stops nothing: Ray's own processes follow it out, its
+    directory stays.  Ray names each session directory after its driver's
+    pid (``session_<date>_<time>_<pid>``); a directory is removed only when
+    it has sessions, all their drivers are dead and no live process mentions
+    it.  The test session sweeps at its start.
+    """
+    swept = []
+    for name in sorted(os.listdir(parent)):
+        path = os.path.join(parent, name)
+        if not name.startswith('ray-') or not os.path.isdir(path):
+            continue
+        pids = [entry.rsplit('_', 1)[-1] for entry in os.listdir(path)
+                if entry.startswith('session_2')]
+        if not pids or not all(pid.isdigit() and not _alive(int(pid)) for pid in pids):
+            continue
+        if processes_mentioning(path):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        swept.append(path)
+    return swept
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
 def processes_mentioning(text):
     """``{pid: command line}`` of the live processes whose command line
     contains ``text``, and of all their descendants.
