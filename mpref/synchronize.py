@@ -221,18 +221,24 @@ _pthread_sigmask = _declare('pthread_sigmask', ctypes.c_int, ctypes.c_int, ctype
 _sigset_t = ctypes.c_ubyte * 256               # bigger than any sigset_t (glibc's: 128 bytes)
 
 
-def _asynchronous_signals():
+def _asynchronous_signals(also_leave=()):
     """Every signal except those the kernel sends for a fault in the thread
-    itself: blocking those would turn a crash report into a silent kill."""
+    itself: blocking those would turn a crash report into a silent kill.
+    ``also_leave``: names of further signals to leave out."""
     sigset = _sigset_t()
     libc = ctypes.CDLL(None)
     libc.sigfillset(ctypes.byref(sigset))
-    for name in ('SIGSEGV', 'SIGBUS', 'SIGFPE', 'SIGILL', 'SIGTRAP', 'SIGABRT'):
+    for name in ('SIGSEGV', 'SIGBUS', 'SIGFPE', 'SIGILL', 'SIGTRAP', 'SIGABRT') + also_leave:
         libc.sigdelset(ctypes.byref(sigset), getattr(signal, name))
     return sigset
 
 
 _ASYNCHRONOUS_SIGNALS = _asynchronous_signals()
+# SIGTERM left to its default action ends the process and runs no handler:
+# holding it back protects nothing, and would make terminate() wait until the
+# block ends -- for ever in a get() reading a message whose writer was killed.
+_ASYNCHRONOUS_SIGNALS_BUT_SIGTERM = _asynchronous_signals(('SIGTERM',))
+_held_back = _ASYNCHRONOUS_SIGNALS             # the set the main thread holds back now
 _saved_mask = _sigset_t()                      # the main thread's mask before we held back
 _deferring = 0                                 # how deeply the main thread holds them back
 _main_thread = threading.main_thread().ident
@@ -253,13 +259,16 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 def _defer_signals():
     """In the main thread, start holding signals back and return True; elsewhere
     (no handler ever runs there) do nothing and return False.  Nests."""
-    global _deferring
+    global _deferring, _held_back
     if _get_ident() != _main_thread:
         return False
+    if _deferring == 0:             # before counting: a handler may still run here
+        _held_back = (_ASYNCHRONOUS_SIGNALS if callable(signal.getsignal(signal.SIGTERM))
+                      else _ASYNCHRONOUS_SIGNALS_BUT_SIGTERM)
     _deferring += 1
     if _deferring == 1:
         try:
-            _pthread_sigmask(signal.SIG_BLOCK, _ASYNCHRONOUS_SIGNALS, _saved_mask)
+            _pthread_sigmask(signal.SIG_BLOCK, _held_back, _saved_mask)
         except BaseException:       # a handler of an earlier signal ran just now
             _allow_signals()
             raise
@@ -309,7 +318,7 @@ def _let_signals_in():
         _pthread_sigmask(signal.SIG_SETMASK, _saved_mask, None)
         _check_signals()
     finally:
-        _pthread_sigmask(signal.SIG_BLOCK, _ASYNCHRONOUS_SIGNALS, None)
+        _pthread_sigmask(signal.SIG_BLOCK, _held_back, None)
 
 # --------------------------------------------------------------------------
 # 3. SemLock: one named semaphore and this process's view of it
