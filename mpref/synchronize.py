@@ -41,8 +41,8 @@ that take several steps) run with the signals *held back*
 while it has a handler: at its default action it runs none, and ``terminate()``
 must still end the process): they stay pending in the kernel, and their
 handlers run when the mask is restored -- after the change, or, in
-``acquire``, after it was undone.  ``release`` needs no holding back: its checks change nothing, and its change
-(bookkeeping, then ``sem_post``) has no point in between where a handler
+``acquire``, after it was undone.  ``release`` needs no holding back: its
+checks change nothing, and its change (bookkeeping, then ``sem_post``) has no point in between where a handler
 could run; a handler that raises during its checks does not stop it
 releasing.  A blocking wait holds signals back too, but only for
 ``_SIGNAL_SLICE`` at a time: between slices it lets them in
