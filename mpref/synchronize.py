@@ -37,11 +37,12 @@ between bytecodes; SIGINT's raises ``KeyboardInterrupt``.  Landing between
 semaphore taken that nobody owns (and ``with lock:`` would never release
 it).  So in the main thread ``acquire`` (and the changes of ``Condition``
 that take several steps) run with the signals *held back*
-(``pthread_sigmask``; ``_defer_signals``, ``_allow_signals``): they stay
-pending in the kernel, and their handlers run when the mask is restored --
-after the change, or, in ``acquire``, after it was undone.  ``release``
-needs no holding back: its checks change nothing, and its change
-(bookkeeping, then ``sem_post``) has no point in between where a handler
+(``pthread_sigmask``; ``_defer_signals``, ``_allow_signals``; SIGTERM only
+while it has a handler: at its default action it runs none, and ``terminate()``
+must still end the process): they stay pending in the kernel, and their
+handlers run when the mask is restored -- after the change, or, in
+``acquire``, after it was undone.  ``release`` needs no holding back: its
+checks change nothing, and its change (bookkeeping, then ``sem_post``) has no point in between where a handler
 could run; a handler that raises during its checks does not stop it
 releasing.  A blocking wait holds signals back too, but only for
 ``_SIGNAL_SLICE`` at a time: between slices it lets them in
@@ -277,14 +278,14 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 def _defer_signals():
     """In the main thread, start holding signals back and return True; elsewhere
     (no handler ever runs there) do nothing and return False.  Nests."""
-    global _deferring
+    global _deferring, _held_mask
     if _get_ident() != _main_thread:
         return False
+    if _deferring == 0:             # before counting: a handler may still run here
+        _held_mask = _signals_to_hold_back()
     _deferring += 1
     if _deferring == 1:
-        global _held_mask
         try:
-            _held_mask = _signals_to_hold_back()
             _pthread_sigmask(signal.SIG_BLOCK, _held_mask, _saved_mask)
         except BaseException:       # a handler of an earlier signal ran just now
             _allow_signals()

@@ -57,6 +57,9 @@ _logger = None
 #: starts with a fresh logger, calls it too (see ``spawn.prepare``).
 _log_to_stderr = False
 
+#: The handler ``log_to_stderr()`` added, so that a second call adds no other.
+_stderr_handler = None
+
 
 def sub_debug(msg, *args):
     if _logger:
@@ -116,13 +119,15 @@ def log_to_stderr(level=None):
     The handler uses the spec's format ``[%(levelname)s/%(processName)s] ...``;
     ``level`` (optional) is set on the logger.  Children inherit both: a
     forked child has a copy of the logger, a spawned one repeats this call.
-    Each call adds one more handler (as CPython's does), so call it once.
+    A second call only sets the level: it adds no second handler (CPython's
+    does, and every line would then be written twice).
     """
-    global _log_to_stderr
+    global _log_to_stderr, _stderr_handler
     logger = get_logger()
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter(DEFAULT_LOGGING_FORMAT))
-    logger.addHandler(handler)
+    if _stderr_handler not in logger.handlers:
+        _stderr_handler = logging.StreamHandler()
+        _stderr_handler.setFormatter(logging.Formatter(DEFAULT_LOGGING_FORMAT))
+        logger.addHandler(_stderr_handler)
     if level:
         logger.setLevel(level)
     _log_to_stderr = True

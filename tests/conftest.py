@@ -26,7 +26,7 @@ import time
 import pytest
 
 import mpref
-from mpref.targets import netns
+from mpref.targets import beyond, netns
 from tests import leakcheck
 
 
@@ -78,6 +78,8 @@ def pytest_unconfigure(config):
 
 
 def pytest_sessionstart(session):
+    netns.sweep_orphans()               # left by an earlier run that was killed
+    beyond.sweep_orphan_ray_dirs()      # the same, for chapter 14's Ray clusters
     _before.update(leakcheck.snapshot())
     _before['netns'] = set(netns.namespaces())
 

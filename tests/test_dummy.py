@@ -511,6 +511,28 @@ def test_a_task_raises_its_own_exception(pool):
     assert result.ready() and not result.successful()
 
 
+def _leave(kind):
+    raise kind(3) if kind is SystemExit else kind()
+
+
+@pytest.mark.parametrize('kind', [SystemExit, KeyboardInterrupt, GeneratorExit])
+def test_a_task_that_raises_a_base_exception_fails_and_the_worker_stays(kind):
+    # In a process pool such a task ends the worker and fails with
+    # WorkerLostError; a worker thread that let it through would end silently,
+    # the result would wait for ever and the pool would shrink to nothing.
+    p = dummy.Pool(1)
+    try:
+        for _ in range(2):          # twice: the one worker survives the first
+            result = p.apply_async(_leave, (kind,))
+            with pytest.raises(WorkerLostError, match=kind.__name__):
+                result.get(10)
+        assert p.map(_sq, range(4)) == [0, 1, 4, 9]
+        assert all(w.is_alive() for w in p._pool)
+    finally:
+        p.terminate()
+        p.join()
+
+
 def test_timeouts_and_successful_before_ready(pool):
     gate = threading.Event()
     result = pool.apply_async(gate.wait, (10,))

@@ -211,6 +211,27 @@ def test_a_queue_handler_leaves_the_writing_to_one_process(start_method):
         assert mine == ['[INFO/Process-%d] record %d of 4' % (n, k) for k in (1, 2, 3, 4)]
 
 
+def test_log_to_stderr_twice_writes_each_line_once(tmp_path):
+    # A second call must not add a second handler: under fork the child would
+    # copy both and write every line twice, under spawn once -- two answers.
+    _, lines = _run_script(tmp_path, """
+        import logging, mpref
+        def work(tag):
+            mpref.get_logger().info('hello from %s', tag)
+        if __name__ == '__main__':
+            assert mpref.log_to_stderr(logging.INFO) is mpref.log_to_stderr()
+            assert mpref.get_logger().level == logging.INFO
+            for method in ('fork', 'spawn'):
+                child = mpref.get_context(method).Process(target=work, args=(method,))
+                child.start()
+                child.join()
+            mpref.get_logger().info('parent line')
+    """)
+    for wanted in ('hello from fork', 'hello from spawn', '[INFO/MainProcess] parent line'):
+        assert sum(wanted in line for line in lines) == 1, lines
+    assert len(set(lines)) == len(lines), lines
+
+
 # --------------------------------------------------------------------------
 # The spec's two sessions
 # --------------------------------------------------------------------------

@@ -804,3 +804,33 @@ def test_joinable_queue_counts_each_put_task_once():
     q.join()                              # nothing unfinished: returns at once
     q.close()
     q.join_thread()
+
+
+def test_terminate_ends_a_reader_stuck_in_a_message_whose_writer_died():
+    # The reader holds signals back while it reads a message (so that Ctrl-C
+    # cannot leave half of it in the pipe); SIGTERM left to its default action
+    # runs no handler, so it must not be held back: terminate() has to work.
+    from mpref.targets import guidelines as targets
+    broken = mpref.Queue()
+    writer = mpref.Process(target=targets.put_then_sleep, args=(broken, b'x' * 10_000_000))
+    writer.start()
+    assert broken._reader.poll(30)
+    writer.terminate()
+    writer.join(30)
+    report, report_end = mpref.Pipe(duplex=False)
+    reader = mpref.Process(target=targets.get_and_report, args=(broken, report_end, 5))
+    reader.start()
+    try:
+        reader.join(1)
+        assert reader.is_alive() and not report.poll(0)     # stuck in the message
+        reader.terminate()
+        reader.join(30)
+        assert reader.exitcode == -signal.SIGTERM
+    finally:
+        if reader.is_alive():
+            reader.kill()
+            reader.join(30)
+        for conn in (report, report_end):
+            conn.close()
+        broken.close()
+        broken.join_thread()

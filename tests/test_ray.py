@@ -40,9 +40,8 @@ def ray_pool_namespace():
     ray = pytest.importorskip('ray', reason="Ray is not installed (pip install 'mpref[cluster]')")
     temp_dir = tempfile.mkdtemp(prefix='ray-', dir='/tmp')     # short: Ray's socket paths
     try:
-        beyond.start_local_ray(ray, temp_dir)
+        beyond.start_local_ray(ray, temp_dir)       # stops what it started if it fails
     except Exception as exc:
-        beyond.stop_local_ray(ray, temp_dir)
         pytest.skip('a local Ray cluster cannot start here: %s: %s' % (type(exc).__name__, exc))
     import ray.util.multiprocessing
     yield ray.util.multiprocessing
@@ -113,3 +112,37 @@ def test_processes_mentioning_finds_a_process_and_its_descendants():
         child.wait()
         child.stdout.close()
     assert beyond.processes_mentioning(marker) == {}
+
+
+@pytest.mark.parametrize('interruption', [SystemExit(15), KeyboardInterrupt(), RuntimeError('no')])
+def test_a_start_cut_short_stops_what_it_started(tmp_path, interruption):
+    # Ray turns SIGTERM into SystemExit in the middle of ray.init: a cluster
+    # started halfway must still be shut down and its directory removed.
+    temp_dir = tmp_path / 'ray-cut-short'
+    temp_dir.mkdir()
+    calls = []
+
+    def init(**kwargs):
+        calls.append('init')
+        raise interruption
+
+    fake_ray = types.SimpleNamespace(init=init, shutdown=lambda: calls.append('shutdown'))
+    with pytest.raises(type(interruption)):
+        beyond.start_local_ray(fake_ray, str(temp_dir))
+    assert calls == ['init', 'shutdown']
+    assert not temp_dir.exists()
+
+
+def test_a_ray_directory_whose_driver_died_is_swept(tmp_path):
+    # A run killed by SIGTERM or SIGKILL stops nothing: Ray's own processes
+    # follow their dead driver out, but its directory stays.  The next run removes it.
+    driver = subprocess.Popen([sys.executable, '-c', 'pass'])
+    driver.wait()                                   # a pid that is surely dead
+    orphan = tmp_path / 'ray-orphan'
+    (orphan / ('session_2026-01-01_00-00-00_000000_%d' % driver.pid) / 'logs').mkdir(parents=True)
+    mine = tmp_path / 'ray-mine'
+    (mine / ('session_2026-01-01_00-00-00_000000_%d' % os.getpid())).mkdir(parents=True)
+    starting = tmp_path / 'ray-starting'             # no session yet: perhaps just made
+    starting.mkdir()
+    assert beyond.sweep_orphan_ray_dirs(str(tmp_path)) == [str(orphan)]
+    assert not orphan.exists() and mine.exists() and starting.exists()

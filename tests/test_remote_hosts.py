@@ -134,6 +134,30 @@ def test_the_lab_leaves_nothing_behind_even_when_a_test_fails():
     lab.close()                                     # idempotent
 
 
+@needs_namespaces
+def test_namespaces_of_a_dead_maker_are_swept_with_their_processes():
+    # A run killed by SIGTERM (or SIGKILL) runs no atexit: its namespaces stay.
+    # The next Lab (and the next test session) removes them.
+    maker = subprocess.Popen([sys.executable, '-c', 'pass'])
+    maker.wait()                                    # a pid that is surely dead
+    orphan = '%s%d-1-server' % (netns.PREFIX, maker.pid)
+    subprocess.run(['ip', 'netns', 'add', orphan], check=True)
+    sleeper = subprocess.Popen(['ip', 'netns', 'exec', orphan, sys.executable, '-c',
+                                'import time; time.sleep(60)'])
+    try:
+        wait_for(lambda: subprocess.run(['ip', 'netns', 'pids', orphan], capture_output=True,
+                                        text=True).stdout.strip())
+        with netns.Lab(('server', 'b')) as lab:
+            assert orphan not in netns.namespaces()
+            assert set(lab.namespaces.values()) <= set(netns.namespaces())
+        sleeper.wait(10)                            # killed with its namespace
+        assert netns.sweep_orphans() == []
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+        subprocess.run(['ip', 'netns', 'delete', orphan], capture_output=True)
+
+
 def test_removing_a_host_removes_its_cable_from_the_hub(lab):
     def links(host):
         shown = subprocess.run(['ip', '-n', lab.namespaces[host], '-o', 'link'],

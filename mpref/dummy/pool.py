@@ -224,6 +224,15 @@ def _worker(tasks, initializer, initargs):
                 entries.append(func(*item, **kwds) if star else func(item))
             except Exception as exc:
                 entries.append(_Failure(exc))
+            except BaseException as exc:
+                # SystemExit and the like would end this thread silently and
+                # leave the result waiting for ever: fail the task as a process
+                # pool does when its worker dies, and keep the worker.
+                lost = WorkerLostError('%s raised %r in %s while running task %d'
+                                       % (getattr(func, '__name__', func), exc,
+                                          threading.current_thread().name, index))
+                lost.__cause__ = exc
+                entries.append(_Failure(lost))
         ok = not any(type(entry) is _Failure for entry in entries)
         result._set(index, ok, entries)
         del task, result, entries       # a finished result need not wait for the next task

@@ -418,7 +418,10 @@ def start_local_ray(ray, temp_dir, num_cpus=2):
     under ``temp_dir``, every port on the loopback address only (Ray's
     single-machine mode), no usage statistics sent anywhere, workers' logs
     not copied to this process's output.  Ray comes with the ``cluster``
-    extra (``pip install 'mpref[cluster]'``).
+    extra (``pip install 'mpref[cluster]'``).  If the start fails or is cut
+    short (Ray turns SIGTERM into ``SystemExit``, ^C is ``KeyboardInterrupt``),
+    what was started is stopped with ``stop_local_ray`` before the exception
+    goes on: a cluster left half-started would outlive this process.
     """
     os.environ['RAY_USAGE_STATS_ENABLED'] = '0'
     # Ray's switch for a one-machine cluster: bind to 127.0.0.1 rather than
@@ -430,8 +433,12 @@ def start_local_ray(ray, temp_dir, num_cpus=2):
     # them back -- children forked later must not inherit Ray's.
     _handlers_before_ray.update((signum, signal.getsignal(signum))
                                 for signum in (signal.SIGTERM, signal.SIGINT))
-    return ray.init(num_cpus=num_cpus, include_dashboard=False, _temp_dir=temp_dir,
-                    log_to_driver=False, logging_level=logging.ERROR)
+    try:
+        return ray.init(num_cpus=num_cpus, include_dashboard=False, _temp_dir=temp_dir,
+                        log_to_driver=False, logging_level=logging.ERROR)
+    except BaseException:
+        stop_local_ray(ray, temp_dir)
+        raise
 
 
 def stop_local_ray(ray, temp_dir, timeout=20.0):
@@ -458,6 +465,42 @@ def stop_local_ray(ray, temp_dir, timeout=20.0):
             pass
     shutil.rmtree(temp_dir, ignore_errors=True)
     return ['%d %s' % (pid, command) for pid, command in left.items()]
+
+
+def sweep_orphan_ray_dirs(parent='/tmp'):
+    """Remove the ``ray-*`` directories in ``parent`` whose driver is dead; return them.
+
+    ``stop_local_ray`` removes its directory, but a driver killed by SIGTERM
+    or SIGKILL stops nothing: Ray's own processes follow it out, its
+    directory stays.  Ray names each session directory after its driver's
+    pid (``session_<date>_<time>_<pid>``); a directory is removed only when
+    it has sessions, all their drivers are dead and no live process mentions
+    it.  The test session sweeps at its start.
+    """
+    swept = []
+    for name in sorted(os.listdir(parent)):
+        path = os.path.join(parent, name)
+        if not name.startswith('ray-') or not os.path.isdir(path):
+            continue
+        pids = [entry.rsplit('_', 1)[-1] for entry in os.listdir(path)
+                if entry.startswith('session_2')]
+        if not pids or not all(pid.isdigit() and not _alive(int(pid)) for pid in pids):
+            continue
+        if processes_mentioning(path):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        swept.append(path)
+    return swept
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
 
 
 def processes_mentioning(text):

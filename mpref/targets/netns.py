@@ -1,7 +1,7 @@
 """Test hosts for ``notebooks/14_beyond_one_machine.ipynb``: network namespaces.
 
 Not part of mpref's runtime: a small laboratory that the chapter and
-``tests/test_beyond_one_machine.py`` use to give a manager server and its
+``tests/test_remote_hosts.py`` use to give a manager server and its
 clients separate "machines" on one Linux kernel.  Each host is a network
 namespace (``ip netns add``): its own interfaces, addresses, routes and
 loopback, so a process inside it sees only the network of that host.  The
@@ -16,7 +16,8 @@ them.  The namespaces' names carry this process's pid
 (``mprefnet-<pid>-<n>-<host>``) so that runs side by side never meet, and
 ``close()`` -- also run at interpreter exit -- kills every process still in
 a namespace and deletes the namespaces (deleting a namespace removes its
-ends of the veth pairs, and so the pairs).
+ends of the veth pairs, and so the pairs); ``sweep_orphans()`` removes those
+of a maker that was killed before it could.
 
 Needs Linux, root and iproute2's ``ip``; ``unavailable_reason()`` says why
 not where they are missing.
@@ -31,7 +32,7 @@ import subprocess
 import sys
 import time
 
-__all__ = ['Lab', 'LabError', 'unavailable_reason', 'PREFIX', 'namespaces']
+__all__ = ['Lab', 'LabError', 'unavailable_reason', 'PREFIX', 'namespaces', 'sweep_orphans']
 
 #: Every namespace made here is named ``PREFIX + '<pid>-<n>-<host>'``.
 PREFIX = 'mprefnet-'
@@ -73,6 +74,29 @@ def namespaces():
     return made
 
 
+def sweep_orphans():
+    """Remove the lab namespaces whose maker is dead; return their names, sorted.
+
+    ``close()`` runs at interpreter exit, but not when the maker is killed
+    (SIGTERM, SIGKILL): its namespaces, and any process still in them, would
+    stay for good.  Every new ``Lab`` (and the test session, at its start)
+    sweeps them first.  A namespace of a maker still alive is left alone.
+    """
+    swept = []
+    for name, pid in namespaces().items():
+        try:
+            os.kill(pid, 0)
+            continue                            # its maker is alive: not ours to touch
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        _kill_all_in(name)
+        subprocess.run(['ip', 'netns', 'delete', name], capture_output=True)
+        swept.append(name)
+    return sorted(swept)
+
+
 class Lab:
     """Hosts (network namespaces) joined to the first one by veth pairs.
 
@@ -97,6 +121,7 @@ class Lab:
         self._numbers = {host: i for i, host in enumerate(hosts)}     # 0: the hub
         self._processes = []
         self._closed = False
+        sweep_orphans()
         atexit.register(self.close)
         try:
             for ns in self.namespaces.values():
