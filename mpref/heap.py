@@ -28,7 +28,8 @@ and after it, so that freeing neighbours gives one big range again rather
 than many little ones that fit nothing.  When no free range fits, the heap
 maps a new arena (a big request gets an arena of its own, and that arena is
 given back to the OS once it is entirely free again).  Every block starts on
-a 16-byte boundary, enough for any ctypes type.
+a 16-byte boundary, enough for any ctypes type, and is handed out zeroed: a
+reused block would otherwise still hold what its last owner wrote.
 
 A block is freed when the ctypes object laid over it is garbage collected:
 ``BufferWrapper`` owns the block, the ctypes object alone refers to the
@@ -74,6 +75,7 @@ stay the parent's to free (``util.Finalize`` runs only in its creator).
 """
 
 import bisect
+import ctypes
 import mmap
 import os
 import sys
@@ -251,7 +253,8 @@ def _round_up(n, multiple):
 
 
 class BufferWrapper:
-    """Owns one block of the heap while a ctypes object uses it.
+    """Owns one block of the heap while a ctypes object uses it; the block
+    starts out zeroed, whatever a freed object left in it.
 
     ``sharedctypes`` lays its ctypes object over ``create_memoryview()`` and
     keeps the wrapper as an attribute of that object, so the wrapper -- and
@@ -267,8 +270,22 @@ class BufferWrapper:
         block = BufferWrapper._heap.malloc(size)
         self._state = (block, size)
         util.Finalize(self, BufferWrapper._heap.free, args=(block,))
+        # The heap hands out freed blocks again, with whatever their last
+        # owner left in them.  Every user expects fresh memory to read as
+        # zeros (an empty waiter table, a cleared flag, a zeroed array), as
+        # a new mapping does: so clear the block here, once, for all of them.
+        _zero(self.create_memoryview())
 
     def create_memoryview(self):
-        """A writable memoryview of exactly ``size`` bytes of shared memory."""
+        """A writable memoryview of exactly ``size`` bytes of shared memory,
+        all zero when the wrapper was made."""
         (arena, start, _), size = self._state
         return memoryview(arena.buffer)[start:start + size]
+
+
+def _zero(view):
+    """Set every byte of the writable memoryview ``view`` to 0 (one memset)."""
+    if len(view):
+        window = (ctypes.c_char * len(view)).from_buffer(view)
+        ctypes.memset(window, 0, len(view))
+        del window                      # let go of the buffer export at once

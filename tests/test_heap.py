@@ -240,3 +240,48 @@ def test_killed_spawned_child_leaves_nothing_behind():
         p.join(30)
     assert p.exitcode == -signal.SIGKILL
     assert _heap_files() == []
+
+
+# -- a reused block starts out zeroed -------------------------------------------
+#
+# The heap hands a freed block out again.  Every user of the heap expects its
+# new block to read as zeros (a Condition's table of waiting pids, a Lock's
+# hand-off flag, a RawArray made from a length); a block that kept what its
+# last owner wrote made a Condition lose wake-ups.  Each test leaves junk in
+# every free byte of the heap and checks what the next user reads.
+
+def _dirty_every_free_range():
+    """Write 0xAB over every free byte of the process-wide heap, as freed
+    objects would have left it."""
+    h = heap.BufferWrapper._heap
+    gc.collect()
+    for arena in h.arenas:
+        for start, stop in h.free_ranges(arena):
+            arena.buffer[start:stop] = b'\xab' * (stop - start)
+
+
+def test_buffer_wrapper_over_a_reused_block_reads_zero():
+    wrapper = heap.BufferWrapper(200)
+    block = wrapper._state[0]
+    wrapper.create_memoryview()[:] = b'\xab' * 200
+    del wrapper
+    gc.collect()
+    wrapper = heap.BufferWrapper(200)
+    assert wrapper._state[0] == block            # the very block, reused
+    assert bytes(wrapper.create_memoryview()) == bytes(200)
+
+
+@pytest.mark.parametrize('user', ['RawValue', 'RawArray', 'Value', 'Array', 'Lock', 'Condition'])
+def test_every_user_of_the_heap_gets_zeroed_memory(user):
+    make, memory = {
+        'RawValue': (lambda: mpref.RawValue('q'), bytes),
+        'RawArray': (lambda: mpref.RawArray('i', 8), bytes),
+        'Value': (lambda: mpref.Value('d'), lambda obj: bytes(obj.get_obj())),
+        'Array': (lambda: mpref.Array('b', 16), lambda obj: bytes(obj.get_obj())),
+        'Lock': (mpref.Lock, lambda obj: bytes(obj._handed_off)),
+        'Condition': (mpref.Condition, lambda obj: bytes(obj._waiters.cast('B'))),
+    }[user]
+    heap.BufferWrapper(1)                          # at least one arena exists
+    _dirty_every_free_range()
+    obj = make()
+    assert memory(obj) == bytes(len(memory(obj)))

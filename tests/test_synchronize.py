@@ -1461,3 +1461,53 @@ def test_terminate_ends_a_process_stuck_reading_half_a_message(ctx):
             p.kill()
             p.join(10)
         q.close()
+
+
+# --------------------------------------------------------------------------
+# A Condition made over reused shared memory.  The spec's benchmark program
+# frees an Array just before its Condition test: the condition's waiter table
+# was laid over the freed block and read the array's numbers as waiting pids,
+# and notify() lost wake-ups (the ping-pong below never ended).  A fresh
+# interpreter per case, so the heap reuses the freed block for certain.
+# --------------------------------------------------------------------------
+
+PING_PONG_AFTER_FREE = textwrap.dedent('''
+    import gc, sys
+    import mpref
+
+    def child(cond, rounds):
+        for i in range(rounds):
+            with cond:
+                cond.notify()
+                if not cond.wait(10):
+                    sys.exit('child: lost the wake-up of round %d' % i)
+
+    if __name__ == '__main__':
+        ctx = mpref.get_context(sys.argv[1])
+        junk = {'RawArray': lambda: ctx.RawArray('i', range(1, 65)),
+                'Array': lambda: ctx.Array('i', range(1, 65), lock=False),
+                'RawValue': lambda: [ctx.RawValue('i', n) for n in range(1, 65)],
+                'Value': lambda: [ctx.Value('i', n, lock=False) for n in range(1, 65)]}[sys.argv[2]]()
+        del junk
+        gc.collect()
+        cond = ctx.Condition()
+        with cond:
+            p = ctx.Process(target=child, args=(cond, 50))
+            p.start()
+            for i in range(50):
+                if not cond.wait(10):
+                    p.terminate()
+                    sys.exit('parent: lost the wake-up of round %d' % i)
+                cond.notify()
+        p.join(10)
+        print('ok', p.exitcode)
+''')
+
+
+@pytest.mark.parametrize('freed', ['RawArray', 'Array', 'RawValue', 'Value'])
+def test_condition_made_after_freed_shared_memory_keeps_its_wakeups(start_method, freed, tmp_path):
+    script = tmp_path / 'ping_pong.py'
+    script.write_text(PING_PONG_AFTER_FREE)
+    done = subprocess.run([sys.executable, str(script), start_method, freed],
+                          capture_output=True, text=True, timeout=90)
+    assert (done.returncode, done.stdout, done.stderr) == (0, 'ok 0\n', '')
