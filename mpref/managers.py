@@ -510,7 +510,7 @@ class BaseManager:
             target=type(self)._run_server,
             args=(self._registry, self._address, self._authkey, self._serializer,
                   address_writer, lifeline_reader, initializer, initargs,
-                  _logs_to_handlers()))
+                  util.has_log_handlers()))
         process.name = '%s-%s' % (type(self).__name__,
                                   ':'.join(str(i) for i in process._identity))
         process._is_manager_server = True
@@ -695,11 +695,6 @@ def _creation_method(typeid):
     create.__name__ = create.__qualname__ = typeid
     create.__doc__ = 'Create a shared %r object and return a proxy for it.' % typeid
     return create
-
-
-def _logs_to_handlers():
-    logger = util._logger
-    return logger is not None and bool(logger.handlers)
 
 
 def _close_in_child(conn):

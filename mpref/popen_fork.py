@@ -36,7 +36,7 @@ class Popen:
     method = 'fork'
 
     def __init__(self, process_obj):
-        util._flush_std_streams()     # or the child would print the parent's buffered output again
+        util.flush_std_streams()     # or the child would print the parent's buffered output again
         self.returncode = None
         self.pid = None
         self.sentinel = None

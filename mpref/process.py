@@ -310,7 +310,7 @@ class Process:
         except BaseException as exc:
             exitcode = self._exit_code(exc)
         util.info('process exiting with exitcode %d', exitcode)
-        util._flush_std_streams()
+        util.flush_std_streams()
         return exitcode
 
     def _become_current(self, after_fork):
@@ -327,9 +327,9 @@ class Process:
         _children = set()                           # none yet, not the parent's
         _exiting = False
         _default_start_method = self._inherited_start_method
-        util._close_stdin()
+        util.close_stdin()
         if after_fork:
-            util._run_after_forkers()
+            util.run_after_forkers()
 
     def _run_to_the_end(self):
         """Step 2: ``run()``, then end as any Python program ends.
@@ -577,6 +577,11 @@ def get_start_method():
     return _default_start_method
 
 
+def is_exiting():
+    """True once this process has started its exit (``_exit_function`` ran)."""
+    return _exiting
+
+
 def _exit_function():
     """At exit: terminate daemonic children, join the others, run finalizers.
 
@@ -591,7 +596,7 @@ def _exit_function():
     _exiting = True
     util.info('process shutting down')
     util.debug('running all "atexit" finalizers with priority >= 0')
-    util._run_finalizers(0)
+    util.run_finalizers(0)
     for p in active_children():
         if p.daemon:
             util.info('calling terminate() for daemon %s', p.name)
@@ -600,7 +605,7 @@ def _exit_function():
         util.info('calling join() for process %s', p.name)
         p.join()
     util.debug('running the remaining "atexit" finalizers')
-    util._run_finalizers()
+    util.run_finalizers()
 
 
 def _join_non_daemonic_threads():

@@ -172,8 +172,8 @@ def get_preparation_data(name, authkey):
         'dir': os.getcwd(),
         # The logger as log_to_stderr() and setLevel() left it: the child's
         # records then reach its stderr in the same format (a fork copies it).
-        'log_to_stderr': util._log_to_stderr,
-        'log_level': util._logger.getEffectiveLevel() if util._logger else None,
+        'log_to_stderr': util.stderr_logging_settings()[0],
+        'log_level': util.stderr_logging_settings()[1],
     }
     main = sys.modules.get('__main__')
     spec = getattr(main, '__spec__', None)
@@ -263,5 +263,5 @@ def spawn_main(data_fd, sentinel_fd):
         prepare(preparation_data)
         process_obj = pickle.load(pipe)
     exitcode = process_obj._bootstrap()
-    util._flush_std_streams()
+    util.flush_std_streams()
     sys.exit(exitcode)

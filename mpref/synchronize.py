@@ -194,7 +194,7 @@ def _close_and_unlink(handle, name):
     ``sem_close`` would unmap the memory under that thread -- a crash at
     shutdown.  The end of the process releases the handle anyway.
     """
-    if not process._exiting:
+    if not process.is_exiting():
         _sem_close(handle)
     if name is not None:
         if _sem_unlink(name.encode()) < 0 and ctypes.get_errno() != errno.ENOENT:

@@ -113,6 +113,17 @@ def get_logger():
     return _logger
 
 
+def stderr_logging_settings():
+    """What a spawned child needs to log as this process does: whether
+    ``log_to_stderr()`` was called, and the logger's level (None: no logger yet)."""
+    return _log_to_stderr, (_logger.getEffectiveLevel() if _logger else None)
+
+
+def has_log_handlers():
+    """True if mpref's logger exists and has a handler (no logger is created)."""
+    return _logger is not None and bool(_logger.handlers)
+
+
 def log_to_stderr(level=None):
     """Return ``get_logger()`` after adding a handler that writes to stderr.
 
@@ -206,7 +217,7 @@ class Finalize:
         return text + '>'
 
 
-def _run_finalizers(minpriority=None):
+def run_finalizers(minpriority=None):
     """Run registered finalizers whose exitpriority is >= ``minpriority``.
 
     With ``minpriority=None`` run every finalizer that has an exitpriority.
@@ -243,7 +254,8 @@ def register_after_fork(obj, func):
     _afterfork_registry[(next(_afterfork_counter), id(obj), func)] = obj
 
 
-def _run_after_forkers():
+def run_after_forkers():
+    """Run the hooks of ``register_after_fork`` in order (in a new forked child)."""
     for (_, _, func), obj in sorted(list(_afterfork_registry.items()), key=lambda kv: kv[0][0]):
         try:
             func(obj)
@@ -359,7 +371,7 @@ def wait_readable(fd, timeout=None):
             return False
 
 
-def _flush_std_streams():
+def flush_std_streams():
     """Flush stdout and stderr; a child calls this before it exits."""
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -369,7 +381,7 @@ def _flush_std_streams():
             pass
 
 
-def _close_stdin():
+def close_stdin():
     """Replace stdin with /dev/null in a new child (spec 16.6.3.1).
 
     A child must not compete with its parent for the terminal's input; the
@@ -390,7 +402,7 @@ def _close_stdin():
 @atexit.register
 def _run_exit_finalizers():
     # process.py registers its own exit function (terminate daemons, join the
-    # rest) which calls _run_finalizers itself; this catches processes that
+    # rest) which calls run_finalizers itself; this catches processes that
     # import util alone.  Both are idempotent.
-    _run_finalizers(0)
-    _run_finalizers()
+    run_finalizers(0)
+    run_finalizers()

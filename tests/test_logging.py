@@ -107,7 +107,7 @@ def test_finalizers_log_calling_and_finalizer_calling_at_subdebug():
     logger.setLevel(mpref.SUBDEBUG)
     try:
         finalizer = util.Finalize(None, len, args=('abc',), exitpriority=1000)
-        util._run_finalizers(1000)
+        util.run_finalizers(1000)
     finally:
         logger.removeHandler(handler)
         logger.setLevel(old_level)
@@ -297,7 +297,7 @@ def test_a_failing_finalizer_is_a_subwarning(capsys):
     logger.setLevel(mpref.SUBWARNING)
     try:
         util.Finalize(None, int, args=('x',), exitpriority=1001)
-        util._run_finalizers(1001)
+        util.run_finalizers(1001)
     finally:
         logger.removeHandler(handler)
         logger.setLevel(old_level)

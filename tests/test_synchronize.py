@@ -968,7 +968,7 @@ def test_after_fork_hook_resets_ownership():
     rlock.acquire()
     pid = os.fork()
     if pid == 0:
-        synchronize.util._run_after_forkers()
+        synchronize.util.run_after_forkers()
         os._exit(0 if rlock._count == 0 and rlock._owner is None else 1)
     _, status = os.waitpid(pid, 0)
     rlock.release()
