@@ -80,7 +80,7 @@ typecode_to_type = {
 
 def RawValue(typecode_or_type, *args):
     """A ctypes object in shared memory: ``type(*args)``, without a lock."""
-    type_ = _ctype(typecode_or_type)
+    type_ = to_ctype(typecode_or_type)
     obj = _new_value(type_)
     obj.__init__(*args)
     return obj
@@ -92,7 +92,7 @@ def RawArray(typecode_or_type, size_or_initializer):
     An integer gives the length of a zeroed array; a sequence gives the
     length and the initial items.
     """
-    type_ = _ctype(typecode_or_type)
+    type_ = to_ctype(typecode_or_type)
     if isinstance(size_or_initializer, int):
         return _new_value(type_ * size_or_initializer)
     items = list(size_or_initializer)
@@ -298,7 +298,9 @@ _CTYPES_KINDS = (ctypes._SimpleCData, ctypes.Structure, ctypes.Union, ctypes.Arr
                  ctypes._Pointer, ctypes._CFuncPtr)
 
 
-def _ctype(typecode_or_type):
+def to_ctype(typecode_or_type):
+    """The ctypes type a typecode (``'i'``) or ctypes type names; ``TypeError``
+    for anything else.  Also used by ``dummy``'s shared values."""
     if isinstance(typecode_or_type, str):
         try:
             return typecode_to_type[typecode_or_type]

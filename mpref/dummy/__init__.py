@@ -44,7 +44,7 @@ from .. import sharedctypes, util
 from ..exceptions import AuthenticationError, BufferTooShort, ProcessError, TimeoutError
 from ..managers import Namespace
 from ..process import cpu_count, freeze_support
-from ..sharedctypes import _ctype
+from ..sharedctypes import to_ctype
 from .connection import Pipe
 from .pool import Pool
 
@@ -277,12 +277,12 @@ JoinableQueue = Queue
 
 def RawValue(typecode_or_type, *args):
     """A ctypes object ``type(*args)`` (typecodes as in ``mpref.RawValue``)."""
-    return _ctype(typecode_or_type)(*args)
+    return to_ctype(typecode_or_type)(*args)
 
 
 def RawArray(typecode_or_type, size_or_initializer):
     """A ctypes array: zeroed of that length, or holding the given items."""
-    type_ = _ctype(typecode_or_type)
+    type_ = to_ctype(typecode_or_type)
     if isinstance(size_or_initializer, int):
         return (type_ * size_or_initializer)()
     items = list(size_or_initializer)
