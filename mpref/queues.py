@@ -65,17 +65,18 @@ import math
 import os
 import pickle
 import select
-import signal
 import threading
 import time
 import traceback
 import weakref
 from queue import Empty, Full
 
-from . import spawn, synchronize, util
+from . import spawn, util
 from .connection import Pipe
-from .synchronize import (SEM_VALUE_MAX, BoundedSemaphore, Condition, Lock, Semaphore,
-                          signals_held_back)
+from .semlock import SEM_VALUE_MAX
+from .signals import (SIGNAL_SLICE, block_signals_in_this_thread, holding_back, let_signals_in,
+                      signals_held_back)
+from .synchronize import BoundedSemaphore, Condition, Lock, Semaphore
 
 __all__ = ['Queue', 'JoinableQueue', 'Empty', 'Full']
 
@@ -131,7 +132,7 @@ class Queue:
         timeout = util.check_timeout(timeout)
         data = _dumps(obj)
         # From the slot taken to the object buffered, a signal's exception
-        # (Ctrl-C) would lose the slot: hold signals back (``synchronize``);
+        # (Ctrl-C) would lose the slot: hold signals back (``signals``);
         # a put blocked on a full queue still lets them in.
         with signals_held_back:
             if not self._free_slots.acquire(block, timeout):
@@ -170,7 +171,7 @@ class Queue:
         # A signal's exception (Ctrl-C) landing between a message's header
         # and its payload would leave the rest in the pipe, to be misread as
         # the next header: the queue would be broken for every process.  So
-        # signals are held back (``synchronize``) while the lock is ours, and
+        # signals are held back (``signals``) while the lock is ours, and
         # let in only while nothing is taken yet: between the slices of the
         # waits for the lock and for a message.
         with signals_held_back:
@@ -189,7 +190,7 @@ class Queue:
         """Wait until a message starts to arrive (True) or ``deadline``
         passes (False; None: no deadline).  Holding signals back, wait in
         slices and let them in between (an exception then ends the wait)."""
-        if not synchronize._holding_back():
+        if not holding_back():
             wait = None if deadline is None else max(deadline - time.monotonic(), 0.0)
             return self._reader.poll(wait)
         # The main thread's hot path (one get after another): a poller kept
@@ -198,14 +199,14 @@ class Queue:
             self._poller = select.poll()
             self._poller.register(self._reader.fileno(), select.POLLIN)
         while True:
-            wait = synchronize._SIGNAL_SLICE
+            wait = SIGNAL_SLICE
             if deadline is not None:
                 wait = min(wait, deadline - time.monotonic())
             if self._poller.poll(max(0, math.ceil(wait * 1000))):
                 return True
             if deadline is not None and time.monotonic() >= deadline:
                 return False
-            synchronize._let_signals_in()
+            let_signals_in()
 
     def get_nowait(self):
         """``get(False)``."""
@@ -215,6 +216,8 @@ class Queue:
     get_no_wait = get_nowait
 
     # -- approximate state ----------------------------------------------------
+    # _get_value and _is_zero (here and in JoinableQueue) are SemLock's
+    # protected interface, open to mpref's own modules (``semlock.SemLock``).
 
     def qsize(self):
         """The approximate number of objects in the queue (put, not yet got).
@@ -394,11 +397,6 @@ class JoinableQueue(Queue):
 
 _SENTINEL = object()        # put in the buffer by close(): "flush and stop"
 
-# Sent by the kernel for a fault in the thread itself: never blocked, or a
-# crash would become a silent kill.
-_FAULT_SIGNALS = {signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL, signal.SIGTRAP,
-                  signal.SIGABRT}
-
 
 def _dumps(obj):
     return pickle.dumps(obj, pickle.HIGHEST_PROTOCOL)
@@ -416,11 +414,9 @@ def _feed(buffer, notempty, writer, reader, wlock, free_slots):
     whole.  On the sentinel it closes this process's pipe ends and exits.
     """
     util.debug('starting thread to feed data to pipe')
-    # Signals for the process go to a thread that does not block them.  If
-    # this thread took one, its handler would run in the main thread even
-    # while that holds signals back (``synchronize``): so this thread blocks
-    # them all, as every helper thread should.
-    signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals() - _FAULT_SIGNALS)
+    # A signal the kernel gave this thread would be handled in the main
+    # thread even while that holds signals back: block them all here.
+    block_signals_in_this_thread()
     send_bytes = writer.send_bytes
     while True:
         with notempty:

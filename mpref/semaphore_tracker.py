@@ -5,7 +5,7 @@ primitives it cleans up after; CPython's ``resource_tracker`` plays the same
 part).
 
 A POSIX named semaphore outlives every process unless someone calls
-``sem_unlink``.  ``synchronize`` unlinks the names it creates when their
+``sem_unlink``.  ``semlock`` unlinks the names it creates when their
 objects are collected or, at the latest, when the creating process exits.
 A process killed with SIGKILL runs no exit handler -- and Jupyter ends every
 kernel that way, so ``pytest --nbval`` does it to each chapter.  Hence this
@@ -44,7 +44,7 @@ def _find_semaphore_library():
     return None
 
 
-#: The library ``synchronize`` calls for its semaphores; the tracker needs
+#: The library ``semlock`` calls for its semaphores; the tracker needs
 #: only its ``sem_unlink``.
 LIBRARY_PATH = _find_semaphore_library()
 

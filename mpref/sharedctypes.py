@@ -55,7 +55,8 @@ Differences from CPython's ``multiprocessing.sharedctypes``, all small:
 import copyreg
 import ctypes
 
-from . import heap, spawn, synchronize
+from . import heap, spawn
+from .signals import signals_held_back
 from .synchronize import Lock, RLock
 
 __all__ = ['RawValue', 'RawArray', 'Value', 'Array', 'copy', 'synchronized',
@@ -204,20 +205,16 @@ class SynchronizedBase:
         instruction of the lock's ``__exit__`` would leave it held for ever,
         and the caller, who wrote no ``with``, could never release it.  So in
         the main thread signals are held back from before the acquire to
-        after the release (``synchronize._defer_signals``); a blocked acquire
+        after the release (``signals.signals_held_back``); a blocked acquire
         still lets them in between its slices, and whatever arrived
         meanwhile is handled after the release, once the access is done.
         """
-        deferred = synchronize._defer_signals()
-        try:
+        with signals_held_back:
             self._lock.acquire()
             try:
                 return operation(*args)
             finally:
                 self._lock.release()
-        finally:
-            if deferred:
-                synchronize._allow_signals()
 
     def __reduce__(self):
         spawn.assert_spawning(self)

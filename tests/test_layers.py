@@ -22,10 +22,10 @@ BANNED = ('multiprocessing', '_multiprocessing', 'concurrent')
 #: The layers of ``docs/README.md``, ground floor first.  A module may import
 #: mpref modules of its own layer's *earlier* entries or of lower layers.
 LAYERS = [
-    ['exceptions', 'util'],
+    ['exceptions', 'util', 'signals'],
     ['spawn', 'popen_fork', 'popen_spawn'],
     ['process'],
-    ['connection', 'heap', 'semaphore_tracker', 'synchronize'],
+    ['connection', 'heap', 'semaphore_tracker', 'semlock', 'synchronize'],
     ['queues', 'sharedctypes'],
     ['proxies', 'managers', 'pool'],
     ['__init__', 'dummy'],

@@ -20,7 +20,7 @@ import multiprocessing as stdlib_mp
 import pytest
 
 import mpref
-from mpref import queues, synchronize
+from mpref import queues, semlock
 from tests import leakcheck
 
 WAIT = 20           # generous bound for anything that should happen "soon"
@@ -315,16 +315,16 @@ def test_qsize_and_empty():
 
 def test_unbounded_queue_uses_sem_value_max():
     q = mpref.Queue()
-    assert q._maxsize == synchronize.SEM_VALUE_MAX
-    assert mpref.Queue(-1)._maxsize == synchronize.SEM_VALUE_MAX
+    assert q._maxsize == semlock.SEM_VALUE_MAX
+    assert mpref.Queue(-1)._maxsize == semlock.SEM_VALUE_MAX
     q.close()
 
 
 def test_qsize_raises_not_implemented_where_sem_getvalue_is_missing(monkeypatch):
-    # synchronize's macOS switch: without sem_getvalue nothing can be counted,
+    # semlock's macOS switch: without sem_getvalue nothing can be counted,
     # but full() and empty() still answer.
     q = mpref.Queue(1)
-    monkeypatch.setattr(synchronize, 'HAVE_SEM_GETVALUE', False)
+    monkeypatch.setattr(semlock, 'HAVE_SEM_GETVALUE', False)
     with pytest.raises(NotImplementedError):
         q.qsize()
     assert not q.full()
@@ -714,7 +714,7 @@ def test_public_names():
 def test_maxsize_beyond_sem_value_max_is_refused():
     # The free slots are a semaphore's count; a larger maxsize would be cut to
     # 32 bits by ctypes (2**32 + 2 would make a queue full after 2 items).
-    for maxsize in (synchronize.SEM_VALUE_MAX + 1, 2 ** 32 + 2):
+    for maxsize in (semlock.SEM_VALUE_MAX + 1, 2 ** 32 + 2):
         with pytest.raises(ValueError, match='SEM_VALUE_MAX'):
             mpref.Queue(maxsize)
         with pytest.raises(ValueError, match='SEM_VALUE_MAX'):

@@ -1,4 +1,5 @@
-"""Tests for mpref.synchronize: the primitives on POSIX named semaphores.
+"""Tests for mpref.synchronize, mpref.semlock and mpref.signals: the primitives
+on POSIX named semaphores, and signals held back while they change.
 
 Spec 16.6.1.3, 16.6.2.5 (with its notes on timeouts, Ctrl-C and Mac OS X).
 Where behaviour is observable -- results, exception types and messages,
@@ -24,7 +25,7 @@ import multiprocessing
 import pytest
 
 import mpref
-from mpref import synchronize
+from mpref import semlock, synchronize
 
 TIMEOUT = 30            # generous bound for anything that should be quick
 
@@ -493,13 +494,13 @@ def test_lock_handed_off_to_a_child_is_still_checked_by_its_acquirer(ctx):
 
 def test_values_beyond_sem_value_max_are_refused():
     # ctypes would silently cut them to 32 bits (2**32 + 2 would become 2).
-    too_big = synchronize.SEM_VALUE_MAX + 1
+    too_big = semlock.SEM_VALUE_MAX + 1
     for make in (mpref.Semaphore, mpref.BoundedSemaphore):
         with pytest.raises(ValueError, match='SEM_VALUE_MAX'):
             make(too_big)
         with pytest.raises(ValueError, match='SEM_VALUE_MAX'):
             make(2 ** 32 + 2)
-    assert mpref.Semaphore(synchronize.SEM_VALUE_MAX).get_value() == synchronize.SEM_VALUE_MAX
+    assert mpref.Semaphore(semlock.SEM_VALUE_MAX).get_value() == semlock.SEM_VALUE_MAX
 
 
 def test_infinite_timeout_waits_like_none_and_nan_is_refused():
@@ -523,7 +524,7 @@ def test_condition_refuses_a_lock_it_cannot_share(lock):
 
 
 def report_tracker_fd(conn):
-    conn.send(synchronize._tracker._fd)
+    conn.send(semlock._tracker._fd)
     conn.close()
 
 
@@ -531,7 +532,7 @@ def test_forked_child_lets_go_of_its_parents_tracker():
     # While a child held the parent's tracker pipe open, the tracker would
     # not notice the parent being killed until the child exited too.
     mpref.Lock()                                   # this process has a tracker now
-    assert synchronize._tracker._fd is not None
+    assert semlock._tracker._fd is not None
     parent_end, child_end = mpref.Pipe()
     p = mpref.get_context('fork').Process(target=report_tracker_fd, args=(child_end,))
     p.start()
@@ -715,17 +716,17 @@ def test_sending_through_a_pipe_raises():
 
 @pytest.fixture
 def no_timedwait(monkeypatch):
-    monkeypatch.setattr(synchronize, 'HAVE_SEM_TIMEDWAIT', False)
+    monkeypatch.setattr(semlock, 'HAVE_SEM_TIMEDWAIT', False)
 
 
 @pytest.fixture
 def no_getvalue(monkeypatch):
-    monkeypatch.setattr(synchronize, 'HAVE_SEM_GETVALUE', False)
+    monkeypatch.setattr(semlock, 'HAVE_SEM_GETVALUE', False)
 
 
 @pytest.mark.parametrize('timedwait', [True, False], ids=['sem_timedwait', 'sleeping-loop'])
 def test_timed_acquire(timedwait, monkeypatch):
-    monkeypatch.setattr(synchronize, 'HAVE_SEM_TIMEDWAIT', timedwait and synchronize.HAVE_SEM_TIMEDWAIT)
+    monkeypatch.setattr(semlock, 'HAVE_SEM_TIMEDWAIT', timedwait and semlock.HAVE_SEM_TIMEDWAIT)
     lock = mpref.Lock()
     lock.acquire()
     t0 = time.monotonic()
@@ -740,7 +741,7 @@ def test_timed_acquire(timedwait, monkeypatch):
 
 def test_sleeping_loop_used_without_timedwait(no_timedwait, monkeypatch):
     calls = []
-    monkeypatch.setattr(synchronize, '_sem_timedwait', lambda *a: calls.append(a), raising=False)
+    monkeypatch.setattr(semlock, '_sem_timedwait', lambda *a: calls.append(a), raising=False)
     sema = mpref.Semaphore(0)
     assert sema.acquire(timeout=0.05) is False
     assert calls == []
@@ -796,9 +797,9 @@ SIGINT_SCRIPT = textwrap.dedent('''
     # Whatever the runner left us (SIGINT blocked or ignored): Ctrl-C as usual.
     signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    from mpref import synchronize
+    from mpref import semlock
     if sys.argv[2] == 'loop':
-        synchronize.HAVE_SEM_TIMEDWAIT = False
+        semlock.HAVE_SEM_TIMEDWAIT = False
     what = sys.argv[1]
     lock = mpref.Lock()
     lock.acquire()
@@ -1176,7 +1177,7 @@ def test_notify_skips_a_dead_waiter_that_another_process_has_not_reaped(ctx):
 INTERRUPT_SCRIPT = textwrap.dedent('''
     import signal, sys, threading
     import mpref
-    from mpref import synchronize
+    from mpref import semlock
     kind, loops = sys.argv[1], int(sys.argv[2])
     value = 2 if 'Semaphore' in kind else None
     primitive = getattr(mpref, kind)(*([value] if value else []))
@@ -1199,7 +1200,7 @@ INTERRUPT_SCRIPT = textwrap.dedent('''
         tb = exc.__traceback__
         while tb.tb_next and tb.tb_next.tb_frame.f_code.co_name != 'handler':
             tb = tb.tb_next
-        return tb.tb_frame.f_code is synchronize.SemLock.release.__code__ and tb.tb_lasti <= 2
+        return tb.tb_frame.f_code is semlock.SemLock.release.__code__ and tb.tb_lasti <= 2
 
     signal.signal(signal.SIGALRM, handler)
     signal.setitimer(signal.ITIMER_REAL, 0.001, 0.001)
@@ -1304,8 +1305,16 @@ def test_long_timed_waits_go_in_slices(monkeypatch):
 
 def test_semaphore_tracker_is_its_own_module():
     from mpref import semaphore_tracker
-    assert isinstance(synchronize._tracker, semaphore_tracker.Tracker)
-    assert synchronize.LIBRARY_PATH == semaphore_tracker.LIBRARY_PATH
+    assert isinstance(semlock._tracker, semaphore_tracker.Tracker)
+    assert semlock.LIBRARY_PATH == semaphore_tracker.LIBRARY_PATH
+
+
+def test_synchronize_still_offers_semlock_and_sem_value_max():
+    # They moved to semlock.py; the spellings of CPython's
+    # multiprocessing.synchronize keep working.
+    assert synchronize.SemLock is semlock.SemLock
+    assert synchronize.SEM_VALUE_MAX == semlock.SEM_VALUE_MAX
+    assert issubclass(synchronize.Lock, semlock.SemLock)
 
 
 # -- exit with a daemonic thread still using a primitive ---------------------

@@ -11,7 +11,7 @@ Chapter: ``notebooks/05_shared_ctypes.ipynb``.
   slower".  mpref's wrapper is slower still than the stdlib's: the stdlib's
   lock is C code (``_multiprocessing.SemLock``), while mpref's ``RLock`` is
   Python that calls ``sem_wait``/``sem_post`` through ``ctypes``
-  (``synchronize.SemLock.acquire``) and keeps its owner/count bookkeeping in
+  (``semlock.SemLock.acquire``) and keeps its owner/count bookkeeping in
   Python.
 * Threads need no shared memory: their ``threading`` figure is a plain
   ``list`` read.

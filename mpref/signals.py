@@ -1,0 +1,218 @@
+"""Holding signals back: while mpref changes a lock's state in the main thread,
+no Python signal handler may run, so that a signal's exception (Ctrl-C's
+``KeyboardInterrupt``) never lands in the middle of the change.
+
+Spec 16.6.2.5 (its note on Ctrl-C and a blocked ``acquire``) and 16.6.1.3;
+the same holds for the locks mpref takes on the caller's behalf in 16.6.2.2
+(queues) and 16.6.2.6 (synchronized shared values).
+
+Chapter: ``notebooks/03_synchronization.ipynb`` (sections 3.9 and 3.10).
+
+**Asynchronous exceptions.**  Python runs signal handlers in the main thread,
+between bytecodes; SIGINT's raises ``KeyboardInterrupt``.  Landing between
+``sem_wait`` and the bookkeeping after it, such an exception would leave a
+semaphore taken that nobody owns (and ``with lock:`` would never release
+it).  So in the main thread ``acquire`` (and the changes of ``Condition``
+that take several steps) run with the signals *held back*
+(``pthread_sigmask``; ``defer_signals``, ``allow_signals``; SIGTERM only
+while it has a handler: at its default action it runs none, and ``terminate()``
+must still end the process): they stay pending in the kernel, and their
+handlers run when the mask is restored -- after the change, or, in
+``acquire``, after it was undone.  ``release`` needs no holding back: its
+checks change nothing, and its change (bookkeeping, then ``sem_post``) has no point in between where a handler
+could run; a handler that raises during its checks does not stop it
+releasing.  A blocking wait holds signals back too, but only for
+``SIGNAL_SLICE`` at a time: between slices it lets them in
+(``let_signals_in``), so Ctrl-C still interrupts a blocked ``acquire()``
+at once, to the eye.  What remains: a handler that runs at the very first
+instruction of ``__exit__`` leaves the lock held by its owner, as with any
+context manager written in Python; and a signal that the kernel gives to
+*another* thread while the main thread holds them back is still handled in
+the main thread at its next bytecode.  Where mpref itself takes a lock on
+the caller's behalf (``Event``, the queues, synchronized shared values),
+the first residue would leave it held for good, so there the whole block is
+held back (``signals_held_back``), and mpref's own threads (a queue's feeder)
+block signals (``block_signals_in_this_thread``), so that the kernel never
+gives one to them.
+
+What this module offers the rest of mpref:
+
+* ``with signals_held_back:`` -- hold signals back around a block: the one
+  spelling mpref uses wherever a block fits;
+* ``defer_signals()`` / ``allow_signals()`` -- the two ends of that block as
+  calls, for the one place that must act between them
+  (``semlock.SemLock.acquire`` undoes its acquisition if a handler raises as
+  the mask is restored);
+* ``holding_back()``, ``SIGNAL_SLICE``, ``let_signals_in()`` -- for a blocking
+  wait that runs while signals are held back;
+* ``FAULT_SIGNALS``, ``block_signals_in_this_thread()`` -- for mpref's own
+  helper threads.
+
+Holding back nests (a queue's ``get`` holds back, and the ``acquire`` inside
+it holds back again); only the outermost end restores the mask.  Other
+threads never hold back: Python runs no handler there.
+"""
+
+import ctypes
+import os
+import signal
+import threading
+
+__all__ = ['signals_held_back', 'defer_signals', 'allow_signals', 'holding_back',
+           'let_signals_in', 'SIGNAL_SLICE', 'FAULT_SIGNALS', 'block_signals_in_this_thread']
+
+#: A blocking wait in the main thread lets signals in this often (seconds).
+SIGNAL_SLICE = 0.05
+
+#: Sent by the kernel for a fault in the thread itself: never blocked, or a
+#: crash report would become a silent kill.
+FAULT_SIGNALS = frozenset({signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL,
+                           signal.SIGTRAP, signal.SIGABRT})
+
+
+def defer_signals():
+    """In the main thread, start holding signals back and return True; elsewhere
+    (no handler ever runs there) do nothing and return False.  Nests."""
+    global _deferring, _held_mask
+    if _get_ident() != _main_thread:
+        return False
+    if _deferring == 0:             # before counting: a handler may still run here
+        _held_mask = _signals_to_hold_back()
+    _deferring += 1
+    if _deferring == 1:
+        try:
+            _pthread_sigmask(signal.SIG_BLOCK, _held_mask, _saved_mask)
+        except BaseException:       # a handler of an earlier signal ran just now
+            allow_signals()
+            raise
+    return True
+
+
+def allow_signals():
+    """End ``defer_signals``; the outermost end restores the mask, and the
+    handlers of what arrived meanwhile run as this returns (and may raise)."""
+    global _deferring
+    _deferring -= 1
+    if _deferring == 0:
+        _pthread_sigmask(signal.SIG_SETMASK, _saved_mask, None)
+
+
+class _SignalsHeldBack:
+    """``with signals_held_back:`` -- ``defer_signals`` to ``allow_signals``
+    as a block, for mpref's own code that takes a primitive and lets it go
+    again on the caller's behalf (``Event``, the queues).  A ``with lock:``
+    alone would leave the lock held for ever if a signal's exception landed
+    at the first instruction of ``release``, and the caller, who wrote no
+    ``with``, could never release it.  Inside the block no handler runs
+    (blocking waits still let signals in between their slices); what
+    arrived meanwhile is handled when the block ends, after the release."""
+
+    def __enter__(self):
+        defer_signals()
+
+    def __exit__(self, *exc_info):
+        # One object serves every block, so it keeps no note of what its
+        # __enter__ returned: the main thread is the one that deferred.
+        if _get_ident() == _main_thread:
+            allow_signals()
+
+
+signals_held_back = _SignalsHeldBack()
+
+
+def holding_back():
+    """True in the main thread while it holds signals back."""
+    return _deferring > 0 and _get_ident() == _main_thread
+
+
+def let_signals_in():
+    """Between two slices of a blocking wait in the main thread: run the
+    handlers of pending signals (an exception propagates: the wait has taken
+    nothing), then hold signals back again."""
+    try:
+        _pthread_sigmask(signal.SIG_SETMASK, _saved_mask, None)
+        _check_signals()
+    finally:
+        _pthread_sigmask(signal.SIG_BLOCK, _held_mask, None)
+
+
+def block_signals_in_this_thread():
+    """Block every signal but the faults in the calling thread, for good.
+
+    For mpref's own helper threads (a queue's feeder thread).  Signals for
+    the process go to a thread that does not block them.  If a helper thread
+    took one, its handler would run in the main thread even while that holds
+    signals back: so every helper thread blocks them all.
+    """
+    signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals() - FAULT_SIGNALS)
+
+
+# --------------------------------------------------------------------------
+# Helpers: the C calls, the set of signals held back, the main thread's state
+# --------------------------------------------------------------------------
+
+# Called through the running program (which has libc loaded) rather than
+# signal.pthread_sigmask: that one runs the pending handlers as it returns,
+# which is exactly what must not happen in the middle of a change.
+_pthread_sigmask = ctypes.CDLL(None).pthread_sigmask
+_pthread_sigmask.restype = ctypes.c_int
+_pthread_sigmask.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
+_sigset_t = ctypes.c_ubyte * 256               # bigger than any sigset_t (glibc's: 128 bytes)
+
+# Runs pending Python signal handlers now; if one raises (SIGINT's raises
+# KeyboardInterrupt) ctypes re-raises that exception from this call.
+_check_signals = ctypes.pythonapi.PyErr_CheckSignals
+_check_signals.restype = ctypes.c_int
+_check_signals.argtypes = []
+
+_get_ident = threading.get_ident
+
+
+def _asynchronous_signals(left_out=()):
+    """Every signal except ``FAULT_SIGNALS`` (blocking those would turn a
+    crash report into a silent kill) and except ``left_out``."""
+    sigset = _sigset_t()
+    libc = ctypes.CDLL(None)
+    libc.sigfillset(ctypes.byref(sigset))
+    for signum in FAULT_SIGNALS:
+        libc.sigdelset(ctypes.byref(sigset), signum)
+    for signum in left_out:
+        libc.sigdelset(ctypes.byref(sigset), signum)
+    return sigset
+
+
+#: Signals whose default action ends the process.  While one of them has no
+#: Python handler (its default action, or ignored), no Python code can run
+#: for it, so holding it back protects nothing -- and would keep
+#: ``Process.terminate()`` (SIGTERM) from ending a process stuck in a wait
+#: that cannot be cut into slices (a reader waiting for the rest of a message
+#: whose writer was killed).  Those are left out of the mask.
+_ENDING_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
+_masks = {}     # which of _ENDING_SIGNALS have a Python handler -> the set to block
+
+
+def _signals_to_hold_back():
+    """The set ``defer_signals`` blocks: every asynchronous signal that may
+    run a Python handler now (four ``getsignal`` calls, then a cached set)."""
+    handled = tuple(callable(signal.getsignal(signum)) for signum in _ENDING_SIGNALS)
+    mask = _masks.get(handled)
+    if mask is None:
+        mask = _masks[handled] = _asynchronous_signals(
+            [signum for signum, has_handler in zip(_ENDING_SIGNALS, handled) if not has_handler])
+    return mask
+
+
+_held_mask = None                              # what the main thread blocks while holding back
+_saved_mask = _sigset_t()                      # the main thread's mask before we held back
+_deferring = 0                                 # how deeply the main thread holds them back
+_main_thread = threading.main_thread().ident
+
+
+def _after_fork_in_child():
+    # The forking thread is the child's main thread, with its own mask.
+    global _main_thread, _deferring
+    _main_thread = _get_ident()
+    _deferring = 0
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
