@@ -643,7 +643,7 @@ class _Core:
     def check_picklable(self, func):
         """Refuse, in the caller, a function the workers could not receive."""
         if self.method == 'spawn':
-            pickler = popen_spawn._ChildPickler(io.BytesIO(), pickle.HIGHEST_PROTOCOL)
+            pickler = popen_spawn.ChildPickler(io.BytesIO(), pickle.HIGHEST_PROTOCOL)
             try:
                 pickler.dump(func)
             except (pickle.PicklingError, TypeError, AttributeError) as exc:
