@@ -178,7 +178,7 @@ class Core:
                              % ('closed' if self.state == CLOSE else 'terminated'))
 
     def check_picklable(self, func):
-        """Refuse a function the workers could not receive.  Thread: the caller (or via make_task)."""
+        """Refuse a function the workers could not receive.  Thread: the caller, or a feeder."""
         if self.method == 'spawn':
             pickler = ChildPickler(io.BytesIO(), pickle.HIGHEST_PROTOCOL)
             try:
@@ -195,7 +195,7 @@ class Core:
             self._pickle_task(func, ())
 
     def make_task(self, result, index, func, chunk, star, kwds):
-        """Pickle chunk ``index`` of ``result``'s work: a ``Task``.  Thread: the caller or a feeder."""
+        """Pickle chunk ``index`` of ``result``'s work: a ``Task``.  Thread: the caller, or a feeder."""
         if index == 0 and self.method == 'spawn':
             self.check_picklable(func)      # under fork, pickling the payload is the check
         payload = self._pickle_task(func, chunk, star, kwds)

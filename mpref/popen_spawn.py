@@ -86,7 +86,7 @@ class ChildPickler(pickle.Pickler):
     parent's ``__main__`` is an interactive session, the child cannot import
     it, and would fail later with a confusing ``AttributeError``.  We catch
     that here instead, while the parent can still explain.  A pool checks the
-    function of its tasks with it too.
+    function of its tasks with it too (``pool_core.Core.check_picklable``).
     """
 
     _main_importable = None
