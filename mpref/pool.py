@@ -76,6 +76,7 @@ import traceback
 
 from . import util
 from .exceptions import TimeoutError
+# WorkerLostError, MaybeEncodingError, RemoteTraceback: re-exported, the spec's mpref.pool.X.
 from .pool_core import Core, WorkerLostError, refuse_to_wait_in
 from .pool_worker import Failure, MaybeEncodingError, RemoteTraceback
 from .process import cpu_count, get_start_method
