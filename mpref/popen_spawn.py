@@ -17,7 +17,7 @@ import pickle
 from . import spawn, util
 from .popen_fork import Popen as _ForkPopen
 
-__all__ = ['Popen']
+__all__ = ['Popen', 'ChildPickler']
 
 
 class Popen(_ForkPopen):
@@ -62,9 +62,9 @@ class Popen(_ForkPopen):
         try:
             # Two separate pickles: the child must run the preparation
             # (import __main__ ...) before it can unpickle the process.
-            _ChildPickler(buffer, pickle.HIGHEST_PROTOCOL).dump(
+            ChildPickler(buffer, pickle.HIGHEST_PROTOCOL).dump(
                 spawn.get_preparation_data(process_obj.name, process_obj.authkey))
-            _ChildPickler(buffer, pickle.HIGHEST_PROTOCOL).dump(process_obj)
+            ChildPickler(buffer, pickle.HIGHEST_PROTOCOL).dump(process_obj)
         except (pickle.PicklingError, TypeError, AttributeError) as exc:
             raise pickle.PicklingError(
                 "cannot start %s with the 'spawn' start method: %s.\n"
@@ -79,13 +79,14 @@ class Popen(_ForkPopen):
         return buffer.getvalue()
 
 
-class _ChildPickler(pickle.Pickler):
+class ChildPickler(pickle.Pickler):
     """A pickler that refuses what the child could not unpickle.
 
     Pickle stores a function or class *by name* (``__main__.f``).  When the
     parent's ``__main__`` is an interactive session, the child cannot import
     it, and would fail later with a confusing ``AttributeError``.  We catch
-    that here instead, while the parent can still explain.
+    that here instead, while the parent can still explain.  A pool checks the
+    function of its tasks with it too (``pool_core.Core.check_picklable``).
     """
 
     _main_importable = None

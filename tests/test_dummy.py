@@ -7,6 +7,7 @@ import ctypes
 import gc
 import os
 import queue
+import re
 import subprocess
 import sys
 import threading
@@ -487,6 +488,28 @@ def test_pool_results_match_the_stdlib_thread_pool(pool):
     finally:
         reference.terminate()
         reference.join()
+
+
+def _seam():
+    """The members a core must have: the list in mpref/pool.py's docstring."""
+    section = mpref.pool.__doc__.split('The seam between')[1].split('In the other direction')[0]
+    return re.findall(r'^``(\w+)(?:\(.*\))?``$', section, re.MULTILINE)
+
+
+@pytest.mark.filterwarnings(r'ignore:This process \(pid=\d+\) is multi-threaded:DeprecationWarning')
+def test_the_thread_core_keeps_the_promises_of_the_seam(pool):
+    # mpref.dummy.Pool is mpref.pool.Pool with another core behind it: the
+    # thread core has every member pool.py's docstring lists, as the process
+    # core has (check_owner is asked only by the Pool.terminate dummy overrides).
+    seam = _seam()
+    assert 'make_task' in seam and 'start_feeder' in seam and len(seam) == 13
+    process_pool = mpref.Pool(1)
+    try:
+        assert [name for name in seam if not hasattr(process_pool._core, name)] == []
+        assert [name for name in seam if not hasattr(pool._core, name)] == ['check_owner']
+    finally:
+        process_pool.terminate()
+        process_pool.join()
 
 
 def test_pool_workers_are_named_threads(pool):

@@ -196,6 +196,15 @@ def test_start_method_decides_what_workers_inherit(any_impl, monkeypatch):
 # apply, apply_async, AsyncResult
 # --------------------------------------------------------------------------
 
+def test_the_pool_exceptions_keep_the_spec_spelling():
+    # Each is defined in the module that raises it, and offered where the
+    # spec (and CPython) spell it: mpref.pool.X.
+    assert mpref.pool.WorkerLostError is mpref.pool_core.WorkerLostError
+    assert mpref.pool.MaybeEncodingError is mpref.pool_worker.MaybeEncodingError
+    assert mpref.pool.RemoteTraceback is mpref.pool_worker.RemoteTraceback
+    assert {'WorkerLostError', 'MaybeEncodingError', 'RemoteTraceback'} <= set(mpref.pool.__all__)
+
+
 def test_apply_returns_the_result(impl):
     pool = impl.Pool(2)
     assert pool.apply(tasks.f, (10,)) == 100

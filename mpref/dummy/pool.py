@@ -12,7 +12,7 @@ straight to its result object::
 
     apply_async, map ------> task queue ------> PoolWorker-1, -2, ...  (threads)
     imap feeder thread --/   (result, index,      run the chunk, then
-                              func, chunk)        result._set(index, ok, entries)
+                              func, chunk)        result.set_outcome(index, ok, entries)
 
 A worker thread cannot die from a signal the way a worker process can, so
 there is no result thread and no sentinel to watch.  Two things still need
@@ -27,12 +27,14 @@ care so that nothing waits for ever:
 
 The front is ``mpref.Pool``'s own -- this ``Pool`` inherits every method, and
 the results are ``mpref.pool``'s ``AsyncResult``, ``MapResult`` and ``imap``
-iterators -- only the machinery behind them (``_Core``) is new.  Threads
-share memory, so a result is the very object the function returned, and an
-exception is re-raised with its own traceback.  (The GIL lets only one
-thread run Python code at a time: this pool speeds up waiting -- I/O,
-``time.sleep``, C code that releases the GIL -- not pure-Python computing;
-the chapter measures both.)
+iterators -- only the machinery behind them (``ThreadCore``) is new.  It
+keeps the promises of the seam written down in ``mpref/pool.py``'s docstring,
+as ``mpref.pool_core.Core`` does with processes.  Threads share memory, so a
+result is the very object the function returned, and an exception is
+re-raised with its own traceback.  (The GIL lets only one thread run Python
+code at a time: this pool speeds up waiting -- I/O, ``time.sleep``, C code
+that releases the GIL -- not pure-Python computing; the chapter measures
+both.)
 """
 
 import itertools
@@ -40,8 +42,10 @@ import queue
 import threading
 
 from .. import pool, util
-from ..pool import (CLOSE, RUN, TERMINATE, AsyncResult, IMapIterator, IMapUnorderedIterator,
-                    MapResult, WorkerLostError, _check_positive_int, _Failure)
+from ..pool import (AsyncResult, IMapIterator, IMapUnorderedIterator, MapResult,
+                    check_positive_int)
+from ..pool_core import CLOSE, RUN, TERMINATE, WorkerLostError
+from ..pool_worker import Failure
 from ..process import cpu_count
 
 __all__ = ['Pool', 'AsyncResult', 'MapResult', 'IMapIterator', 'IMapUnorderedIterator']
@@ -62,12 +66,12 @@ class Pool(pool.Pool):
     def __init__(self, processes=None, initializer=None, initargs=()):
         if processes is None:
             processes = cpu_count()
-        _check_positive_int(processes, 'processes', 'Number of processes must be at least 1')
+        check_positive_int(processes, 'processes', 'Number of processes must be at least 1')
         if initializer is not None and not callable(initializer):
             raise TypeError('initializer must be a callable, not %s' % type(initializer).__name__)
         # Workers and feeders hold the core, never the Pool: dropping the last
         # reference to the Pool collects it, and its finalizer terminates the core.
-        self._core = _Core(processes, initializer, tuple(initargs))
+        self._core = ThreadCore(processes, initializer, tuple(initargs))
         self._cache = self._core.cache
         self._pool = self._core.processes
         self._terminate = util.Finalize(self, self._core.terminate, exitpriority=15)
@@ -85,7 +89,7 @@ class Pool(pool.Pool):
 # The machinery: one task queue, worker threads, imap feeder threads
 # --------------------------------------------------------------------------
 
-class _Core:
+class ThreadCore:
     """The pool's state, shared by its threads; never refers to the ``Pool``.
 
     ``lock`` guards ``state`` and ``feeders`` (imap feeders still reading):
@@ -123,14 +127,14 @@ class _Core:
     def submit(self, result, tasks):
         with self.lock:
             self.check_running()
-            self.cache[result._job] = result
+            self.cache[result.job] = result
             for task in tasks:
                 self.tasks.put(task)
 
     def start_feeder(self, result, func, iterable, chunksize):
         with self.lock:
             self.check_running()
-            self.cache[result._job] = result
+            self.cache[result.job] = result
             self.feeders += 1
             feeder = threading.Thread(target=self._feed, args=(result, func, iterable, chunksize),
                                       name='mpref-dummy-pool-feeder', daemon=True)
@@ -154,13 +158,13 @@ class _Core:
                 index += 1
         except Exception as exc:
             # The input itself raised: that is the last "item".
-            result._set(index, False, [_Failure(exc)])
+            result.set_outcome(index, False, [Failure(exc)])
             index += 1
         finally:
-            # As in mpref.pool's feeder: cut short, the input has no length,
+            # As in pool_core.Core._feed: cut short, the input has no length,
             # and the result waits in the cache for terminate() to fail it.
             if not terminated:
-                result._set_length(index)
+                result.set_length(index)
             with self.lock:
                 self.feeders -= 1
                 self._stop_workers_if_done_locked()
@@ -190,9 +194,9 @@ class _Core:
                     break
             self._stop_workers_if_done_locked()
         util.debug('terminating thread pool')
-        lost = _Failure(WorkerLostError('the pool was terminated before this result was ready'))
+        lost = Failure(WorkerLostError('the pool was terminated before this result was ready'))
         for result in list(self.cache.values()):
-            result._abort(lost)
+            result.abort(lost)
 
     def join(self):
         if self.state == RUN:
@@ -218,12 +222,12 @@ def _worker(tasks, initializer, initargs):
         entries = []
         for item in chunk:
             if broken is not None:
-                entries.append(_Failure(broken))
+                entries.append(Failure(broken))
                 continue
             try:
                 entries.append(func(*item, **kwds) if star else func(item))
             except Exception as exc:
-                entries.append(_Failure(exc))
+                entries.append(Failure(exc))
             except BaseException as exc:
                 # SystemExit and the like would end this thread silently and
                 # leave the result waiting for ever: fail the task as a process
@@ -232,7 +236,7 @@ def _worker(tasks, initializer, initargs):
                                        % (getattr(func, '__name__', func), exc,
                                           threading.current_thread().name, index))
                 lost.__cause__ = exc
-                entries.append(_Failure(lost))
-        ok = not any(type(entry) is _Failure for entry in entries)
-        result._set(index, ok, entries)
+                entries.append(Failure(lost))
+        ok = not any(type(entry) is Failure for entry in entries)
+        result.set_outcome(index, ok, entries)
         del task, result, entries       # a finished result need not wait for the next task
