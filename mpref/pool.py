@@ -66,7 +66,7 @@ import time
 import traceback
 
 from . import popen_spawn, util
-from .connection import Pipe
+from .framing import Pipe
 from .exceptions import ProcessError, TimeoutError
 from .process import ForkProcess, SpawnProcess, cpu_count, current_process, get_start_method
 

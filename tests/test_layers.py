@@ -25,7 +25,7 @@ LAYERS = [
     ['exceptions', 'util'],
     ['spawn', 'popen_fork', 'popen_spawn'],
     ['process'],
-    ['connection', 'heap', 'semaphore_tracker', 'synchronize'],
+    ['framing', 'connection', 'heap', 'semaphore_tracker', 'synchronize'],
     ['queues', 'sharedctypes'],
     ['proxies', 'managers', 'pool'],
     ['__init__', 'dummy'],
