@@ -12,7 +12,7 @@ The module reads top to bottom in two parts, the second using the first:
    authenticated with part 1.
 
 The messages themselves -- ``Connection``, ``Pipe``, ``wait`` and the wire
-format -- are the layer below, ``framing.py`` (chapter 2).  The spec documents
+format -- live one step below, in ``framing.py`` (chapter 2).  The spec documents
 all of it as one module, ``multiprocessing.connection``, so this one re-exports
 them: every name the spec spells ``multiprocessing.connection.X`` is
 ``mpref.connection.X``.  The split runs between the framing and the handshake,
