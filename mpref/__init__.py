@@ -8,7 +8,7 @@ name here is imported directly from the module that defines it -- one hop from
 
 =====================  =================================================
 ``process.py``         ``Process``, ``current_process``, ``active_children``
-``connection.py``      ``Pipe``, ``Connection`` (and ``Listener``, ``Client``)
+``framing.py``         ``Pipe``, ``Connection`` (``connection.py``: ``Listener``, ``Client``)
 ``popen_fork.py``      how ``fork`` starts a child (the default)
 ``popen_spawn.py``     how ``spawn`` starts a child (a new interpreter)
 ``spawn.py``           what a spawned child receives, ``set_executable``
@@ -27,7 +27,7 @@ name here is imported directly from the module that defines it -- one hop from
 
 import sys as _sys
 
-from .connection import Connection, Pipe
+from .framing import Connection, Pipe
 from .exceptions import AuthenticationError, BufferTooShort, ProcessError, TimeoutError
 from .process import (Process, active_children, cpu_count, current_process,
                       freeze_support, get_start_method, parent_process, set_start_method)

@@ -54,13 +54,14 @@ import threading
 import traceback
 
 from . import connection, util
-from .connection import Client, Listener, Pipe
+from .connection import Client, Listener
 from .exceptions import ProcessError
+from .framing import Pipe
 from .process import AuthenticationString, Process, current_process
 from .proxies import (AcquirerProxy, ArrayProxy, AutoProxy, BaseProxy, ConditionProxy,
                       DictProxy, EventProxy, IteratorProxy, ListProxy, NamespaceProxy,
                       RemoteError, Token, ValueProxy, connect_to_server, dispatch,
-                      forget_address, recv_in_turn, set_local_server)
+                      forget_address, set_local_server)
 
 __all__ = ['BaseManager', 'SyncManager', 'BaseProxy', 'Token', 'Server', 'RemoteError',
            'Manager', 'Namespace', 'Value', 'Array', 'dispatch', 'public_methods']
@@ -261,7 +262,7 @@ class Server:
         id_to_obj = self.id_to_obj
         while True:
             try:
-                request = recv_in_turn(conn)
+                request = conn.recv_in_turn()
             except (EOFError, OSError):
                 util.debug('got EOF -- exiting thread serving %r',
                            threading.current_thread().name)

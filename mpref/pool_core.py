@@ -67,7 +67,7 @@ import time
 import traceback
 
 from . import util
-from .connection import Pipe
+from .framing import Pipe
 from .exceptions import ProcessError
 from .popen_spawn import ChildPickler
 from .pool_worker import Failure, MaybeEncodingError, worker_main

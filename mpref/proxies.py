@@ -28,8 +28,6 @@ weakref callback sends ``decref``; at zero the server deletes the referent.
 """
 
 import os
-import pickle
-import struct
 import threading
 
 from . import util
@@ -104,59 +102,6 @@ def convert_to_error(kind, result):
     if kind == '#UNSERIALIZABLE':
         return RemoteError('Unserializable message: %s\n' % result)
     return ValueError('unrecognized reply from the manager: %r' % (kind,))
-
-
-def recv_in_turn(conn):
-    """``conn.recv()`` for a connection whose two ends take strict turns.
-
-    On a manager connection every request is answered by exactly one reply
-    before the next request is sent, so when a message is due it is the only
-    one on its way, and one large read can take it whole: one system call
-    where ``Connection.recv`` makes two (the 4-byte header, then the
-    payload).  The framing is ``connection.py``'s.  If the read brings less
-    than the whole message (a large one, or a writer that sent the header
-    separately), the rest is read exactly.  Raises ``EOFError`` at end of
-    file and ``OSError`` if the peer broke the turn-taking.
-    """
-    fd = conn.fileno()
-    data = _read(fd, _READ_AHEAD)
-    if len(data) > 4:
-        size, = _unpack_header(data)
-        if size == len(data) - 4:
-            return _loads(memoryview(data)[4:])          # the usual case
-    if not data:
-        raise EOFError
-    if len(data) < 4:
-        data += _read_exactly(fd, 4 - len(data))
-    size, = _unpack_header(data)
-    start = 4
-    if size == -1:                       # connection.py's escape for huge messages
-        data += _read_exactly(fd, max(0, 12 - len(data)))
-        size, = _unpack_long_length(data, 4)
-        start = 12
-    missing = size - (len(data) - start)
-    if size < 0 or missing < 0:
-        raise OSError('manager connection out of step: %d bytes arrived for a '
-                      '%d-byte message' % (len(data) - start, size))
-    return _loads(memoryview(data)[start:].tobytes() + _read_exactly(fd, missing))
-
-
-def _read_exactly(fd, count):
-    chunks = []
-    while count > 0:
-        chunk = _read(fd, count)
-        if not chunk:
-            raise EOFError('end of file in the middle of a message')
-        chunks.append(chunk)
-        count -= len(chunk)
-    return b''.join(chunks)
-
-
-_READ_AHEAD = 65536
-_read = os.read
-_loads = pickle.loads
-_unpack_header = struct.Struct('!i').unpack_from
-_unpack_long_length = struct.Struct('!Q').unpack_from
 
 
 # --------------------------------------------------------------------------
@@ -283,7 +228,7 @@ class BaseProxy:
         if conn is None:
             conn = self._connect()
         conn.send((self._id, methodname, args, kwds))
-        kind, result = recv_in_turn(conn)
+        kind, result = conn.recv_in_turn()
         if kind == '#RETURN':
             return result
         if kind == '#PROXY':

@@ -7,7 +7,7 @@ Chapter: ``notebooks/04_queues.ipynb``.
 A queue is built from pieces that already exist one layer down:
 
 ==================  ========================================================
-``_reader``         the receiving end of a one-way ``connection.Pipe``
+``_reader``         the receiving end of a one-way ``framing.Pipe``
 ``_writer``         its sending end; every process holding the queue has both
 ``_rlock``          a ``synchronize.Lock``: one reader at a time takes a whole
                     message out of the pipe
@@ -72,7 +72,7 @@ import weakref
 from queue import Empty, Full
 
 from . import spawn, util
-from .connection import Pipe
+from .framing import Pipe
 from .semlock import SEM_VALUE_MAX
 from .signals import (SIGNAL_SLICE, block_signals_in_this_thread, holding_back, let_signals_in,
                       signals_held_back)

@@ -25,7 +25,7 @@ LAYERS = [
     ['exceptions', 'util', 'signals'],
     ['spawn', 'popen_fork', 'popen_spawn'],
     ['process'],
-    ['connection', 'heap', 'semaphore_tracker', 'semlock', 'synchronize'],
+    ['framing', 'connection', 'heap', 'semaphore_tracker', 'semlock', 'synchronize'],
     ['queues', 'sharedctypes'],
     ['proxies', 'managers', 'pool_worker', 'pool_core', 'pool'],
     ['__init__', 'dummy'],

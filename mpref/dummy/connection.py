@@ -24,7 +24,7 @@ import collections
 import itertools
 import threading
 
-from .. import connection, util
+from .. import framing, util
 
 __all__ = ['Client', 'Listener', 'Pipe', 'Connection', 'families']
 
@@ -70,8 +70,8 @@ class Connection:
     def send_bytes(self, buffer, offset=0, size=None):
         """Send ``size`` bytes of ``buffer`` from ``offset`` as one message."""
         self._check_writable()
-        # The same bounds, and errors, as mpref.connection; then a copy of the bytes.
-        self._writes.put(bytes(connection._message_view(buffer, offset, size)))
+        # The same bounds, and errors, as mpref.framing; then a copy of the bytes.
+        self._writes.put(bytes(framing.message_view(buffer, offset, size)))
 
     def recv_bytes(self, maxlength=None):
         """Return the next message sent with ``send_bytes``, as bytes."""

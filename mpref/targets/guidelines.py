@@ -12,7 +12,7 @@ import os
 import threading
 import time
 
-from mpref.connection import Pipe
+from mpref.framing import Pipe
 from mpref.process import Process
 from mpref.sharedctypes import Value
 from mpref.synchronize import Event

@@ -1,4 +1,4 @@
-"""Tests for ``mpref.connection``: ``Connection``, ``Pipe`` and ``wait``.
+"""Tests for ``mpref.framing``: ``Connection``, ``Pipe`` and ``wait``.
 
 Spec 16.6.1.2 (pipes), 16.6.2.2 (``Pipe``), 16.6.2.4 (Connection objects).
 Where the behaviour is observable, the stdlib ``multiprocessing.connection``
@@ -19,9 +19,9 @@ import multiprocessing.connection as std_connection
 import pytest
 
 import mpref
-from mpref import connection
+from mpref import connection, framing
 from mpref.benchmarks.connection import receive_peak_memory
-from mpref.connection import Connection, Pipe, wait
+from mpref.framing import Connection, Pipe, wait
 from mpref.exceptions import BufferTooShort
 
 # ---------------------------------------------------------------------------
@@ -572,7 +572,7 @@ def test_corrupt_header_claiming_a_huge_length():
 def test_a_long_message_grows_its_buffer_in_steps(monkeypatch, duplex, size):
     # With a tiny first step the buffer doubles several times (and the last
     # step stops at the message's end): every byte still lands in place.
-    monkeypatch.setattr(connection, '_FIRST_STEP', 1000)
+    monkeypatch.setattr(framing, '_FIRST_STEP', 1000)
     a, b = duplex
     message = os.urandom(size)
     sender = threading.Thread(target=a.send_bytes, args=(message,))
@@ -756,8 +756,8 @@ def test_long_message_escape_is_understood(receiver_class):
 
 def test_long_message_escape_is_written(monkeypatch):
     # Pretend the 4-byte limit is 10 bytes to see the sender use the escape.
-    monkeypatch.setattr(connection, '_MAX_SHORT_LENGTH', 10)
-    monkeypatch.setattr(connection, '_CONCATENATE_LIMIT', 0)
+    monkeypatch.setattr(framing, '_MAX_SHORT_LENGTH', 10)
+    monkeypatch.setattr(framing, '_CONCATENATE_LIMIT', 0)
     payload = b'more than ten bytes'
     raw = _wire_bytes(Connection, [('bytes', payload)])
     assert raw == b'\xff\xff\xff\xff' + struct.pack('!Q', len(payload)) + payload
@@ -799,6 +799,13 @@ def test_pipe_and_connection_are_exported():
     assert mpref.Pipe is Pipe
     assert mpref.Connection is Connection
     assert mpref.get_context('spawn').Pipe is Pipe
+
+
+def test_the_spec_spellings_in_connection_are_the_framing_names():
+    # The spec documents them as multiprocessing.connection.X; they live here.
+    for name in ('Connection', 'Pipe', 'wait'):
+        assert getattr(connection, name) is getattr(framing, name)
+        assert name in connection.__all__
 
 
 @pytest.mark.parametrize('impl', ['mpref', 'stdlib'])
@@ -855,3 +862,119 @@ def test_poll_and_wait_refuse_a_timeout_that_is_not_a_number(duplex, bad, error)
         a.poll(bad)
     with pytest.raises(error, match='timeout'):
         wait([a], bad)
+
+
+# ---------------------------------------------------------------------------
+# recv_in_turn: one read for a message when the two ends take turns
+# ---------------------------------------------------------------------------
+
+
+def _count_reads(monkeypatch):
+    reads = []
+
+    def counting_read(fd, n):
+        reads.append(n)
+        return os.read(fd, n)
+    monkeypatch.setattr(framing, '_read', counting_read)
+    return reads
+
+
+def test_recv_in_turn_takes_a_small_message_in_one_read(monkeypatch, duplex):
+    a, b = duplex
+    reads = _count_reads(monkeypatch)
+    a.send(('#RETURN', [42, None, 'hello']))
+    assert b.recv_in_turn() == ('#RETURN', [42, None, 'hello'])
+    assert reads == [framing._READ_AHEAD]
+    a.send('again')
+    assert b.recv() == 'again'                  # recv: header, then payload
+    assert len(reads) == 3
+
+
+@pytest.mark.parametrize('size', [0, 100, 16385, 65536, 1 << 20])
+def test_recv_in_turn_completes_a_message_that_did_not_arrive_whole(duplex, size):
+    # A message over 16 KiB goes out as header, then payload; one over 64 KiB
+    # cannot fit the first read.  A thread sends, so the reader may find any
+    # part of it in the socket.
+    a, b = duplex
+    obj = b'x' * size
+    sender = threading.Thread(target=a.send, args=(obj,))
+    sender.start()
+    try:
+        assert b.recv_in_turn() == obj
+    finally:
+        sender.join(30)
+
+
+def test_recv_in_turn_reads_a_stdlib_senders_split_message():
+    a, b = std_connection.Pipe()
+    ours = Connection(os.dup(b.fileno()))
+    b.close()
+    obj = list(range(20000))            # a pickle over 16 KiB: header and payload apart
+    sender = threading.Thread(target=a.send, args=(obj,))
+    sender.start()
+    try:
+        assert ours.recv_in_turn() == obj
+    finally:
+        sender.join(30)
+        a.close()
+        ours.close()
+
+
+def test_recv_in_turn_reads_a_header_that_arrives_in_pieces():
+    r, w = raw_pipe()
+    payload = pickle.dumps('in pieces')
+    raw = struct.pack('!i', len(payload)) + payload
+    conn = Connection(r, writable=False)
+
+    def trickle():
+        os.write(w, raw[:2])
+        time.sleep(0.1)
+        os.write(w, raw[2:])
+    sender = threading.Thread(target=trickle)
+    sender.start()
+    try:
+        assert conn.recv_in_turn() == 'in pieces'
+    finally:
+        sender.join(30)
+        os.close(w)
+        conn.close()
+
+
+def test_recv_in_turn_understands_the_long_message_escape():
+    r, w = raw_pipe()
+    payload = pickle.dumps('escaped')
+    os.write(w, struct.pack('!iQ', -1, len(payload)) + payload)
+    os.close(w)
+    conn = Connection(r, writable=False)
+    assert conn.recv_in_turn() == 'escaped'
+    with pytest.raises(EOFError):
+        conn.recv_in_turn()
+    conn.close()
+
+
+def test_recv_in_turn_reports_a_truncated_message():
+    r, w = raw_pipe()
+    os.write(w, struct.pack('!i', 100) + b'x' * 30)
+    os.close(w)
+    conn = Connection(r, writable=False)
+    with pytest.raises(OSError, match='expected 100 bytes, got 30'):
+        conn.recv_in_turn()
+    conn.close()
+
+
+def test_recv_in_turn_refuses_two_messages_at_once(duplex):
+    # The contract is broken: the read took the first message and part of the next.
+    a, b = duplex
+    a.send('one')
+    a.send('two')
+    with pytest.raises(OSError, match='out of step'):
+        b.recv_in_turn()
+
+
+def test_recv_in_turn_on_a_closed_or_write_only_end(oneway):
+    r, w = oneway
+    with pytest.raises(OSError, match='^connection is write-only'):
+        w.recv_in_turn()
+    r.close()
+    with pytest.raises(OSError, match='handle is closed'):
+        r.recv_in_turn()
