@@ -53,9 +53,9 @@ import socket
 import threading
 import traceback
 
-from . import connection, util
-from .connection import Client, Listener, Pipe
-from .exceptions import ProcessError
+from . import util
+from .connection import Client, Listener, Pipe, check_authkey, run_handshake
+from .exceptions import AuthenticationError, ProcessError
 from .process import AuthenticationString, Process, current_process
 from .proxies import (AcquirerProxy, ArrayProxy, AutoProxy, BaseProxy, ConditionProxy,
                       DictProxy, EventProxy, IteratorProxy, ListProxy, NamespaceProxy,
@@ -115,7 +115,7 @@ class Server:
     def __init__(self, registry, address, authkey, serializer='pickle', lifeline=None):
         _check_serializer(serializer)
         self.registry = registry
-        self.authkey = AuthenticationString(_check_authkey(authkey))
+        self.authkey = AuthenticationString(check_authkey(authkey))
         if address is None:
             # In the spec's logging session the socket sits in the manager's
             # temporary directory ("created temp directory ..."), removed at exit.
@@ -213,11 +213,11 @@ class Server:
             self._clients.add(conn)
         try:
             try:
-                # A private helper of connection.py: the same bounded handshake
-                # Listener.accept() runs, but here in this connection's thread.
-                connection._authenticate(conn, self.authkey, deliver_first=True,
-                                         timeout=HANDSHAKE_TIMEOUT)
-            except connection.AuthenticationError as exc:
+                # The same bounded handshake Listener.accept() runs, but here
+                # in this connection's thread.
+                run_handshake(conn, self.authkey, deliver_first=True,
+                              timeout=HANDSHAKE_TIMEOUT)
+            except AuthenticationError as exc:
                 util.info('manager refused a connection: %s', exc)
                 return
             try:
@@ -426,14 +426,6 @@ def _check_serializer(serializer):
                          % (serializer,))
 
 
-def _check_authkey(authkey):
-    if isinstance(authkey, str):
-        raise TypeError("authkey must be bytes, not str: in Python 3 write b'abracadabra'")
-    if not isinstance(authkey, (bytes, bytearray)):
-        raise TypeError('authkey must be bytes, not %s' % type(authkey).__name__)
-    return bytes(authkey)
-
-
 # --------------------------------------------------------------------------
 # Managers
 # --------------------------------------------------------------------------
@@ -466,7 +458,7 @@ class BaseManager:
         if authkey is None:
             authkey = current_process().authkey
         self._address = address
-        self._authkey = AuthenticationString(_check_authkey(authkey))
+        self._authkey = AuthenticationString(check_authkey(authkey))
         self._serializer = serializer
         self._Process = Process if ctx is None else ctx.Process
         self._state = _State()
