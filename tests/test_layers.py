@@ -27,7 +27,7 @@ LAYERS = [
     ['process'],
     ['connection', 'heap', 'semaphore_tracker', 'synchronize'],
     ['queues', 'sharedctypes'],
-    ['proxies', 'managers', 'pool'],
+    ['proxies', 'server', 'managers', 'pool'],
     ['__init__', 'dummy'],
 ]
 RANK = {name: (i, j) for i, layer in enumerate(LAYERS) for j, name in enumerate(layer)}

@@ -1,4 +1,5 @@
-"""Tests for ``mpref.managers``: managers, the server process and proxies.
+"""Tests for ``mpref.managers``, ``mpref.server`` and ``mpref.proxies``: managers,
+the server process and proxies.
 
 Spec: 16.6.1.4 (server process), 16.6.2.7 (managers, with 16.6.2.7.1-3),
 16.6.2.8 (proxy objects, with 16.6.2.8.1 cleanup), the logging sessions of
@@ -30,6 +31,7 @@ import pytest
 
 import mpref
 from mpref import managers as mpref_managers
+from mpref import server as mpref_server
 from mpref.targets import managers as targets
 
 WAIT = 20           # seconds: the bound on anything that should happen "soon"
@@ -1049,8 +1051,8 @@ def test_garbage_sending_client_does_not_stop_others(impl, remote_server, garbag
 
 
 def test_silent_client_is_dropped_after_the_handshake_timeout(monkeypatch):
-    """mpref only: the handshake is bounded (``managers.HANDSHAKE_TIMEOUT``)."""
-    monkeypatch.setattr(mpref_managers, 'HANDSHAKE_TIMEOUT', 0.5)   # inherited by fork
+    """mpref only: the handshake is bounded (``server.HANDSHAKE_TIMEOUT``)."""
+    monkeypatch.setattr(mpref_server, 'HANDSHAKE_TIMEOUT', 0.5)     # inherited by fork
     manager = IMPLS['mpref'].lab('fork')
     try:
         with socket.socket(socket.AF_UNIX) as silent:
