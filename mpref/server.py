@@ -28,13 +28,12 @@ thread) and then handles one request ``(None, funcname, args, kwds)`` for one
 of the server's public functions (``Server.PUBLIC``): ``create`` a referent,
 ``incref``/``decref`` it, ``shutdown`` the server, ... -- or
 ``accept_connection``, which turns the connection into a long-lived channel
-serving every proxy call one thread of one client process makes.  Replies
-are ``('#RETURN', result)``, ``('#ERROR', exception)`` (the referent raised),
-``('#TRACEBACK', text)`` (anything else went wrong in the server),
-``('#PROXY', (exposed, token))`` (the result is itself shared) or
-``('#UNSERIALIZABLE', text)``.  These messages are exactly CPython's, so a
-stdlib ``multiprocessing.managers`` client can talk to an mpref server and
-the other way round (``docs/differences.md`` lists what cannot cross).
+serving every proxy call one thread of one client process makes.  The
+replies and their kinds (``RETURN``, ``ERROR``, ``TRACEBACK``, ``PROXY``,
+``UNSERIALIZABLE``) are drawn and named in ``proxies.py``, for both sides.
+They are exactly CPython's, so a stdlib ``multiprocessing.managers`` client
+can talk to an mpref server and the other way round (``docs/differences.md``
+lists what cannot cross).
 """
 
 import functools
@@ -48,7 +47,8 @@ from . import util
 from .connection import Client, Listener, check_authkey, run_handshake
 from .exceptions import AuthenticationError
 from .process import AuthenticationString
-from .proxies import Token, recv_in_turn, set_local_server
+from .proxies import (ERROR, GETVALUE, PROXY, RETURN, TRACEBACK, UNSERIALIZABLE, Token,
+                      recv_in_turn, set_local_server)
 
 __all__ = ['Server', 'public_methods']
 
@@ -195,18 +195,18 @@ class Server:
             except (EOFError, OSError):
                 return
             except Exception:
-                conn.send(('#TRACEBACK', traceback.format_exc()))
+                conn.send((TRACEBACK, traceback.format_exc()))
                 return
             if funcname == 'accept_connection':
                 # The connection now belongs to one thread of one client.
                 threading.current_thread().name = args[0]
-                conn.send(('#RETURN', None))
+                conn.send((RETURN, None))
                 self.serve_client(conn)
                 return
             try:
-                reply = ('#RETURN', getattr(self, funcname)(conn, *args, **kwds))
+                reply = (RETURN, getattr(self, funcname)(conn, *args, **kwds))
             except Exception:
-                reply = ('#TRACEBACK', traceback.format_exc())
+                reply = (TRACEBACK, traceback.format_exc())
             conn.send(reply)
             if funcname == 'shutdown':
                 self.stop_event.set()
@@ -234,7 +234,7 @@ class Server:
                 return
             except Exception:
                 # Not a pickle this process can load: say why, and hang up.
-                send(('#TRACEBACK', traceback.format_exc()))
+                send((TRACEBACK, traceback.format_exc()))
                 return
             try:
                 ident, methodname, args, kwds = request
@@ -247,28 +247,28 @@ class Server:
                     raise AttributeError('method %r of %r object is not exposed (exposed=%r)'
                                          % (methodname, type(obj).__name__, sorted(exposed)))
             except Exception:
-                reply = ('#TRACEBACK', traceback.format_exc())
+                reply = (TRACEBACK, traceback.format_exc())
             else:
                 try:
                     result = function(*args, **kwds)
                 except Exception as exc:
                     # The caller re-raises it with its type -- if it can be
                     # rebuilt there; if not, send the traceback as text.
-                    reply = ('#ERROR', exc) if _survives_pickling(exc) else (
-                        '#TRACEBACK', traceback.format_exc())
+                    reply = (ERROR, exc) if _survives_pickling(exc) else (
+                        TRACEBACK, traceback.format_exc())
                 else:
                     typeid = method_to_typeid and method_to_typeid.get(methodname)
                     if typeid:
                         reply = self._share_result(conn, typeid, result)
                     elif result.__class__ in _VIEW_TYPES:
-                        reply = ('#RETURN', list(result))   # dict views do not pickle
+                        reply = (RETURN, list(result))   # dict views do not pickle
                     else:
-                        reply = ('#RETURN', result)
+                        reply = (RETURN, result)
             try:
                 send(reply)
             except Exception:
                 try:
-                    send(('#UNSERIALIZABLE', traceback.format_exc()))
+                    send((UNSERIALIZABLE, traceback.format_exc()))
                 except Exception:
                     util.info('exception in thread serving %r',
                               threading.current_thread().name)
@@ -279,8 +279,8 @@ class Server:
         try:
             ident, exposed = self.create(conn, typeid, result)
         except Exception:
-            return ('#TRACEBACK', traceback.format_exc())
-        return ('#PROXY', (exposed, Token(typeid, self.address, ident)))
+            return (TRACEBACK, traceback.format_exc())
+        return (PROXY, (exposed, Token(typeid, self.address, ident)))
 
     # -- the public functions (each gets the connection first) -----------------
 
@@ -374,7 +374,7 @@ def _find_method(obj, methodname):
 _FALLBACKS = {
     '__str__': lambda obj: str(obj),
     '__repr__': lambda obj: repr(obj),
-    '#GETVALUE': lambda obj: obj,
+    GETVALUE: lambda obj: obj,
 }
 
 _SLICE_METHODS = {
