@@ -38,7 +38,7 @@ from .proxies import (AcquirerProxy, ArrayProxy, AutoProxy, BaseProxy, Condition
                       DictProxy, EventProxy, IteratorProxy, ListProxy, NamespaceProxy,
                       RemoteError, Token, ValueProxy, connect_to_server, dispatch,
                       forget_address)
-from .server import Server, check_serializer, public_methods
+from .server import RegistryEntry, Server, check_serializer, public_methods
 
 __all__ = ['BaseManager', 'SyncManager', 'BaseProxy', 'Token', 'Server', 'RemoteError',
            'Manager', 'Namespace', 'Value', 'Array', 'dispatch', 'public_methods']
@@ -228,7 +228,7 @@ class BaseManager:
     def _make_proxy(self, typeid, *args, **kwds):
         """``create`` a referent and return a proxy owning its one reference."""
         token, exposed = self._create(typeid, *args, **kwds)
-        proxytype = self._registry[typeid][3]
+        proxytype = self._registry[typeid].proxytype
         proxy = proxytype(token, self._serializer, manager=self, authkey=self._authkey,
                           exposed=exposed, incref=False)
         # The server counted one reference when it created the referent; it
@@ -310,7 +310,7 @@ class BaseManager:
         # leaves its base (and sibling classes) untouched.
         if '_registry' not in cls.__dict__:
             cls._registry = dict(cls._registry)
-        cls._registry[typeid] = (callable, exposed, method_to_typeid, proxytype)
+        cls._registry[typeid] = RegistryEntry(callable, exposed, method_to_typeid, proxytype)
         if create_method:
             setattr(cls, typeid, _creation_method(typeid))
 

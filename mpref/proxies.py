@@ -360,9 +360,11 @@ class BaseProxy:
         # method_to_typeid; the new proxy owns that reference.  The server
         # wrote its own address; we reach it by the one we already use.
         token.address = self._token.address
+        # The manager's registry (``_registry``: CPython's name, which
+        # subclasses may use) holds a ``server.RegistryEntry`` per typeid.
         registered = self._manager._registry.get(token.typeid) if self._manager else None
         if registered is not None:
-            proxytype = registered[3]
+            proxytype = registered.proxytype
         else:
             # Unpickled in another process (no manager to ask), or a typeid
             # only the server registered: built-in types are known here.

@@ -42,6 +42,7 @@ import pickle
 import socket
 import threading
 import traceback
+from typing import NamedTuple
 
 from . import util
 from .connection import Client, Listener, check_authkey, run_handshake
@@ -50,12 +51,25 @@ from .process import AuthenticationString
 from .proxies import (ERROR, GETVALUE, PROXY, RETURN, TRACEBACK, UNSERIALIZABLE, Token,
                       recv_in_turn, set_local_server)
 
-__all__ = ['Server', 'public_methods']
+__all__ = ['Server', 'RegistryEntry', 'public_methods']
 
 #: Seconds a new connection has to finish the authentication handshake.  A
 #: client that connects and says nothing is then dropped; meanwhile it
 #: occupies only its own thread, never the accepting one.
 HANDSHAKE_TIMEOUT = 20.0
+
+
+class RegistryEntry(NamedTuple):
+    """What ``BaseManager.register`` records for one typeid (spec 16.6.2.7).
+
+    A manager class's registry maps typeids to these; the server makes its
+    referents from them.  The registry travels to a server process as an
+    argument (pickled, under spawn), so an entry is a plain named tuple.
+    """
+    callable: object            # makes the referent; None: the client hands it over
+    exposed: object             # method names proxies may call; None: public_methods
+    method_to_typeid: object    # method name -> typeid of the shared object it returns
+    proxytype: object           # the proxy type the manager makes for this typeid
 
 
 def public_methods(obj):
@@ -67,8 +81,8 @@ def public_methods(obj):
 class Server:
     """The server a manager controls: referents and the threads serving them.
 
-    ``registry`` maps a typeid to ``(callable, exposed, method_to_typeid,
-    proxytype)`` (see ``BaseManager.register``).  The server listens on
+    ``registry`` maps a typeid to its ``RegistryEntry`` (see
+    ``BaseManager.register``).  The server listens on
     ``address`` (None: a Unix socket in this process's temporary directory)
     and accepts only clients that know ``authkey``.  ``serve_forever()``
     runs it; ``address`` is where it listens (spec 16.6.2.7).
@@ -286,14 +300,15 @@ class Server:
 
     def create(self, conn, typeid, *args, **kwds):
         """Make a new referent of ``typeid``; return ``(id, exposed)``, refcount 1."""
-        callable_, exposed, method_to_typeid, _proxytype = self.registry[typeid]
-        if callable_ is None:
+        entry = self.registry[typeid]
+        if entry.callable is None:
             if kwds or len(args) != 1:
                 raise ValueError('typeid %r has no callable: give exactly one object '
                                  'to share' % typeid)
             obj = args[0]
         else:
-            obj = callable_(*args, **kwds)
+            obj = entry.callable(*args, **kwds)
+        exposed, method_to_typeid = entry.exposed, entry.method_to_typeid
         if exposed is None:
             exposed = public_methods(obj)
         if method_to_typeid is not None:

@@ -455,6 +455,16 @@ def test_registering_on_a_subclass_leaves_the_base_alone(impl):
     assert not hasattr(impl.managers.BaseManager, 'Maths')
 
 
+def test_a_registry_entry_is_a_named_record_that_pickles():
+    """mpref only (white-box): ``register`` records a ``server.RegistryEntry``, read by
+    field name on both sides; the registry is pickled to a spawned server."""
+    entry = MprefLab._registry['TypedCounter']
+    assert isinstance(entry, mpref_server.RegistryEntry)
+    assert entry.proxytype is MprefCounterProxy
+    assert entry.method_to_typeid == {'spawn_counter': 'HiddenCounter'}
+    assert pickle.loads(pickle.dumps(MprefLab._registry)) == MprefLab._registry
+
+
 # --------------------------------------------------------------------------
 # SyncManager's types and constructor forms (16.6.2.7)
 # --------------------------------------------------------------------------
