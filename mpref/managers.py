@@ -40,6 +40,8 @@ from .proxies import (AcquirerProxy, ArrayProxy, AutoProxy, BaseProxy, Condition
                       forget_address)
 from .server import RegistryEntry, Server, check_serializer, public_methods
 
+# ``BaseProxy``, ``RemoteError``, ``Token``, ``dispatch``, ``Server`` and
+# ``public_methods`` are also offered here, where CPython's programs import them.
 __all__ = ['BaseManager', 'SyncManager', 'BaseProxy', 'Token', 'Server', 'RemoteError',
            'Manager', 'Namespace', 'Value', 'Array', 'dispatch', 'public_methods']
 
@@ -138,6 +140,9 @@ class BaseManager:
             args=(self._registry, self._address, self._authkey, self._serializer,
                   address_writer, lifeline_reader, initializer, initargs,
                   util.has_log_handlers()))
+        # ``_identity`` is CPython's name for a Process's numbering; the flag,
+        # read by ``proxies.BaseProxy._after_fork``, is private to mpref, not
+        # part of the Process's API.
         process.name = '%s-%s' % (type(self).__name__,
                                   ':'.join(str(i) for i in process._identity))
         process._is_manager_server = True
@@ -233,6 +238,7 @@ class BaseManager:
                           exposed=exposed, incref=False)
         # The server counted one reference when it created the referent; it
         # is this proxy's (CPython spends two more connections: incref, decref).
+        # (A proxy's plumbing has underscores: its public names are its referent's.)
         proxy._own_reference()
         return proxy
 

@@ -286,7 +286,7 @@ class BaseProxy:
         if authkey is not None:
             self._authkey = AuthenticationString(authkey)
         elif manager is not None:
-            self._authkey = manager._authkey
+            self._authkey = manager._authkey        # CPython's name for the manager's key
         else:
             self._authkey = current_process().authkey
         if incref:

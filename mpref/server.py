@@ -1,8 +1,9 @@
 """The manager's server: a process that holds the referents and serves proxy calls on them
 (spec 16.6.1.4, 16.6.2.7, 16.6.2.8.1).
 
-Chapter: ``notebooks/06_managers_and_proxies.ipynb``.  Everything here runs in
-the manager's (server) process.  The handle its creator holds, which starts
+Chapter: ``notebooks/06_managers_and_proxies.ipynb``.  This code runs in the
+manager's (server) process; its creator uses only ``RegistryEntry`` and
+``check_serializer`` from here.  The handle the creator holds, which starts
 this process, is ``managers.py``; the client side is ``proxies.py``;
 ``docs/managers.md`` follows one proxy call through the three.
 
@@ -82,10 +83,10 @@ class Server:
     """The server a manager controls: referents and the threads serving them.
 
     ``registry`` maps a typeid to its ``RegistryEntry`` (see
-    ``BaseManager.register``).  The server listens on
-    ``address`` (None: a Unix socket in this process's temporary directory)
-    and accepts only clients that know ``authkey``.  ``serve_forever()``
-    runs it; ``address`` is where it listens (spec 16.6.2.7).
+    ``BaseManager.register``).  The server listens on ``address`` (None: a
+    Unix socket in this process's temporary directory) and accepts only
+    clients that know ``authkey``.  ``serve_forever()`` runs it; ``address``
+    is where it listens (spec 16.6.2.7).
     """
 
     #: The functions a client may ask for on a fresh connection.
