@@ -20,6 +20,7 @@ name here is imported directly from the module that defines it -- one hop from
 ``pool.py``            ``Pool`` (worker processes, ``AsyncResult``, imap iterators)
 ``util.py``            logging, finalizers, after-fork hooks
 ``managers.py``        ``Manager``, ``BaseManager``, ``SyncManager`` (a server process)
+``server.py``          ``Server``, what runs in a manager's server process
 ``proxies.py``         ``BaseProxy`` and the proxy types (the client side)
 ``dummy/``             the same API over threads (``import mpref.dummy``)
 =====================  =================================================

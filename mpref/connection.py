@@ -107,7 +107,7 @@ def deliver_challenge(connection, authkey, *, digest='sha256', allow_md5=None):
     MD5 in either form only if ``allow_md5`` (default: the module's
     ``allow_legacy_md5``) is true.
     """
-    authkey = _check_authkey(authkey)
+    authkey = check_authkey(authkey)
     if digest not in DIGESTS:
         raise ValueError('digest must be one of %s, not %r' % (', '.join(DIGESTS), digest))
     message = b'{%s}' % digest.encode('ascii') + os.urandom(CHALLENGE_LENGTH)
@@ -131,7 +131,7 @@ def answer_challenge(connection, authkey, *, allow_md5=None):
     Raises ``AuthenticationError`` if the message is not a challenge or the
     peer does not reply ``#WELCOME#``.
     """
-    authkey = _check_authkey(authkey)
+    authkey = check_authkey(authkey)
     challenge = connection.recv_bytes(HANDSHAKE_MAX_MESSAGE)
     if not challenge.startswith(CHALLENGE):
         raise AuthenticationError('expected a %r message, got %d bytes starting %r'
@@ -157,7 +157,8 @@ def answer_challenge(connection, authkey, *, allow_md5=None):
 answerChallenge = answer_challenge
 
 
-def _check_authkey(authkey):
+def check_authkey(authkey):
+    """``authkey`` as ``bytes``; a ``TypeError`` saying what to write instead if it is not."""
     if isinstance(authkey, str):
         raise TypeError("authkey must be bytes, not str: in Python 3 write "
                         "b'secret password' (or encode the string)")
@@ -348,7 +349,7 @@ class Listener:
         conn = Connection(sock.detach())
         util.sub_debug('accepted a connection from %r', self._last_accepted)
         if self._authkey is not None:
-            _authenticate(conn, self._authkey, deliver_first=True,
+            run_handshake(conn, self._authkey, deliver_first=True,
                           timeout=self._handshake_timeout)
         return conn
 
@@ -402,7 +403,7 @@ def Client(address, family=None, authenticate=False, authkey=None, *, handshake_
         sock.connect(address)
         conn = Connection(sock.detach())
     if authkey is not None:
-        _authenticate(conn, authkey, deliver_first=False, timeout=handshake_timeout)
+        run_handshake(conn, authkey, deliver_first=False, timeout=handshake_timeout)
     return conn
 
 
@@ -469,10 +470,10 @@ def _resolve_authkey(authenticate, authkey):
     """The key to authenticate with, or None for no authentication (spec rules)."""
     if authkey is None:
         return bytes(current_process().authkey) if authenticate else None
-    return _check_authkey(authkey)
+    return check_authkey(authkey)
 
 
-def _authenticate(conn, authkey, deliver_first, timeout):
+def run_handshake(conn, authkey, deliver_first, timeout):
     """Run both challenges on a new connection; on failure close it and raise.
 
     The Listener challenges first, the Client second: each must prove it

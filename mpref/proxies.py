@@ -1,7 +1,9 @@
-"""Proxies: the client side of a manager (spec 16.6.2.8, 16.6.2.8.1).
+"""Proxies: the client side of a manager, and the messages it exchanges with the server
+(spec 16.6.2.8, 16.6.2.8.1).
 
 Chapter: ``notebooks/06_managers_and_proxies.ipynb``.  The server side is
-``managers.py``; ``docs/managers.md`` follows one call through both.
+``server.py``, and the managers that start it ``managers.py``;
+``docs/managers.md`` follows one call through them.
 
 A *proxy* stands for a *referent* living in a manager's server process.  It
 holds a ``Token`` -- ``(typeid, address of the server, id of the referent)``
@@ -13,6 +15,17 @@ holds a ``Token`` -- ``(typeid, address of the server, id of the referent)``
              or  ('#ERROR', IndexError(...))          -> raises it
              or  ('#TRACEBACK', 'Traceback ...')      -> raises RemoteError
              or  ('#PROXY', (exposed, token))         -> returns a new proxy
+             or  ('#UNSERIALIZABLE', 'Traceback ...') -> raises RemoteError
+
+The protocol, named once for both sides: every message is a pickled tuple
+on a ``Connection``.  A request is ``(id, methodname, args, kwds)``; its
+``id`` is None on a fresh connection, for one of the server's public
+functions (``server.Server.PUBLIC``: ``create``, ``incref``, ``decref``,
+``accept_connection``, ...).  A reply is ``(kind, value)``, its kind one of
+the constants ``RETURN``, ``ERROR``, ``TRACEBACK``, ``PROXY`` and
+``UNSERIALIZABLE`` below, which ``server.py`` imports.  The strings are
+CPython's, so a stdlib ``multiprocessing.managers`` client can talk to an
+mpref server and the other way round.
 
 Connections: every *thread* of a process gets its own connection to each
 server (made on its first call, kept in a ``threading.local``), so proxies
@@ -39,6 +52,15 @@ __all__ = ['Token', 'dispatch', 'RemoteError', 'BaseProxy', 'RebuildProxy', 'Aut
            'MakeProxyType', 'IteratorProxy', 'AcquirerProxy', 'ConditionProxy',
            'EventProxy', 'NamespaceProxy', 'ValueProxy', 'ListProxy', 'DictProxy',
            'ArrayProxy']
+
+# The message kinds: the first item of every reply.
+RETURN = '#RETURN'                  # (RETURN, value): the method returned value
+ERROR = '#ERROR'                    # (ERROR, exception): the referent's method raised it
+TRACEBACK = '#TRACEBACK'            # (TRACEBACK, text): anything else failed in the server
+PROXY = '#PROXY'                    # (PROXY, (exposed, token)): the result is shared too
+UNSERIALIZABLE = '#UNSERIALIZABLE'  # (UNSERIALIZABLE, text): the reply would not pickle
+#: The method name a request for a copy of the referent uses (``BaseProxy._getvalue``).
+GETVALUE = '#GETVALUE'
 
 
 class Token:
@@ -88,18 +110,18 @@ def dispatch(conn, ident, methodname, args=(), kwds={}):
     """Send one request on ``conn`` and return the result (or raise the error)."""
     conn.send((ident, methodname, args, kwds))
     kind, result = conn.recv()
-    if kind == '#RETURN':
+    if kind == RETURN:
         return result
     raise convert_to_error(kind, result)
 
 
 def convert_to_error(kind, result):
-    """The exception a reply other than ``'#RETURN'`` stands for."""
-    if kind == '#ERROR':
+    """The exception a reply other than ``RETURN`` stands for."""
+    if kind == ERROR:
         return result
-    if kind == '#TRACEBACK':
+    if kind == TRACEBACK:
         return RemoteError(result)
-    if kind == '#UNSERIALIZABLE':
+    if kind == UNSERIALIZABLE:
         return RemoteError('Unserializable message: %s\n' % result)
     return ValueError('unrecognized reply from the manager: %r' % (kind,))
 
@@ -209,7 +231,7 @@ class BaseProxy:
         if authkey is not None:
             self._authkey = AuthenticationString(authkey)
         elif manager is not None:
-            self._authkey = manager._authkey
+            self._authkey = manager._authkey        # CPython's name for the manager's key
         else:
             self._authkey = current_process().authkey
         if incref:
@@ -229,15 +251,15 @@ class BaseProxy:
             conn = self._connect()
         conn.send((self._id, methodname, args, kwds))
         kind, result = conn.recv_in_turn()
-        if kind == '#RETURN':
+        if kind == RETURN:
             return result
-        if kind == '#PROXY':
+        if kind == PROXY:
             return self._proxy_for_result(*result)
         raise convert_to_error(kind, result)
 
     def _getvalue(self):
         """Return a copy of the referent (it must be picklable)."""
-        return self._callmethod('#GETVALUE')
+        return self._callmethod(GETVALUE)
 
     def __repr__(self):
         return '<%s object, typeid %r at %#x>' % (type(self).__name__, self._token.typeid,
@@ -283,9 +305,11 @@ class BaseProxy:
         # method_to_typeid; the new proxy owns that reference.  The server
         # wrote its own address; we reach it by the one we already use.
         token.address = self._token.address
+        # The manager's registry (``_registry``: CPython's name, which
+        # subclasses may use) holds a ``server.RegistryEntry`` per typeid.
         registered = self._manager._registry.get(token.typeid) if self._manager else None
         if registered is not None:
-            proxytype = registered[3]
+            proxytype = registered.proxytype
         else:
             # Unpickled in another process (no manager to ask), or a typeid
             # only the server registered: built-in types are known here.

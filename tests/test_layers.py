@@ -27,7 +27,7 @@ LAYERS = [
     ['process'],
     ['framing', 'connection', 'heap', 'semaphore_tracker', 'semlock', 'synchronize'],
     ['queues', 'sharedctypes'],
-    ['proxies', 'managers', 'pool_worker', 'pool_core', 'pool'],
+    ['proxies', 'server', 'managers', 'pool_worker', 'pool_core', 'pool'],
     ['__init__', 'dummy'],
 ]
 RANK = {name: (i, j) for i, layer in enumerate(LAYERS) for j, name in enumerate(layer)}

@@ -1,4 +1,5 @@
-"""Tests for ``mpref.managers``: managers, the server process and proxies.
+"""Tests for ``mpref.managers``, ``mpref.server`` and ``mpref.proxies``: managers,
+the server process and proxies.
 
 Spec: 16.6.1.4 (server process), 16.6.2.7 (managers, with 16.6.2.7.1-3),
 16.6.2.8 (proxy objects, with 16.6.2.8.1 cleanup), the logging sessions of
@@ -30,6 +31,7 @@ import pytest
 
 import mpref
 from mpref import managers as mpref_managers
+from mpref import server as mpref_server
 from mpref.targets import managers as targets
 
 WAIT = 20           # seconds: the bound on anything that should happen "soon"
@@ -451,6 +453,16 @@ def test_register_without_callable_on_a_client(impl):
 def test_registering_on_a_subclass_leaves_the_base_alone(impl):
     assert not hasattr(impl.managers.SyncManager, 'Maths')
     assert not hasattr(impl.managers.BaseManager, 'Maths')
+
+
+def test_a_registry_entry_is_a_named_record_that_pickles():
+    """mpref only (white-box): ``register`` records a ``server.RegistryEntry``, read by
+    field name on both sides; the registry is pickled to a spawned server."""
+    entry = MprefLab._registry['TypedCounter']
+    assert isinstance(entry, mpref_server.RegistryEntry)
+    assert entry.proxytype is MprefCounterProxy
+    assert entry.method_to_typeid == {'spawn_counter': 'HiddenCounter'}
+    assert pickle.loads(pickle.dumps(MprefLab._registry)) == MprefLab._registry
 
 
 # --------------------------------------------------------------------------
@@ -1049,8 +1061,8 @@ def test_garbage_sending_client_does_not_stop_others(impl, remote_server, garbag
 
 
 def test_silent_client_is_dropped_after_the_handshake_timeout(monkeypatch):
-    """mpref only: the handshake is bounded (``managers.HANDSHAKE_TIMEOUT``)."""
-    monkeypatch.setattr(mpref_managers, 'HANDSHAKE_TIMEOUT', 0.5)   # inherited by fork
+    """mpref only: the handshake is bounded (``server.HANDSHAKE_TIMEOUT``)."""
+    monkeypatch.setattr(mpref_server, 'HANDSHAKE_TIMEOUT', 0.5)     # inherited by fork
     manager = IMPLS['mpref'].lab('fork')
     try:
         with socket.socket(socket.AF_UNIX) as silent:
