@@ -37,8 +37,8 @@ def namespace_for(mode):
 # --------------------------------------------------------------------------
 
 def _calculate(func, args):
-    # The name of the worker (process or thread) that ran it, and what it computed:
-    # not targets.pool.calculate, which asks mpref, since a thread's name is mpref.dummy's.
+    # The name of the worker (process or thread) that ran it, and what it computed.
+    # Not targets.pool.calculate: that asks mpref, and a worker thread's name is mpref.dummy's.
     name = _namespace.current_process().name
     return '%s says that %s%s = %s' % (name, func.__name__, args, func(*args))
 
