@@ -26,7 +26,7 @@ import time
 import pytest
 
 import mpref
-from mpref.targets import beyond, netns
+from lab import netns, ray_cluster
 from tests import leakcheck
 
 
@@ -79,7 +79,7 @@ def pytest_unconfigure(config):
 
 def pytest_sessionstart(session):
     netns.sweep_orphans()               # left by an earlier run that was killed
-    beyond.sweep_orphan_ray_dirs()      # the same, for chapter 14's Ray clusters
+    ray_cluster.sweep_orphan_ray_dirs()     # the same, for chapter 14's Ray clusters
     _before.update(leakcheck.snapshot())
     _before['netns'] = set(netns.namespaces())
 
@@ -109,7 +109,7 @@ def pytest_sessionfinish(session, exitstatus):
 def _leftover_namespaces():
     """Network namespaces of the chapter 14 test hosts that this run made and left.
 
-    Their names carry their maker's pid (``mpref/targets/netns.py``); each
+    Their names carry their maker's pid (``lab/netns.py``); each
     one found is reported and deleted.
     """
     left = [name for name, pid in netns.namespaces().items()

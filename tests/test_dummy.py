@@ -19,7 +19,8 @@ import mpref
 import mpref.dummy as dummy
 from mpref.dummy import connection as dummy_connection
 from mpref.pool import WorkerLostError
-from mpref.targets import dummy as programs
+from mpref.examples.pool import pool_program
+from mpref.examples.synchronize import synchronization_program
 
 
 def _sq(x):
@@ -738,14 +739,14 @@ def test_the_spec_programs_report_the_same_on_threads_and_processes(program):
 
 def test_the_pool_program_in_this_process_on_threads():
     lines = []
-    programs.pool_program(dummy, lines.append)
+    pool_program(dummy, lines.append)
     assert '\tcallbacks succeeded' in lines and '\tgarbage collection succeeded' in lines
     assert any(line.startswith('\tPoolWorker-') for line in lines)
 
 
 def test_the_synchronization_program_in_this_process_on_threads():
     lines = []
-    programs.synchronization_program(dummy, lines.append)
+    synchronization_program(dummy, lines.append)
     assert lines[-1] == '\tTests passed'
     assert '\t5 have woken up' in lines and '\tat most 3 ran at once: True' in lines
     assert '\tNo more running processes: running.value = 0' in lines

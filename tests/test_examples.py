@@ -87,8 +87,8 @@ def _results(out, heading):
 def test_the_pool_program_reports_every_check(mode):
     out = report('pool', mode)
     assert out.splitlines()[0] == (' Using %s ' % mode).center(79, '-')
-    expected = (['_mul(%d, 7) = %d' % (i, i * 7) for i in range(10)]
-                + ['_plus(%d, 8) = %d' % (i, i + 8) for i in range(10)])
+    expected = (['mul(%d, 7) = %d' % (i, i * 7) for i in range(10)]
+                + ['plus(%d, 8) = %d' % (i, i + 8) for i in range(10)])
     for heading in ['Ordered results using pool.apply_async():',
                     'Ordered results using pool.imap():',
                     'Unordered results using pool.imap_unordered() (sorted here):',

@@ -4,7 +4,8 @@ Each guideline is demonstrated in ``notebooks/11_programming_guidelines.ipynb``
 as "what goes wrong" and "the fix"; these tests check both halves, so that a
 change in mpref that makes a demonstration lie (or hang) fails here first.
 Where the behaviour is observable the same program runs on the stdlib too.
-The children's functions are ``mpref/targets/guidelines.py`` and
+The children's functions are ``mpref/targets/guidelines.py`` and the spec's
+task functions, ``mpref/targets/tasks.py``; scripts run through
 ``mpref/targets/introduction.py``.
 """
 
@@ -20,7 +21,7 @@ import time
 import pytest
 
 import mpref
-from mpref.targets import guidelines as targets
+from mpref.targets import guidelines as targets, tasks
 from mpref.targets.introduction import run_script
 
 pytestmark = pytest.mark.filterwarnings(
@@ -210,7 +211,7 @@ def test_a_writer_terminated_mid_message_breaks_the_queue_for_everyone():
     assert broken._reader.poll(30)          # the feeder has begun the message
     writer.terminate()
     writer.join(30)
-    another_writer = mpref.Process(target=targets.put_item, args=(broken, b'hello'))
+    another_writer = mpref.Process(target=tasks.put_item, args=(broken, b'hello'))
     report, report_end = mpref.Pipe(duplex=False)
     reader = mpref.Process(target=targets.get_and_report, args=(broken, report_end, 2))
     another_writer.start()
@@ -250,7 +251,7 @@ def test_a_worker_asked_to_stop_leaves_the_lock_and_the_queue_usable():
 @pytest.mark.parametrize('lib', [mpref, multiprocessing.get_context('fork')], ids=['mpref', 'stdlib'])
 def test_joining_a_child_before_getting_what_it_put_waits_until_the_get(lib):
     q = lib.Queue()
-    p = lib.Process(target=targets.put_large, args=(q, 1_000_000))
+    p = lib.Process(target=tasks.put_big, args=(q, 1_000_000))
     p.start()
     p.join(1)
     assert p.is_alive()

@@ -32,7 +32,8 @@ import pytest
 import mpref
 from mpref import managers as mpref_managers
 from mpref import server as mpref_server
-from mpref.targets import managers as targets
+from mpref.examples.managers import Foo, baz, get_operator_module
+from mpref.targets import managers as targets, tasks
 
 WAIT = 20           # seconds: the bound on anything that should happen "soon"
 KEY = b'abracadabra'
@@ -105,10 +106,10 @@ class StdMathsManager(std_managers.BaseManager):
 def register_lab(lab, managers, generator_proxy, counter_proxy):
     """Register on ``lab`` every form of ``register()`` the spec documents."""
     lab.register('Maths', targets.MathsClass)
-    lab.register('Foo1', targets.Foo)                                   # public methods
-    lab.register('Foo2', targets.Foo, exposed=('g', '_h'))             # an exposed list
-    lab.register('baz', targets.baz, proxytype=generator_proxy)        # a proxy type
-    lab.register('operator', targets.get_operator_module)
+    lab.register('Foo1', Foo)                                           # public methods
+    lab.register('Foo2', Foo, exposed=('g', '_h'))                     # an exposed list
+    lab.register('baz', baz, proxytype=generator_proxy)                # a proxy type
+    lab.register('operator', get_operator_module)
     lab.register('Counter', targets.Counter,
                  exposed=('increment', 'get', 'spawn_counter', 'fail', 'unpicklable'),
                  method_to_typeid={'spawn_counter': 'HiddenCounter'})
@@ -247,7 +248,7 @@ def test_introduction_dict_and_list_modified_by_a_child(impl, start_method):
     with impl.ctx(start_method).Manager() as manager:
         d = manager.dict()
         lst = manager.list(range(10))
-        run_child(impl, start_method, targets.fill, d, lst)
+        run_child(impl, start_method, tasks.fill, d, lst)
         assert d._getvalue() == {1: '1', '2': 2, 0.25: None}
         assert str(d) == "{1: '1', '2': 2, 0.25: None}"
         assert str(lst) == '[9, 8, 7, 6, 5, 4, 3, 2, 1, 0]'
@@ -550,7 +551,7 @@ def test_joinable_queue(lab):
 
 def test_queue_between_processes(impl, lab, start_method):
     q = lab.Queue()
-    run_child(impl, start_method, targets.put_item, q, ('from', 'child'))
+    run_child(impl, start_method, tasks.put_item, q, ('from', 'child'))
     assert q.get(timeout=WAIT) == ('from', 'child')
 
 
@@ -930,7 +931,7 @@ def serve_queue_manager(impl_name, conn, authkey, local_hello):
     QueueManager.register('get_queue', callable=lambda: shared)
     QueueManager.register('get_event', callable=lambda: never_set)   # for a dying client
     if local_hello:
-        worker = impl.package.Process(target=targets.put_item, args=(shared, 'local hello'))
+        worker = impl.package.Process(target=tasks.put_item, args=(shared, 'local hello'))
         worker.start()
         worker.join(WAIT)
     server = QueueManager(address=('127.0.0.1', 0), authkey=authkey).get_server()

@@ -11,8 +11,9 @@ that raises -- the test runs on mpref alone and is marked ``beyond_stdlib``
 in its name; a companion ``test_stdlib_*`` shows (bounded by a timeout, never
 suffered) that the stdlib would leave the caller waiting.
 
-The tasks live in ``mpref.targets.pool`` so that spawned workers (of either
-implementation) can import them.  Every pool a test makes is terminated and
+The tasks live in ``mpref.targets.pool`` and, for the spec's task functions,
+``mpref.targets.tasks``, so that spawned workers (of either implementation) can
+import them.  Every pool a test makes is terminated and
 joined afterwards, and the module checks at the end that no worker remains.
 """
 
@@ -34,7 +35,7 @@ import time
 import pytest
 
 import mpref
-from mpref.targets import pool as tasks
+from mpref.targets import pool as targets, tasks
 from tests import leakcheck
 
 #: Python >= 3.12 warns at every fork of a process with threads (the stdlib's
@@ -167,29 +168,29 @@ def test_tasks_see_the_name_of_the_worker_that_runs_them(any_impl):
     pool = any_impl.Pool(2)
     names = set(pool.map(worker_name, range(20), chunksize=1))
     assert names <= {w.name for w in pool._pool}
-    pids = set(pool.map(tasks.worker_pid, range(20), chunksize=1))
+    pids = set(pool.map(targets.worker_pid, range(20), chunksize=1))
     assert pids <= {w.pid for w in pool._pool}
     if any_impl.name == 'mpref':     # the spec's names (the stdlib says ForkPoolWorker-N)
         assert all(re.fullmatch(r'PoolWorker-\d+', w.name) for w in pool._pool)
 
 
 def test_initializer_runs_in_each_worker_with_initargs(any_impl):
-    pool = any_impl.Pool(2, tasks.remember, ('hello', 42))
-    assert set(pool.map(tasks.remembered, range(10), chunksize=1)) == {('hello', 42)}
-    assert pool.apply(tasks.remembered) == ('hello', 42)
+    pool = any_impl.Pool(2, targets.remember, ('hello', 42))
+    assert set(pool.map(targets.remembered, range(10), chunksize=1)) == {('hello', 42)}
+    assert pool.apply(targets.remembered) == ('hello', 42)
 
 
 def test_initializer_keyword_and_no_initargs(impl):
-    pool = impl.Pool(processes=1, initializer=tasks.remember)
-    assert pool.apply(tasks.remembered) == ()
+    pool = impl.Pool(processes=1, initializer=targets.remember)
+    assert pool.apply(targets.remembered) == ()
 
 
 def test_start_method_decides_what_workers_inherit(any_impl, monkeypatch):
     # A forked worker is a copy of the parent; a spawned one imports afresh.
-    monkeypatch.setattr(tasks, '_initialized_with', 'set in the parent')
+    monkeypatch.setattr(targets, '_initialized_with', 'set in the parent')
     pool = any_impl.Pool(1)
     expected = 'set in the parent' if any_impl.method == 'fork' else None
-    assert pool.apply(tasks.remembered) == expected
+    assert pool.apply(targets.remembered) == expected
 
 
 # --------------------------------------------------------------------------
@@ -208,7 +209,7 @@ def test_the_pool_exceptions_keep_the_spec_spelling():
 def test_apply_returns_the_result(impl):
     pool = impl.Pool(2)
     assert pool.apply(tasks.f, (10,)) == 100
-    assert pool.apply(tasks.sleep_and_return, (0,), {'value': 'kw'}) == 'kw'
+    assert pool.apply(targets.sleep_and_return, (0,), {'value': 'kw'}) == 'kw'
     assert pool.apply(worker_name) in {w.name for w in pool._pool}
 
 
@@ -222,7 +223,7 @@ def test_apply_reraises_the_tasks_exception(impl):
 def test_the_exception_carries_the_workers_traceback_as_its_cause(any_impl):
     pool = any_impl.Pool(1)
     with pytest.raises(ValueError, match='task failed on 3') as info:
-        pool.apply(tasks.fail_in_helper, (3,))
+        pool.apply(targets.fail_in_helper, (3,))
     cause = str(info.value.__cause__)
     assert 'Traceback' in cause
     assert 'fail_in_helper' in cause and '_helper_that_fails' in cause
@@ -251,7 +252,7 @@ def test_get_raises_TimeoutError_when_the_result_is_late(impl):
 
 def test_wait_ready_and_successful(impl):
     pool = impl.Pool(2)
-    pending = pool.apply_async(tasks.sleep_and_return, (10,))
+    pending = pool.apply_async(targets.sleep_and_return, (10,))
     assert pending.wait(0.1) is None
     assert not pending.ready()
     # The spec says AssertionError; the stdlib raises ValueError since 3.7.
@@ -276,7 +277,7 @@ def test_get_timeout_follows_the_timeout_rule():
     impl = Impl('mpref', 'fork')
     try:
         pool = impl.Pool(1)
-        pending = pool.apply_async(tasks.sleep_and_return, (10,))
+        pending = pool.apply_async(targets.sleep_and_return, (10,))
         with pytest.raises(TypeError):
             pending.get('1')
         with pytest.raises(ValueError):
@@ -284,7 +285,7 @@ def test_get_timeout_follows_the_timeout_rule():
         with pytest.raises(mpref.TimeoutError):
             pending.get(-1)
         with pytest.raises(TypeError):
-            pool.imap(tasks.sleep_and_return, [10]).next('1')
+            pool.imap(targets.sleep_and_return, [10]).next('1')
     finally:
         impl.close_all()
 
@@ -334,7 +335,7 @@ def test_error_callback_gets_the_exception_only_on_failure(impl):
 def test_callbacks_as_in_the_spec_pool_test(impl):
     pool = impl.Pool(4)
     collected = []
-    r = pool.apply_async(tasks.mul, (7, 8), callback=collected.append)
+    r = pool.apply_async(targets.mul, (7, 8), callback=collected.append)
     r.wait()
     r = pool.map_async(tasks.pow3, range(10), callback=collected.extend)
     r.wait()
@@ -400,8 +401,8 @@ def test_map_takes_any_iterable(impl):
 def test_an_exception_in_any_chunk_surfaces_in_map(impl, chunksize, bad):
     pool = impl.Pool(2)
     with pytest.raises(ValueError, match='item %d is bad' % bad):
-        pool.starmap(tasks.fail_at, [(i, bad) for i in range(10)], chunksize)
-    result = pool.starmap_async(tasks.fail_at, [(i, bad) for i in range(10)], chunksize)
+        pool.starmap(targets.fail_at, [(i, bad) for i in range(10)], chunksize)
+    result = pool.starmap_async(targets.fail_at, [(i, bad) for i in range(10)], chunksize)
     result.wait(GET)
     assert result.ready() and not result.successful()
     with pytest.raises(ValueError, match='item %d is bad' % bad):
@@ -417,8 +418,8 @@ def test_map_raises_the_tasks_exception_as_in_the_spec_pool_test(impl):
 def test_starmap_unpacks_each_argument_tuple(impl):
     pool = impl.Pool(2)
     pairs = [(i, 7) for i in range(10)]
-    assert pool.starmap(tasks.mul, pairs) == [i * 7 for i in range(10)]
-    assert pool.starmap_async(tasks.plus, pairs, 3).get(GET) == [i + 7 for i in range(10)]
+    assert pool.starmap(targets.mul, pairs) == [i * 7 for i in range(10)]
+    assert pool.starmap_async(targets.plus, pairs, 3).get(GET) == [i + 7 for i in range(10)]
 
 
 @pytest.mark.parametrize('chunksize', [0, -2])
@@ -453,7 +454,7 @@ def test_imap_next_as_in_the_spec(impl):
 
 def test_imap_next_with_timeout_raises_TimeoutError(impl):
     pool = impl.Pool(1)
-    it = pool.imap(tasks.sleep_and_return, [10, 0])
+    it = pool.imap(targets.sleep_and_return, [10, 0])
     with pytest.raises(impl.TimeoutError):
         it.next(timeout=0.2)
     with pytest.raises(impl.TimeoutError):
@@ -463,7 +464,7 @@ def test_imap_next_with_timeout_raises_TimeoutError(impl):
 def test_imap_next_with_timeout_as_in_the_spec_pool_test(impl):
     # Poll with a short timeout until every result is in, counting timeouts.
     pool = impl.Pool(2)
-    it = pool.imap(tasks.sleep_and_return, [0.3, 0, 0.3])
+    it = pool.imap(targets.sleep_and_return, [0.3, 0, 0.3])
     got = []
     deadline = time.monotonic() + GET
     while time.monotonic() < deadline:
@@ -528,8 +529,8 @@ def test_imap_unordered_with_one_worker_keeps_the_order(impl):
 def test_imap_unordered_gives_results_as_they_finish(impl):
     pool = impl.Pool(2)
     # The slow first task finishes last: unordered yields the quick one first.
-    it = pool.imap_unordered(tasks.calculatestar, [(tasks.sleep_and_return, (2.0, 'slow')),
-                                                   (tasks.sleep_and_return, (0, 'quick'))])
+    it = pool.imap_unordered(targets.calculatestar, [(targets.sleep_and_return, (2.0, 'slow')),
+                                                   (targets.sleep_and_return, (0, 'quick'))])
     first = it.next(GET)
     assert 'quick' in first
     assert 'slow' in it.next(GET)
@@ -547,7 +548,7 @@ def test_imap_unordered_raises_the_tasks_exception(impl):
 
 def test_ordered_and_unordered_results_as_in_the_spec_pool_test(any_impl):
     pool = any_impl.Pool(4)
-    jobs = [(tasks.mul, (i, 7)) for i in range(10)] + [(tasks.plus, (i, 8)) for i in range(10)]
+    jobs = [(targets.mul, (i, 7)) for i in range(10)] + [(targets.plus, (i, 8)) for i in range(10)]
     expected = ['mul%s = %s' % ((i, 7), i * 7) for i in range(10)] + \
                ['plus%s = %s' % ((i, 8), i + 8) for i in range(10)]
 
@@ -557,13 +558,13 @@ def test_ordered_and_unordered_results_as_in_the_spec_pool_test(any_impl):
             assert name in {w.name for w in pool._pool}
         return says
 
-    results = [pool.apply_async(tasks.calculate, job) for job in jobs]
-    imap_it = pool.imap(tasks.calculatestar, jobs)
-    imap_unordered_it = pool.imap_unordered(tasks.calculatestar, jobs)
+    results = [pool.apply_async(targets.calculate, job) for job in jobs]
+    imap_it = pool.imap(targets.calculatestar, jobs)
+    imap_unordered_it = pool.imap_unordered(targets.calculatestar, jobs)
     assert [strip_worker(r.get(GET)) for r in results] == expected
     assert [strip_worker(x) for x in imap_it] == expected
     assert sorted(strip_worker(x) for x in imap_unordered_it) == sorted(expected)
-    assert [strip_worker(x) for x in pool.map(tasks.calculatestar, jobs)] == expected
+    assert [strip_worker(x) for x in pool.map(targets.calculatestar, jobs)] == expected
 
 
 # --------------------------------------------------------------------------
@@ -572,14 +573,14 @@ def test_ordered_and_unordered_results_as_in_the_spec_pool_test(any_impl):
 
 def test_maxtasksperchild_replaces_each_worker_after_its_tasks(any_impl):
     pool = any_impl.Pool(1, maxtasksperchild=1)
-    pids = [pool.apply(tasks.worker_pid) for _ in range(4)]
+    pids = [pool.apply(targets.worker_pid) for _ in range(4)]
     assert len(set(pids)) == 4
     assert _eventually(lambda: len(_alive_pids(pool)) == 1)
 
 
 def test_maxtasksperchild_two_tasks_per_worker(impl):
     pool = impl.Pool(1, maxtasksperchild=2)
-    pids = [pool.apply(tasks.worker_pid) for _ in range(6)]
+    pids = [pool.apply(targets.worker_pid) for _ in range(6)]
     assert len(set(pids)) == 3
     assert pids[0] == pids[1] and pids[2] == pids[3] and pids[4] == pids[5]
 
@@ -608,7 +609,7 @@ def test_submitting_to_a_stopped_pool_raises_ValueError(impl, stop):
                    lambda: pool.apply(tasks.f, (1,)),
                    lambda: pool.map(tasks.f, [1]),
                    lambda: pool.map_async(tasks.f, [1]),
-                   lambda: pool.starmap(tasks.mul, [(1, 2)]),
+                   lambda: pool.starmap(targets.mul, [(1, 2)]),
                    lambda: pool.imap(tasks.f, [1]),
                    lambda: pool.imap_unordered(tasks.f, [1])):
         with pytest.raises(ValueError):
@@ -620,7 +621,7 @@ def test_close_lets_the_outstanding_work_finish(any_impl):
     # The spec's pool test: close() then join() -- the queued task still runs.
     pool = any_impl.Pool(2)
     assert all(w.is_alive() for w in pool._pool)
-    result = pool.apply_async(tasks.sleep_and_return, (0.5, 'done'))
+    result = pool.apply_async(targets.sleep_and_return, (0.5, 'done'))
     pool.close()
     pool.join()
     assert result.get(0) == 'done'
@@ -676,7 +677,7 @@ def test_the_context_manager_terminates_on_exit(any_impl):
 
 def test_cache_holds_the_outstanding_results_until_collected(impl):
     pool = impl.Pool(2)
-    slow = pool.apply_async(tasks.sleep_and_return, (1.0, 'slow'))
+    slow = pool.apply_async(targets.sleep_and_return, (1.0, 'slow'))
     assert len(pool._cache) >= 1
     assert slow.get(GET) == 'slow'
     assert pool.map_async(tasks.f, range(10)).get(GET)[-1] == 81
@@ -693,13 +694,13 @@ def test_cache_holds_the_outstanding_results_until_collected(impl):
 
 def test_an_unpicklable_result_fails_that_task_and_the_pool_goes_on(any_impl):
     pool = any_impl.Pool(2)
-    result = pool.apply_async(tasks.unpicklable_result)
+    result = pool.apply_async(targets.unpicklable_result)
     with pytest.raises(Exception) as info:
         result.get(GET)
     assert 'lock' in str(info.value)
     assert type(info.value).__name__ == 'MaybeEncodingError'
     with pytest.raises(Exception, match='lock'):
-        pool.map(tasks.unpicklable_result, range(4))
+        pool.map(targets.unpicklable_result, range(4))
     assert pool.apply(tasks.f, (3,)) == 9
     assert pool.map(tasks.f, range(20)) == [x * x for x in range(20)]
     assert len(_alive_pids(pool)) == 2
@@ -815,9 +816,9 @@ def test_beyond_stdlib_spawn_refuses_a_function_from_an_interactive_main():
 # --------------------------------------------------------------------------
 
 DEATHS = {
-    'SIGKILL': ((tasks.kill_self, (signal.SIGKILL,)), 'exit code -9', 'SIGKILL'),
-    'SIGTERM': ((tasks.kill_self, (signal.SIGTERM,)), 'exit code -15', 'SIGTERM'),
-    'os._exit': ((tasks.exit_mid_task, (3,)), 'exit code 3', None),
+    'SIGKILL': ((targets.kill_self, (signal.SIGKILL,)), 'exit code -9', 'SIGKILL'),
+    'SIGTERM': ((targets.kill_self, (signal.SIGTERM,)), 'exit code -15', 'SIGTERM'),
+    'os._exit': ((targets.exit_mid_task, (3,)), 'exit code 3', None),
 }
 
 
@@ -826,7 +827,7 @@ def test_beyond_stdlib_a_worker_dying_mid_task_fails_that_task_clearly(mp_impl, 
     (func, args), code_words, signal_name = DEATHS[death]
     pool = mp_impl.Pool(2)
     before = _alive_pids(pool)
-    other = pool.apply_async(tasks.sleep_and_return, (0.5, 'other'))
+    other = pool.apply_async(targets.sleep_and_return, (0.5, 'other'))
     dying = pool.apply_async(func, args)
     with pytest.raises(Exception) as info:
         dying.get(GET)
@@ -848,7 +849,7 @@ def test_beyond_stdlib_a_worker_killed_from_outside_fails_its_task(mp_impl, tmp_
     # What the kernel's out-of-memory killer does: SIGKILL a busy process.
     pool = mp_impl.Pool(2)
     path = str(tmp_path / 'pid')
-    busy = pool.apply_async(tasks.write_pid_then_sleep, (path, 60))
+    busy = pool.apply_async(targets.write_pid_then_sleep, (path, 60))
     assert _eventually(lambda: os.path.exists(path))
     with open(path) as f:
         pid = int(f.read())
@@ -865,15 +866,15 @@ def test_beyond_stdlib_a_worker_killed_from_outside_fails_its_task(mp_impl, tmp_
 def test_beyond_stdlib_a_death_inside_map_fails_map_and_the_pool_goes_on(mp_impl):
     pool = mp_impl.Pool(2)
     with pytest.raises(Exception, match='exit code 7'):
-        pool.starmap(tasks.die_at, [(i, 13) for i in range(20)], 2)
+        pool.starmap(targets.die_at, [(i, 13) for i in range(20)], 2)
     with pytest.raises(Exception, match='exit code 7'):
-        pool.starmap_async(tasks.die_at, [(i, 3) for i in range(10)]).get(GET)
-    assert pool.starmap(tasks.die_at, [(i, -1) for i in range(20)], 2) == list(range(20))
+        pool.starmap_async(targets.die_at, [(i, 3) for i in range(10)]).get(GET)
+    assert pool.starmap(targets.die_at, [(i, -1) for i in range(20)], 2) == list(range(20))
 
 
 def test_beyond_stdlib_a_death_in_imap_fails_that_item_only(mp_impl):
     pool = mp_impl.Pool(2)
-    it = pool.imap(tasks.die_at_five, range(10))
+    it = pool.imap(targets.die_at_five, range(10))
     outcomes = []
     for _ in range(10):
         try:
@@ -891,7 +892,7 @@ def test_beyond_stdlib_many_deaths_in_a_row(mp_impl):
     pool = mp_impl.Pool(2)
     for _ in range(4):
         with pytest.raises(Exception, match='exit code 3'):
-            pool.apply(tasks.exit_mid_task, (3,))
+            pool.apply(targets.exit_mid_task, (3,))
     assert pool.map(tasks.f, range(10)) == [x * x for x in range(10)]
     assert _eventually(lambda: len(_alive_pids(pool)) == 2)
     pool.close()
@@ -900,7 +901,7 @@ def test_beyond_stdlib_many_deaths_in_a_row(mp_impl):
 
 def test_beyond_stdlib_close_and_join_after_a_death(mp_impl):
     pool = mp_impl.Pool(2)
-    dying = pool.apply_async(tasks.exit_mid_task, (4,))
+    dying = pool.apply_async(targets.exit_mid_task, (4,))
     fine = [pool.apply_async(tasks.f, (i,)) for i in range(5)]
     pool.close()
     pool.join()
@@ -912,7 +913,7 @@ def test_beyond_stdlib_close_and_join_after_a_death(mp_impl):
 def test_beyond_stdlib_terminate_fails_the_outstanding_results(mp_impl):
     # The stdlib leaves them unready for ever; mpref says what happened.
     pool = mp_impl.Pool(1)
-    running = pool.apply_async(tasks.sleep_and_return, (60,))
+    running = pool.apply_async(targets.sleep_and_return, (60,))
     queued = pool.map_async(tasks.f, range(10))
     pool.terminate()
     pool.join()
@@ -949,7 +950,7 @@ def test_beyond_stdlib_an_unpicklable_item_fails_at_that_imap_item(mp_impl):
 def test_beyond_stdlib_a_failing_initializer_fails_the_tasks_not_the_pool(mp_impl):
     # The stdlib restarts such workers in an endless loop; mpref keeps them
     # and fails each task sent to them with the initializer's exception.
-    pool = mp_impl.Pool(2, tasks.failing_initializer)
+    pool = mp_impl.Pool(2, targets.failing_initializer)
     with pytest.raises(RuntimeError, match='the initializer failed'):
         pool.apply(tasks.f, (1,))
     with pytest.raises(RuntimeError, match='the initializer failed'):
@@ -959,7 +960,7 @@ def test_beyond_stdlib_a_failing_initializer_fails_the_tasks_not_the_pool(mp_imp
 def test_beyond_stdlib_the_cause_names_the_worker(mp_impl):
     pool = mp_impl.Pool(1)
     with pytest.raises(ValueError) as info:
-        pool.apply(tasks.fail_in_helper, (1,))
+        pool.apply(targets.fail_in_helper, (1,))
     assert isinstance(info.value.__cause__, mpref.pool.RemoteTraceback)
     assert pool._pool[0].name in str(info.value.__cause__)
 
@@ -967,7 +968,7 @@ def test_beyond_stdlib_the_cause_names_the_worker(mp_impl):
 def test_stdlib_a_worker_dying_mid_task_leaves_the_caller_waiting(stdlib_impl):
     # The stdlib replaces the worker but forgets its task: shown with a timeout.
     pool = stdlib_impl.Pool(2)
-    dying = pool.apply_async(tasks.kill_self, (signal.SIGKILL,))
+    dying = pool.apply_async(targets.kill_self, (signal.SIGKILL,))
     with pytest.raises(stdlib_mp.TimeoutError):
         dying.get(3)
     assert pool.apply(tasks.f, (2,)) == 4        # the replacement works
@@ -987,7 +988,7 @@ def test_beyond_stdlib_an_idle_worker_killed_is_replaced(mp_impl):
 def test_a_memory_error_in_a_task_is_the_tasks_exception(impl):
     pool = impl.Pool(1)
     with pytest.raises(MemoryError):
-        pool.apply(tasks.exhaust_memory)
+        pool.apply(targets.exhaust_memory)
     assert pool.apply(tasks.f, (4,)) == 16
 
 
@@ -1001,7 +1002,7 @@ import os, signal, sys
 signal.signal(signal.SIGINT, signal.default_int_handler)
 signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
 import {module} as mp
-from mpref.targets import pool as tasks
+from mpref.targets import pool as targets
 from tests import leakcheck
 
 def pool_children():
@@ -1013,11 +1014,11 @@ if __name__ == '__main__':
     try:
         print('waiting', flush=True)
         if sys.argv[1] == 'map':
-            pool.map(tasks.sleep_and_return, [60] * 4, chunksize=1)
+            pool.map(targets.sleep_and_return, [60] * 4, chunksize=1)
         elif sys.argv[1] == 'imap':
-            next(pool.imap(tasks.sleep_and_return, [60] * 4))
+            next(pool.imap(targets.sleep_and_return, [60] * 4))
         else:
-            pool.apply_async(tasks.sleep_and_return, (60,)).get()
+            pool.apply_async(targets.sleep_and_return, (60,)).get()
         print('not interrupted', flush=True)
     except KeyboardInterrupt:
         print('KeyboardInterrupt', flush=True)
@@ -1073,8 +1074,8 @@ def test_big_arguments_and_results_travel_both_ways(impl):
     # Messages far larger than a pipe's buffer, many at once in both directions.
     pool = impl.Pool(2)
     blobs = [bytes([i]) * (1 << 20) for i in range(12)]
-    assert pool.starmap(tasks.sleep_and_return, [(0, b) for b in blobs], chunksize=1) == blobs
-    assert pool.apply(tasks.sleep_and_return, (0, b'x' * (16 << 20))) == b'x' * (16 << 20)
+    assert pool.starmap(targets.sleep_and_return, [(0, b) for b in blobs], chunksize=1) == blobs
+    assert pool.apply(targets.sleep_and_return, (0, b'x' * (16 << 20))) == b'x' * (16 << 20)
 
 
 def test_a_callback_may_submit_more_work(impl):
@@ -1156,7 +1157,7 @@ def test_beyond_stdlib_a_raising_error_callback_is_reported_too(mp_impl, capfd):
 
 def test_beyond_stdlib_results_of_a_terminated_imap_fail(mp_impl):
     pool = mp_impl.Pool(1)
-    it = pool.imap(tasks.sleep_and_return, [60, 60])
+    it = pool.imap(targets.sleep_and_return, [60, 60])
     pool.terminate()
     pool.join()
     with pytest.raises(mpref.pool.WorkerLostError):
@@ -1184,10 +1185,10 @@ def test_beyond_stdlib_an_imap_terminated_before_its_input_came_fails():
 ORPHAN_SCRIPT = """
 import sys, time
 import mpref
-from mpref.targets import pool as tasks
+from mpref.targets import pool as targets
 if __name__ == '__main__':
     pool = mpref.get_context(sys.argv[1]).Pool(2)
-    pool.apply_async(tasks.sleep_and_return, (2,))
+    pool.apply_async(targets.sleep_and_return, (2,))
     print(' '.join(str(w.pid) for w in pool._pool), flush=True)
     time.sleep(60)
 """
@@ -1241,7 +1242,7 @@ def test_beyond_stdlib_imap_next_timeout_with_chunks(mp_impl):
     # The spec promises next(timeout) for chunksize 1; mpref keeps it for any
     # chunksize (the stdlib's imap then returns a plain generator).
     pool = mp_impl.Pool(1)
-    it = pool.imap(tasks.sleep_and_return, [10, 0], chunksize=2)
+    it = pool.imap(targets.sleep_and_return, [10, 0], chunksize=2)
     with pytest.raises(mpref.TimeoutError):
         it.next(timeout=0.2)
 
@@ -1249,7 +1250,7 @@ def test_beyond_stdlib_imap_next_timeout_with_chunks(mp_impl):
 def test_beyond_stdlib_sys_exit_in_a_task_fails_it_with_the_exit_code(mp_impl):
     pool = mp_impl.Pool(1)
     with pytest.raises(mpref.pool.WorkerLostError, match='exit code 7'):
-        pool.apply(tasks.exit_with, (7,))
+        pool.apply(targets.exit_with, (7,))
     assert pool.apply(tasks.f, (3,)) == 9
 
 
@@ -1306,7 +1307,7 @@ def test_beyond_stdlib_a_death_hidden_from_the_sentinel_is_still_noticed(mp_impl
     # then the worker is killed: the pool notices by the worker's exit code.
     pool = mp_impl.Pool(1)
     with pytest.raises(mpref.pool.WorkerLostError, match='SIGKILL'):
-        pool.apply_async(tasks.fork_then_die, (3,)).get(GET)
+        pool.apply_async(targets.fork_then_die, (3,)).get(GET)
     assert pool.apply(tasks.f, (6,)) == 36
 
 
@@ -1372,7 +1373,7 @@ def test_beyond_stdlib_a_task_that_forks_a_copy_of_its_worker_does_not_confuse_t
     # neither answer (a second outcome for the task) nor take later tasks.
     pool = mp_impl.Pool(1)
     for x in range(3):
-        assert pool.apply_async(tasks.fork_and_return, (x,)).get(GET) == x
+        assert pool.apply_async(targets.fork_and_return, (x,)).get(GET) == x
     assert pool.map_async(tasks.f, range(20), 1).get(GET) == [x * x for x in range(20)]
     assert 'mpref.pool' not in capfd.readouterr().err
 
@@ -1383,7 +1384,7 @@ def test_beyond_stdlib_terminate_again_finishes_an_interrupted_terminate(tmp_pat
     impl = Impl('mpref', 'fork')
     pool = impl.Pool(1)
     path = tmp_path / 'pid'
-    pool.apply_async(tasks.ignore_sigterm_then_sleep, (str(path), 60))
+    pool.apply_async(targets.ignore_sigterm_then_sleep, (str(path), 60))
     assert _eventually(lambda: path.exists() and path.read_text())
     worker = pool._pool[0]
     real_join = worker.join
@@ -1402,7 +1403,7 @@ def test_beyond_stdlib_terminate_again_finishes_an_interrupted_terminate(tmp_pat
 def test_beyond_stdlib_an_initializer_calling_sys_exit_fails_the_tasks_not_the_pool(mp_impl):
     # sys.exit() in the initializer is SystemExit, not Exception: without
     # care the worker exits, is replaced, exits... an endless restart loop.
-    pool = mp_impl.Pool(1, tasks.exit_with, (7,))
+    pool = mp_impl.Pool(1, targets.exit_with, (7,))
     workers = set()
     for _ in range(2):
         with pytest.raises(mpref.ProcessError, match=r'initializer.*SystemExit.*7'):

@@ -1,6 +1,6 @@
 """One Pool program on three Pools: mpref's, the stdlib's, and Ray's.
 
-``beyond.pool_program`` is a faithful subset of the spec's pool program
+``lab.pool_program.pool_program`` is a faithful subset of the spec's pool program
 (16.6.4) written against ``namespace.Pool`` and ``namespace.TimeoutError``
 only.  On mpref and on the stdlib its report is the same; on Ray's
 ``ray.util.multiprocessing`` it runs unchanged, and its report differs only
@@ -21,7 +21,9 @@ import types
 import pytest
 
 import mpref
-from mpref.targets import beyond
+from lab import procfs, ray_cluster
+from lab.pool_program import pool_program, pool_timings
+from mpref.targets import tasks
 
 
 def _namespace(Pool, TimeoutError):
@@ -40,19 +42,19 @@ def ray_pool_namespace():
     ray = pytest.importorskip('ray', reason="Ray is not installed (pip install 'mpref[cluster]')")
     temp_dir = tempfile.mkdtemp(prefix='ray-', dir='/tmp')     # short: Ray's socket paths
     try:
-        beyond.start_local_ray(ray, temp_dir)       # stops what it started if it fails
+        ray_cluster.start_local_ray(ray, temp_dir)      # stops what it started if it fails
     except Exception as exc:
         pytest.skip('a local Ray cluster cannot start here: %s: %s' % (type(exc).__name__, exc))
     import ray.util.multiprocessing
     yield ray.util.multiprocessing
-    left = beyond.stop_local_ray(ray, temp_dir)
+    left = ray_cluster.stop_local_ray(ray, temp_dir)
     assert left == [], 'Ray processes still running after shutdown: %s' % left
     assert not os.path.exists(temp_dir)
 
 
 def test_the_pool_program_reports_the_same_on_mpref_and_the_stdlib(start_method):
-    ours = beyond.pool_program(_namespace(mpref.get_context(start_method).Pool, mpref.TimeoutError))
-    theirs = beyond.pool_program(
+    ours = pool_program(_namespace(mpref.get_context(start_method).Pool, mpref.TimeoutError))
+    theirs = pool_program(
         _namespace(multiprocessing.get_context(start_method).Pool, multiprocessing.TimeoutError))
     assert ours == theirs
     assert '\tpool.map(f, range(10)) raised ZeroDivisionError' in ours
@@ -61,8 +63,8 @@ def test_the_pool_program_reports_the_same_on_mpref_and_the_stdlib(start_method)
 
 
 def test_the_pool_program_runs_unchanged_on_ray(ray_pool_namespace):
-    on_ray = beyond.pool_program(ray_pool_namespace)
-    on_mpref = beyond.pool_program(MPREF_SPAWN)
+    on_ray = pool_program(ray_pool_namespace)
+    on_mpref = pool_program(MPREF_SPAWN)
     differ = [(a, b) for a, b in zip(on_mpref, on_ray) if a != b]
     assert len(on_ray) == len(on_mpref)
     assert differ == [
@@ -84,14 +86,14 @@ def test_rays_timeout_error_is_the_stdlibs(ray_pool_namespace):
 def test_a_failing_task_keeps_its_exception_type_on_ray(ray_pool_namespace):
     with ray_pool_namespace.Pool(2) as pool:
         with pytest.raises(ZeroDivisionError):
-            pool.apply(beyond.f, (5,))
+            pool.apply(tasks.reciprocal, (5,))
         with pytest.raises(ray_pool_namespace.TimeoutError):
-            pool.apply_async(beyond.nap, (2,)).get(0.01)
+            pool.apply_async(tasks.nap, (2,)).get(0.01)
 
 
 def test_the_timings_cover_the_same_work_on_all_three(ray_pool_namespace):
     for namespace in (MPREF_SPAWN, STDLIB_SPAWN, ray_pool_namespace):
-        timings = beyond.pool_timings(namespace)
+        timings = pool_timings(namespace)
         assert sorted(timings) == ['large arguments', 'large tasks', 'small tasks', 'start']
         assert all(seconds > 0 for seconds in timings.values())
 
@@ -104,14 +106,14 @@ def test_processes_mentioning_finds_a_process_and_its_descendants():
                              stdout=subprocess.PIPE)
     try:
         child.stdout.readline()
-        found = beyond.processes_mentioning(marker)
+        found = procfs.processes_mentioning(marker)
         assert child.pid in found and len(found) == 2
     finally:
-        for pid in beyond.processes_mentioning(marker):
+        for pid in procfs.processes_mentioning(marker):
             os.kill(pid, signal.SIGKILL)
         child.wait()
         child.stdout.close()
-    assert beyond.processes_mentioning(marker) == {}
+    assert procfs.processes_mentioning(marker) == {}
 
 
 @pytest.mark.parametrize('interruption', [SystemExit(15), KeyboardInterrupt(), RuntimeError('no')])
@@ -128,7 +130,7 @@ def test_a_start_cut_short_stops_what_it_started(tmp_path, interruption):
 
     fake_ray = types.SimpleNamespace(init=init, shutdown=lambda: calls.append('shutdown'))
     with pytest.raises(type(interruption)):
-        beyond.start_local_ray(fake_ray, str(temp_dir))
+        ray_cluster.start_local_ray(fake_ray, str(temp_dir))
     assert calls == ['init', 'shutdown']
     assert not temp_dir.exists()
 
@@ -144,5 +146,5 @@ def test_a_ray_directory_whose_driver_died_is_swept(tmp_path):
     (mine / ('session_2026-01-01_00-00-00_000000_%d' % os.getpid())).mkdir(parents=True)
     starting = tmp_path / 'ray-starting'             # no session yet: perhaps just made
     starting.mkdir()
-    assert beyond.sweep_orphan_ray_dirs(str(tmp_path)) == [str(orphan)]
+    assert ray_cluster.sweep_orphan_ray_dirs(str(tmp_path)) == [str(orphan)]
     assert not orphan.exists() and mine.exists() and starting.exists()

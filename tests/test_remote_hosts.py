@@ -1,9 +1,10 @@
 """A remote manager across hosts (spec 16.6.2.7.3), on network namespaces.
 
-The hosts are network namespaces joined by veth pairs (``mpref/targets/netns.py``):
+The hosts are network namespaces joined by veth pairs (``lab/netns.py``):
 the server runs the spec's ``QueueManager`` in one, clients run in the others
-(``mpref/targets/beyond.py``), so every proxy call crosses a (virtual) network
-link to another address.  Skipped, with the reason, where namespaces cannot be
+(``mpref/targets/beyond.py``, each driven through a ``lab/remote_client.py``
+handle), so every proxy call crosses a (virtual) network link to another
+address.  Skipped, with the reason, where namespaces cannot be
 made (not Linux, no iproute2, not root).  Every namespace and process goes away
 after each test, whatever happens in it (the ``lab`` fixture).
 """
@@ -16,15 +17,14 @@ import time
 
 import pytest
 
-from mpref.targets import beyond, netns
+from lab import netns
+from lab.remote_client import RemoteClient as Remote
+from mpref.targets import beyond
 
 REASON = netns.unavailable_reason()
 needs_namespaces = pytest.mark.skipif(REASON is not None, reason=str(REASON))
 
 BEYOND = [sys.executable, '-m', 'mpref.targets.beyond']
-
-
-Remote = beyond.RemoteClient
 
 
 def wait_for(condition, timeout=20.0):

@@ -23,7 +23,8 @@ import mpref
 from mpref import heap, sharedctypes, synchronize
 from mpref.sharedctypes import Array, RawArray, RawValue, Value, copy, synchronized
 # The spec's examples are tested exactly as the chapter runs them.
-from mpref.targets.sharedctypes import Point, modify, negate
+from mpref.targets.sharedctypes import Point, modify
+from mpref.targets.tasks import negate
 from mpref.targets.sharedctypes import add_one as increment
 
 

@@ -15,8 +15,10 @@ Each module exposes ``run(size='small') -> list of rows``: dicts with
 ``threading`` (the same work between threads) and ``floor`` (the same work
 with bare OS calls, ``floor.py``).  Speed claims are ratios measured in the
 same run -- never timed assertions.  The stdlib version is reached only
-through ``yardstick.py`` (mpref itself never imports it).  Each chapter runs
-its own module's benchmark; ``notebooks/13_benchmarks.ipynb`` runs them all.
+through ``yardstick.py`` (mpref itself never imports it).  What the children
+run is here or in ``mpref/targets/`` (the spec's task functions,
+``targets/tasks.py``); nothing here imports ``mpref/examples/``.  Each chapter
+runs its own module's benchmark; ``notebooks/13_benchmarks.ipynb`` runs them all.
 """
 
 import argparse

@@ -21,7 +21,7 @@ import time
 
 import mpref
 from mpref.benchmarks.yardstick import stdlib_multiprocessing
-from mpref.targets.pool import noop, pow3
+from mpref.targets.tasks import noop, pow3
 
 #: size -> (N for pow3, M for noop, apply_async round trips)
 SIZES = {'tiny': (2000, 4000, 50), 'small': (100000, 200000, 500), 'large': (100000, 1000000, 5000)}

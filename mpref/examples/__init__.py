@@ -14,5 +14,7 @@ An unknown mode prints the usage and exits with status 2.  Chapter:
 benchmark command (``mpref/benchmarks/``, ``notebooks/13_benchmarks.ipynb``).
 
 This folder holds only those programs: the functions chapters run in children
-live in ``mpref/targets/``, the benchmarks in ``mpref/benchmarks/``.
+live in ``mpref/targets/``, the benchmarks in ``mpref/benchmarks/``.  The
+programs import from both (the spec's task functions, ``mpref/targets/tasks.py``;
+the benchmark command), never the other way round.
 """

@@ -13,11 +13,11 @@ is the same from run to run except for which worker ran each task.
 Spec section 16.6.2.9 (pools); chapter ``notebooks/12_examples.ipynb``.
 """
 
-import random
 import sys
 import time
 
 import mpref
+from mpref.targets.tasks import mul, plus, pow3, reciprocal
 
 USAGE = 'usage: python -m mpref.examples.pool [processes|threads]'
 
@@ -38,30 +38,13 @@ def namespace_for(mode):
 
 def _calculate(func, args):
     # The name of the worker (process or thread) that ran it, and what it computed.
+    # Not targets.pool.calculate: that asks mpref, and a worker thread's name is mpref.dummy's.
     name = _namespace.current_process().name
     return '%s says that %s%s = %s' % (name, func.__name__, args, func(*args))
 
 
 def _calculatestar(args):
     return _calculate(*args)
-
-
-def _mul(a, b):
-    time.sleep(0.05 * random.random())
-    return a * b
-
-
-def _plus(a, b):
-    time.sleep(0.05 * random.random())
-    return a + b
-
-
-def _reciprocal_of_x_minus_5(x):
-    return 1.0 / (x - 5.0)
-
-
-def _pow3(x):
-    return x ** 3
 
 
 #: The namespace the program runs on; a forked worker inherits it.
@@ -77,7 +60,7 @@ def pool_program(mp, out=print):
     """
     global _namespace
     _namespace = mp
-    tasks = [(_mul, (i, 7)) for i in range(10)] + [(_plus, (i, 8)) for i in range(10)]
+    tasks = [(mul, (i, 7)) for i in range(10)] + [(plus, (i, 8)) for i in range(10)]
     pool = mp.Pool(4)
     out('pool = %r' % pool)
 
@@ -96,13 +79,13 @@ def pool_program(mp, out=print):
     out('Ordered results using pool.map() --- will block till complete:')
     for x in pool.map(_calculatestar, tasks):
         out('\t' + x)
-    assert pool.map(_pow3, range(1000)) == [x ** 3 for x in range(1000)]
-    assert list(pool.imap(_pow3, range(1000), chunksize=125)) == [x ** 3 for x in range(1000)]
+    assert pool.map(pow3, range(1000)) == [x ** 3 for x in range(1000)]
+    assert list(pool.imap(pow3, range(1000), chunksize=125)) == [x ** 3 for x in range(1000)]
 
     out('Testing error handling:')
-    for call, what in [(lambda: pool.apply(_reciprocal_of_x_minus_5, (5,)), 'pool.apply()'),
-                       (lambda: pool.map(_reciprocal_of_x_minus_5, range(10)), 'pool.map()'),
-                       (lambda: list(pool.imap(_reciprocal_of_x_minus_5, range(10))),
+    for call, what in [(lambda: pool.apply(reciprocal, (5,)), 'pool.apply()'),
+                       (lambda: pool.map(reciprocal, range(10)), 'pool.map()'),
+                       (lambda: list(pool.imap(reciprocal, range(10))),
                         'list(pool.imap())')]:
         try:
             call()
@@ -110,7 +93,7 @@ def pool_program(mp, out=print):
             out('\tGot ZeroDivisionError as expected from %s' % what)
         else:
             raise AssertionError('expected ZeroDivisionError from %s' % what)
-    it = pool.imap(_reciprocal_of_x_minus_5, range(10))
+    it = pool.imap(reciprocal, range(10))
     for i in range(10):
         try:
             next(it)
@@ -133,8 +116,8 @@ def pool_program(mp, out=print):
 
     out('Testing callback:')
     collected = []
-    pool.apply_async(_mul, (7, 8), callback=collected.append).wait()
-    pool.map_async(_pow3, range(10), callback=collected.extend).wait()
+    pool.apply_async(mul, (7, 8), callback=collected.append).wait()
+    pool.map_async(pow3, range(10), callback=collected.extend).wait()
     out('\tcallbacks succeeded' if collected == [56, 0, 1, 8, 27, 64, 125, 216, 343, 512, 729]
         else '\t*** callbacks failed: %r' % collected)
     assert not pool._cache, 'cache = %r' % pool._cache
@@ -150,7 +133,7 @@ def pool_program(mp, out=print):
 
     out('Testing terminate():')
     pool = mp.Pool(2)
-    pool.apply(_pow3, (2,))
+    pool.apply(pow3, (2,))
     results = [pool.apply_async(time.sleep, (0.02,)) for _ in range(100)]
     pool.terminate()
     pool.join()
@@ -160,7 +143,7 @@ def pool_program(mp, out=print):
     out('Testing garbage collection:')
     pool = mp.Pool(2)
     workers = pool._pool
-    pool.apply(_pow3, (2,))
+    pool.apply(pow3, (2,))
     results = [pool.apply_async(time.sleep, (0.02,)) for _ in range(100)]
     results = pool = None
     deadline = time.monotonic() + 10          # the spec waits a fixed 0.2 s

@@ -13,24 +13,13 @@ worker), so the report is the same on every run.  Spec section 16.6.2.2
 (exchanging objects between processes); chapter ``notebooks/12_examples.ipynb``.
 """
 
-import random
 import sys
-import time
 
 import mpref
+from mpref.targets.tasks import mul, plus
 
 USAGE = 'usage: python -m mpref.examples.workers   (no arguments)'
 NUMBER_OF_PROCESSES = 4
-
-
-def mul(a, b):
-    time.sleep(0.05 * random.random())
-    return a * b
-
-
-def plus(a, b):
-    time.sleep(0.05 * random.random())
-    return a + b
 
 
 def worker(tasks, results):

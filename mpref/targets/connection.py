@@ -2,17 +2,12 @@
 
 They live in an importable module because a spawned child imports its target
 by name, and a notebook's ``__main__`` cannot be imported by a new interpreter.
-Every child reports through a Connection; the notebook's parent prints.
+Every child reports through a Connection; the notebook's parent prints.  The
+spec's pipe example (``send_list``) is in ``mpref/targets/tasks.py``.
 """
 
 import os
 import time
-
-
-def send_greeting(conn):
-    """The spec's pipe example (16.6.1.2): send one list, then close."""
-    conn.send([42, None, 'hello'])
-    conn.close()
 
 
 def describe_end(conn, reply):

@@ -4,7 +4,9 @@ Chapter: ``notebooks/11_programming_guidelines.ipynb``; its checks:
 ``tests/test_guidelines.py``.  Each guideline is shown twice, "what goes
 wrong" and "the fix", so most functions here come in pairs.  Children never
 print (a spawned child's output does not reach a notebook cell): they report
-through a ``Connection`` or a shared object, and the parent prints.
+through a ``Connection`` or a shared object, and the parent prints.  The
+spec's task functions the chapter also runs (``put_item``, ``put_big``) are in
+``mpref/targets/tasks.py``.
 """
 
 import ctypes
@@ -56,11 +58,6 @@ def put_then_sleep(queue, item):
     time.sleep(PATIENCE)
 
 
-def put_item(queue, item):
-    """Put ``item`` and return (the process then waits for its feeder thread)."""
-    queue.put(item)
-
-
 def get_and_report(queue, conn, timeout):
     """Get one item (at most ``timeout`` seconds of waiting) and send back its length or 'Empty'."""
     try:
@@ -85,11 +82,6 @@ def count_until_stopped(lock, counter, queue, stop):
 
 
 # -- joining processes that use queues (16.6.3.1) ----------------------------
-
-def put_large(queue, size):
-    """The spec's deadlock example: put a string of ``size`` characters."""
-    queue.put('X' * size)
-
 
 def put_large_and_cancel(queue, size):
     """Put ``size`` characters, but do not wait for the feeder at exit (data may be lost)."""

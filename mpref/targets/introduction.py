@@ -1,10 +1,13 @@
-"""What the children of chapter 0 run: the spec's introduction (16.6.1), re-created.
+"""Running a whole program in a new interpreter: the spec's examples that are programs.
 
-Chapter: ``notebooks/00_introduction.ipynb``.  The spec's examples print in
-the child; here the children send what they would print back through the
-queue, pipe or shared object of the example, and the parent prints (a
-spawned child's output does not reach a notebook cell).  ``run_script`` runs
-a whole program in a new interpreter, for the examples that are programs.
+Chapter: ``notebooks/00_introduction.ipynb`` (and ``notebooks/11_programming_guidelines.ipynb``,
+``tests/test_guidelines.py``).  Some of the spec's introduction (16.6.1) is about
+programs, not calls -- the ``if __name__ == '__main__'`` guard, what a child
+prints -- so ``run_script`` runs one as a script and captures all it wrote.  The
+introduction's other examples hand their children the spec's task functions,
+``mpref/targets/tasks.py``: they send what they would print back through the
+queue, pipe or shared object of the example, and the parent prints (a spawned
+child's output does not reach a notebook cell).
 """
 
 import os
@@ -12,37 +15,6 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-
-
-def put_list(q):
-    """16.6.1.2, queues: put a small list on the queue."""
-    q.put([42, None, 'hello'])
-
-
-def send_list(conn):
-    """16.6.1.2, pipes: send a small list down the pipe and close this end."""
-    conn.send([42, None, 'hello'])
-    conn.close()
-
-
-def negate(n, a):
-    """16.6.1.4, shared memory: set a shared double, negate a shared int array in place."""
-    n.value = 3.1415927
-    for i in range(len(a)):
-        a[i] = -a[i]
-
-
-def fill(d, lst):
-    """16.6.1.4, server process: store three items in a dict proxy, reverse a list proxy."""
-    d[1] = '1'
-    d['2'] = 2
-    d[0.25] = None
-    lst.reverse()
-
-
-def square(x):
-    """16.6.1.5, the pool's task."""
-    return x * x
 
 
 def run_script(source, *argv, interactive=False, timeout=60):

@@ -10,7 +10,8 @@ The referents and the child functions do not depend on which implementation
 (mpref or the stdlib) made the proxies a child receives: the tests run them
 against both.  The spec's custom-manager program (16.6.4) and its referents
 (``Foo``, ``baz``, ``get_operator_module``) live in ``mpref/examples/managers.py``;
-they are imported here because the tests and the chapter register them too.
+the introduction's child that fills a dict and a list proxy (``fill``) and
+``put_item`` are the spec's task functions, in ``mpref/targets/tasks.py``.
 """
 
 import os
@@ -19,7 +20,6 @@ import threading
 
 import mpref
 from mpref.connection import Client
-from mpref.examples.managers import Foo, baz, get_operator_module  # noqa: F401 (re-exported)
 from mpref.managers import BaseManager, dispatch
 
 
@@ -92,19 +92,6 @@ def shared_dict(name='default'):
 # Targets: what child processes run
 # --------------------------------------------------------------------------
 
-def fill(d, lst):
-    """The introduction's child (16.6.1.4): write into a dict proxy, reverse a list proxy."""
-    d[1] = '1'
-    d['2'] = 2
-    d[0.25] = None
-    lst.reverse()
-
-
-def report_pid(conn):
-    conn.send(os.getpid())
-    conn.close()
-
-
 def append_items(lst, items, lock):
     """Append ``items`` to the list proxy ``lst``, one at a time, under a manager lock."""
     for item in items:
@@ -116,16 +103,6 @@ def report_str(conn, proxy):
     """Send back ``str(proxy)`` -- the referent's representation, seen from a child."""
     conn.send(str(proxy))
     conn.close()
-
-
-def get_and_report(q, conn, timeout):
-    """Take one item from the queue proxy ``q`` and send it back."""
-    conn.send(q.get(timeout=timeout))
-    conn.close()
-
-
-def put_item(q, item):
-    q.put(item)
 
 
 def hold_proxy(conn):

@@ -3,8 +3,10 @@
 They live in an importable module because a spawned worker imports each task's
 function by name, and a notebook's ``__main__`` cannot be imported by a new
 interpreter.  The first group re-creates the functions of the spec's pool
-program (16.6.4); the rest make workers fail in each way a pool must survive.
-Workers never print: they return what they have to say.
+program (16.6.4) that are this chapter's own; the spec's task functions it
+shares with other chapters (``f``, ``pow3``, ``noop``, ``reciprocal``) are in
+``mpref/targets/tasks.py``.  The rest make workers fail in each way a pool must
+survive.  Workers never print: they return what they have to say.
 """
 
 import os
@@ -15,12 +17,7 @@ import time
 
 import mpref
 
-# -- the spec's examples (16.6.1.5, 16.6.2.9, 16.6.4) ---------------------------
-
-
-def f(x):
-    """The spec's first pool example: ``x*x``."""
-    return x * x
+# -- the spec's pool program (16.6.4) -------------------------------------------
 
 
 def calculate(func, args):
@@ -34,26 +31,15 @@ def calculatestar(args):
 
 
 def mul(a, b):
+    """The spec's ``mul`` with the spec's own sleep (``tasks.mul`` sleeps a tenth of it)."""
     time.sleep(0.5 * random.random())
     return a * b
 
 
 def plus(a, b):
+    """As ``mul``, for ``a + b``."""
     time.sleep(0.5 * random.random())
     return a + b
-
-
-def reciprocal(x):
-    """The spec's ``f`` of the error-handling test: ``ZeroDivisionError`` at 5."""
-    return 1.0 / (x - 5.0)
-
-
-def pow3(x):
-    return x ** 3
-
-
-def noop(x):
-    pass
 
 
 # -- which worker, when ---------------------------------------------------------
@@ -143,17 +129,6 @@ def exhaust_memory():
 def unpicklable_result(_=None):
     """Return something pickle refuses (a lock)."""
     return threading.Lock()
-
-
-class NeedsTwoArguments(Exception):
-    """An exception that pickles but cannot be unpickled (``__init__`` wants two)."""
-
-    def __init__(self, a, b):
-        super().__init__('%s/%s' % (a, b))
-
-
-def raise_unpicklable_exception(_=None):
-    raise NeedsTwoArguments(1, 2)
 
 
 def worker_pid(_=None):

@@ -20,10 +20,6 @@ def greet(name):
     print('hello', name, flush=True)
 
 
-def sleep(seconds):
-    time.sleep(seconds)
-
-
 def exit_with(code):
     """Leave through ``sys.exit(code)``."""
     sys.exit(code)
@@ -32,11 +28,6 @@ def exit_with(code):
 def fail(message):
     """Raise an uncaught exception (exit code 1, traceback on stderr)."""
     raise ValueError(message)
-
-
-def report_info(conn_or_queue, title):
-    """Send (title, module name, parent pid, pid) back to the parent."""
-    conn_or_queue.send((title, __name__, os.getppid(), os.getpid()))
 
 
 def nothing():
@@ -124,10 +115,6 @@ def try_to_start_child(path):
 def save_result(path, func, *args):
     """Call ``func(*args)`` and report the result: a one-task "pool"."""
     save_report(path, func(*args))
-
-
-def square(x):
-    return x * x
 
 
 def start_worker_thread(path, daemonic, delay):

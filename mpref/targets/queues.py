@@ -3,17 +3,11 @@
 They live in an importable module because a spawned child imports its target
 by name, and a notebook's ``__main__`` cannot be imported by a new interpreter.
 The children never print: they report through queues and the notebook prints.
+The spec's task functions the chapter also runs (``put_list``, ``mul``, ``plus``,
+``put_big``) are in ``mpref/targets/tasks.py``.
 """
 
-import random
-import time
-
 import mpref
-
-
-def put_greeting(q):
-    """The spec's first queue example (16.6.1.2): put one list."""
-    q.put([42, None, 'hello'])
 
 
 def put_squares_in_batches(q, go, batches=3, per_batch=10):
@@ -43,30 +37,19 @@ def worker(input, output):
 
 
 def calculate(func, args):
-    """Return ``(worker name, 'func(args) = result')``."""
+    """Return ``(worker name, 'func(args) = result')``.
+
+    A pair, not the pool program's one string (``targets.pool.calculate``):
+    the parent sets the worker's name aside and sorts the texts.
+    """
     result = func(*args)
     return mpref.current_process().name, '%s%s = %s' % (func.__name__, args, result)
 
 
-def mul(a, b):
-    time.sleep(0.05 * random.random())
-    return a * b
-
-
-def plus(a, b):
-    time.sleep(0.05 * random.random())
-    return a + b
-
-
 # -- "Joining processes that use queues" (16.6.3.1) ------------------------------
 
-def put_big(q, size=1_000_000):
-    """Put a string bigger than the pipe holds: the spec's deadlock example."""
-    q.put('X' * size)
-
-
 def put_big_and_cancel(q, size=1_000_000):
-    """The same, but give up the buffered data at exit (``cancel_join_thread``)."""
+    """``tasks.put_big``, but give up the buffered data at exit (``cancel_join_thread``)."""
     q.put('X' * size)
     q.cancel_join_thread()
 

@@ -2,7 +2,8 @@
 
 A spawned child finds its target, and the types of its arguments, by module
 and name; a notebook's own cells live in an interactive ``__main__`` that a
-new interpreter cannot import, so they live here.
+new interpreter cannot import, so they live here.  The spec's first
+shared-memory example (``negate``) is in ``mpref/targets/tasks.py``.
 """
 
 import ctypes
@@ -12,13 +13,6 @@ from ctypes import Structure, c_double
 class Point(Structure):
     """The spec's structure: two doubles."""
     _fields_ = [('x', c_double), ('y', c_double)]
-
-
-def negate(n, a):
-    """The spec's first shared-memory example: set ``n`` to pi-ish, negate ``a``."""
-    n.value = 3.1415927
-    for i in range(len(a)):
-        a[i] = -a[i]
 
 
 def modify(n, x, s, A):

@@ -1,8 +1,8 @@
-"""Test hosts for ``notebooks/14_beyond_one_machine.ipynb``: network namespaces.
+"""Test hosts on one Linux kernel: network namespaces joined to a hub by virtual cables.
 
-Not part of mpref's runtime: a small laboratory that the chapter and
-``tests/test_remote_hosts.py`` use to give a manager server and its
-clients separate "machines" on one Linux kernel.  Each host is a network
+Lab equipment (``lab/``, not part of mpref and not installed with it) that
+``notebooks/14_beyond_one_machine.ipynb`` and ``tests/test_remote_hosts.py``
+use to give a manager server and its clients separate "machines".  Each host is a network
 namespace (``ip netns add``): its own interfaces, addresses, routes and
 loopback, so a process inside it sees only the network of that host.  The
 first host is the hub; every other host is joined to it by a veth pair (a
@@ -31,6 +31,8 @@ import signal
 import subprocess
 import sys
 import time
+
+from lab.procfs import is_alive
 
 __all__ = ['Lab', 'LabError', 'unavailable_reason', 'PREFIX', 'namespaces', 'sweep_orphans']
 
@@ -84,13 +86,8 @@ def sweep_orphans():
     """
     swept = []
     for name, pid in namespaces().items():
-        try:
-            os.kill(pid, 0)
+        if is_alive(pid):
             continue                            # its maker is alive: not ours to touch
-        except ProcessLookupError:
-            pass
-        except PermissionError:
-            continue
         _kill_all_in(name)
         subprocess.run(['ip', 'netns', 'delete', name], capture_output=True)
         swept.append(name)
