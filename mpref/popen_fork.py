@@ -55,6 +55,8 @@ class Popen:
                 try:
                     os.close(parent_r)
                     util.adopt_sentinel(child_w)
+                    # _bootstrap: the child's life, Process's one hook for the
+                    # start methods (CPython's name; not the spec's API).
                     code = process_obj._bootstrap(after_fork=True)
                 finally:
                     # Never return into the parent's code: if even os._exit

@@ -73,7 +73,7 @@ class Popen(_ForkPopen):
                 "picklable: define the target at the top level of an importable "
                 "module (not a lambda, a nested function, or a function defined "
                 "only in an interactive session), or use the 'fork' start method."
-                % (process_obj._name, exc)) from exc
+                % (process_obj.name, exc)) from exc
         finally:
             spawn.set_spawning_popen(None)
         return buffer.getvalue()

@@ -262,6 +262,6 @@ def spawn_main(data_fd, sentinel_fd):
         preparation_data = pickle.load(pipe)
         prepare(preparation_data)
         process_obj = pickle.load(pipe)
-    exitcode = process_obj._bootstrap()
+    exitcode = process_obj._bootstrap()     # Process's hook for the start methods
     util.flush_std_streams()
     sys.exit(exitcode)

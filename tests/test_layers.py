@@ -3,7 +3,14 @@
 * Nothing under ``mpref/`` imports the stdlib multiprocessing machinery
   (the benchmarks reach their yardstick only through ``benchmarks/yardstick.py``,
   by name).
-* A module imports only from layers below it: no import circles.
+* Every file of the package has a place in the house (``docs/README.md``, "The
+  layering rule"), and imports only from places below its own: the top-level
+  modules stand in ``LAYERS``; ``dummy/`` is the last room of the namespace
+  layer; the folders on top stand in ``FOLDERS_ON_TOP``, in the order they may
+  import each other.  Inside one folder files may import each other, but the
+  whole package has no import circle.
+* Nothing under ``mpref/`` imports the lab equipment in ``lab/`` (it is not
+  installed), and ``lab/`` imports nothing but mpref and itself.
 """
 
 import ast
@@ -30,31 +37,71 @@ LAYERS = [
     ['proxies', 'server', 'managers', 'pool_worker', 'pool_core', 'pool'],
     ['__init__', 'dummy'],
 ]
-RANK = {name: (i, j) for i, layer in enumerate(LAYERS) for j, name in enumerate(layer)}
+#: The folders on top of the house, lowest first: functions children run, then
+#: the benchmarks (which run targets), then the spec's example programs (which
+#: may use both).  Each imports only mpref's layers and the folders before it.
+FOLDERS_ON_TOP = ['targets', 'benchmarks', 'examples']
+
+LAB = PACKAGE.parent / 'lab'
+
+
+def _place(path):
+    """Where ``path`` (a file of the package) stands: a sortable rank and the
+    name of its room (a top-level module, or a folder whose files may import
+    each other).  None: not placed anywhere."""
+    parts = path.relative_to(PACKAGE).with_suffix('').parts
+    if len(parts) == 1:
+        for i, layer in enumerate(LAYERS):
+            if parts[0] in layer:
+                return (i, layer.index(parts[0])), parts[0]
+        return None
+    folder = parts[0]
+    if folder in LAYERS[-1]:
+        return (len(LAYERS) - 1, LAYERS[-1].index(folder)), folder
+    if folder in FOLDERS_ON_TOP:
+        return (len(LAYERS) + FOLDERS_ON_TOP.index(folder), 0), folder
+    return None
+
+
+def _module_file(dotted):
+    """The file of mpref module ``dotted`` ('mpref', 'mpref.pool', ...), or None."""
+    base = PACKAGE.parent.joinpath(*dotted.split('.'))
+    for candidate in (base.with_suffix('.py'), base / '__init__.py'):
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def _imports(path):
-    """(module names imported absolutely, mpref sibling modules imported)."""
+    """(module names imported absolutely, files of mpref imported)."""
     tree = ast.parse(path.read_text(), filename=str(path))
-    absolute, siblings = set(), set()
+    # The package a relative import starts from: the file's own folder.
+    package = '.'.join(path.relative_to(PACKAGE.parent).parent.parts)
+    absolute, files = set(), set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            absolute.update(alias.name for alias in node.names)
+            names = [alias.name for alias in node.names]
+            absolute.update(names)
+            modules = names
         elif isinstance(node, ast.ImportFrom):
             if node.level == 0:
                 absolute.add(node.module)
-                if node.module == 'mpref' or node.module.startswith('mpref.'):
-                    parts = node.module.split('.')
-                    if len(parts) > 1:
-                        siblings.add(parts[1])
-                    else:
-                        siblings.update(alias.name for alias in node.names)
-            elif node.level == 1 and path.parent == PACKAGE:
+                base = node.module
+            else:
+                base = '.'.join(package.split('.')[:len(package.split('.')) - node.level + 1])
                 if node.module:
-                    siblings.add(node.module.split('.')[0])
-                else:
-                    siblings.update(alias.name for alias in node.names)
-    return absolute, siblings
+                    base += '.' + node.module
+            # `from X import Y`: Y is a module of X, or a name defined by X.
+            modules = [base + '.' + alias.name if _module_file(base + '.' + alias.name) else base
+                       for alias in node.names]
+        else:
+            continue
+        for module in modules:
+            if module == 'mpref' or module.startswith('mpref.') or module == 'lab' \
+                    or module.startswith('lab.'):
+                found = _module_file(module)
+                files.add(found if found is not None else module)
+    return absolute, files
 
 
 def _package_files():
@@ -110,16 +157,81 @@ def test_the_ban_is_also_a_ruff_rule(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize('path', [p for p in _package_files() if p.parent == PACKAGE],
-                         ids=lambda p: p.name)
-def test_modules_import_only_from_lower_layers(path):
-    name = path.stem
-    if name not in RANK:
-        pytest.fail('%s is not placed in a layer: add it to LAYERS (and to docs/)' % name)
-    _, siblings = _imports(path)
-    for other in siblings:
-        if other not in RANK:
-            continue            # e.g. `from . import examples` (top of the house)
-        assert RANK[other] < RANK[name], (
-            '%s (layer %d) imports %s (layer %d): upward or sideways import'
-            % (name, RANK[name][0], other, RANK[other][0]))
+@pytest.mark.parametrize('path', _package_files(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_every_file_imports_only_from_places_below_its_own(path):
+    place = _place(path)
+    if place is None:
+        pytest.fail('%s has no place in the house: add its module to LAYERS, or its folder to '
+                    'FOLDERS_ON_TOP (and say where in docs/README.md)' % path.relative_to(PACKAGE))
+    rank, room = place
+    _, files = _imports(path)
+    for other in files:
+        assert isinstance(other, pathlib.Path) and PACKAGE in other.parents, (
+            '%s imports %s, which is not a file of the installed package' % (path.name, other))
+        other_rank, other_room = _place(other)
+        if other_room == room and other_rank[0] >= len(LAYERS) - 1:
+            continue            # files of one folder: checked for circles below
+        assert other_rank < rank, (
+            '%s (%s) imports %s (%s): an upward or sideways import'
+            % (path.relative_to(PACKAGE), room, other.relative_to(PACKAGE), other_room))
+
+
+def _import_graph(root):
+    return {path: {f for f in _imports(path)[1] if isinstance(f, pathlib.Path)}
+            for path in sorted(root.rglob('*.py'))}
+
+
+def _circle(graph):
+    """One import circle of ``graph`` (a list of files), or None."""
+    state = {}
+
+    def visit(node, trail):
+        state[node] = 'open'
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 'open':
+                return trail[trail.index(nxt):] + [nxt] if nxt in trail else [node, nxt]
+            if nxt not in state:
+                found = visit(nxt, trail + [nxt])
+                if found:
+                    return found
+        state[node] = 'done'
+        return None
+
+    for node in graph:
+        if node not in state:
+            found = visit(node, [node])
+            if found:
+                return found
+    return None
+
+
+def test_the_package_has_no_import_circle():
+    circle = _circle(_import_graph(PACKAGE))
+    assert circle is None, 'import circle: ' + ' -> '.join(
+        str(p.relative_to(PACKAGE.parent)) for p in circle)
+
+
+def test_the_layer_check_can_fail(tmp_path):
+    # An upward import and a circle are both caught.
+    upward = {PACKAGE / 'util.py': {PACKAGE / 'pool.py'}}
+    util_rank, pool_rank = _place(PACKAGE / 'util.py')[0], _place(PACKAGE / 'pool.py')[0]
+    assert pool_rank > util_rank
+    assert _circle({**upward, PACKAGE / 'pool.py': {PACKAGE / 'util.py'}}) is not None
+    assert _circle(upward) is None
+    assert _place(PACKAGE / 'no_such_module.py') is None
+    assert _place(PACKAGE / 'targets' / 'tasks.py')[0] > _place(PACKAGE / 'dummy' / 'pool.py')[0]
+    assert _place(PACKAGE / 'examples' / 'pool.py')[0] > _place(PACKAGE / 'benchmarks' / 'pool.py')[0]
+
+
+def test_lab_equipment_stays_outside_the_package():
+    assert LAB.is_dir()
+    for path in _package_files():
+        _, files = _imports(path)
+        assert not any(isinstance(f, pathlib.Path) and LAB in f.parents for f in files) \
+            and not any(isinstance(f, str) and f.startswith('lab') for f in files), (
+                '%s imports the lab equipment, which is not installed' % path)
+    for path in sorted(LAB.rglob('*.py')):
+        _, files = _imports(path)
+        for other in files:
+            assert isinstance(other, pathlib.Path) and (PACKAGE in other.parents or LAB in other.parents), (
+                '%s imports %s' % (path, other))

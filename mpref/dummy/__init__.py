@@ -11,7 +11,7 @@ the spec's pool and synchronization programs do exactly that in their
     import mpref.dummy as mpref       # the rest of the program is unchanged
 
 =======================  ===========================================================
-``Process``              a ``threading.Thread`` with an ``exitcode``
+``Process``              a ``threading.Thread`` with an ``exitcode`` (``dummy/process.py``)
 ``current_process``      ``threading.current_thread`` (the main one is ``MainThread``)
 ``Lock`` ... ``Event``   ``threading``'s primitives, with the spec's ``acquire(block, timeout)``
 ``Queue``                ``queue.Queue``, plus the spec's ``close``/``join_thread``
@@ -38,15 +38,15 @@ always 0); the locks take the spec's ``acquire(block=True, timeout=None)``;
 import ctypes
 import queue
 import threading
-import weakref
 
-from .. import sharedctypes, util
+from .. import sharedctypes
 from ..exceptions import AuthenticationError, BufferTooShort, ProcessError, TimeoutError
 from ..managers import Namespace
 from ..process import cpu_count, freeze_support
 from ..sharedctypes import to_ctype
 from .connection import Pipe
 from .pool import Pool
+from .process import Process, active_children, current_process, thread_timeout
 
 __all__ = [
     'Process', 'current_process', 'active_children', 'cpu_count', 'freeze_support',
@@ -57,86 +57,8 @@ __all__ = [
 ]
 
 # --------------------------------------------------------------------------
-# Processes are threads
-# --------------------------------------------------------------------------
-
-#: Started ``Process`` threads; a thread that has ended and been dropped leaves by itself.
-_children = weakref.WeakSet()
-
-
-class Process(threading.Thread):
-    """A thread with the API of ``mpref.Process`` (spec 16.6.2.1).
-
-    ``start``, ``run``, ``join([timeout])``, ``is_alive``, ``name``,
-    ``daemon`` (inherited from the creating thread by default) and
-    ``exitcode``: None until the thread has ended, then 0 -- or, as for a
-    process, the ``sys.exit`` code, or 1 if ``run()`` raised (the traceback
-    is printed, by ``threading.excepthook``).  A thread cannot be stopped from
-    outside, so there is no ``terminate()``; and it has no ``pid`` of its own.
-    """
-
-    def __init__(self, group=None, target=None, name=None, args=(), kwargs={}, *, daemon=None):
-        super().__init__(group, target, name, args, kwargs, daemon=daemon)
-        self._parent = threading.current_thread()
-        self._exitcode = None
-
-    def start(self):
-        """Start ``run()`` in a new thread.  At most once per object."""
-        super().start()
-        _children.add(self)
-
-    def run(self):
-        # Record how run() ended, as a process's exit code would.
-        try:
-            super().run()
-        except SystemExit as exc:
-            self._exitcode = _exit_code(exc.code)
-        except BaseException:
-            self._exitcode = 1
-            raise
-        else:
-            self._exitcode = 0
-
-    def join(self, timeout=None):
-        """Wait until the thread ends, or ``timeout`` seconds (``util.check_timeout``)."""
-        super().join(_seconds(timeout, 'join() timeout'))
-
-    @property
-    def exitcode(self):
-        """None while the thread has not ended (or not started); then its exit code."""
-        if self.ident is None or self.is_alive():
-            return None
-        return self._exitcode
-
-
-def _exit_code(code):
-    # SystemExit's code as a process would turn it into an exit status.
-    if code is None:
-        return 0
-    return code if isinstance(code, int) else 1
-
-
-def current_process():
-    """The calling thread (``MainThread`` in the main one)."""
-    return threading.current_thread()
-
-
-def active_children():
-    """The ``Process`` threads started by the calling thread and still running."""
-    me = threading.current_thread()
-    return [p for p in list(_children) if p._parent is me and p.is_alive()]
-
-
-# --------------------------------------------------------------------------
 # Synchronization: threading's primitives with the spec's signatures
 # --------------------------------------------------------------------------
-
-def _seconds(timeout, name='timeout'):
-    # The one timeout rule (util.check_timeout), then threading's own limit:
-    # it refuses waits longer than TIMEOUT_MAX (about 292 years).
-    timeout = util.check_timeout(timeout, name)
-    return None if timeout is None else min(timeout, threading.TIMEOUT_MAX)
-
 
 class Lock:
     """A ``threading.Lock`` with the spec's ``acquire(block=True, timeout=None)``."""
@@ -152,7 +74,7 @@ class Lock:
         """Acquire; with ``block`` False do not wait.  Returns whether it was acquired."""
         if not block:
             return self._lock.acquire(False)
-        timeout = _seconds(timeout)
+        timeout = thread_timeout(timeout)
         return self._lock.acquire(True, -1 if timeout is None else timeout)   # -1: no limit
 
     def release(self, *_exc_info):
@@ -195,7 +117,7 @@ class Semaphore(threading.Semaphore):
 
     def acquire(self, block=True, timeout=None):
         """Decrement, waiting (up to ``timeout`` seconds) while the value is 0."""
-        return super().acquire(block, _seconds(timeout))
+        return super().acquire(block, thread_timeout(timeout))
 
     __enter__ = acquire
 
@@ -224,7 +146,7 @@ class Condition(threading.Condition):
 
     def wait(self, timeout=None):
         """Release the lock, wait for a notify (or ``timeout`` seconds), re-acquire."""
-        return super().wait(_seconds(timeout))
+        return super().wait(thread_timeout(timeout))
 
 
 class Event(threading.Event):
@@ -232,7 +154,7 @@ class Event(threading.Event):
 
     def wait(self, timeout=None):
         """Wait until the flag is set, or ``timeout`` seconds; return the flag."""
-        return super().wait(_seconds(timeout))
+        return super().wait(thread_timeout(timeout))
 
 
 # --------------------------------------------------------------------------
@@ -250,11 +172,11 @@ class Queue(queue.Queue):
 
     def put(self, obj, block=True, timeout=None):
         """Put ``obj``, waiting up to ``timeout`` seconds for room (``queue.Full``)."""
-        super().put(obj, block, _seconds(timeout))
+        super().put(obj, block, thread_timeout(timeout))
 
     def get(self, block=True, timeout=None):
         """Remove and return an item, waiting up to ``timeout`` seconds (``queue.Empty``)."""
-        return super().get(block, _seconds(timeout))
+        return super().get(block, thread_timeout(timeout))
 
     get_no_wait = queue.Queue.get_nowait       # the spec's spelling
 

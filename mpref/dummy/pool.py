@@ -47,6 +47,7 @@ from ..pool import (AsyncResult, IMapIterator, IMapUnorderedIterator, MapResult,
 from ..pool_core import CLOSE, RUN, TERMINATE, WorkerLostError
 from ..pool_worker import Failure
 from ..process import cpu_count
+from .process import Process
 
 __all__ = ['Pool', 'AsyncResult', 'MapResult', 'IMapIterator', 'IMapUnorderedIterator']
 
@@ -97,8 +98,6 @@ class ThreadCore:
     """
 
     def __init__(self, processes, initializer, initargs):
-        # Imported here: dummy/__init__.py imports this module for Pool.
-        from . import Process
         self.lock = threading.Lock()
         self.state = RUN
         self.cache = {}
