@@ -7,23 +7,32 @@ name here is imported directly from the module that defines it -- one hop from
 ``mpref.X`` to its source -- so a reader can jump straight there:
 
 =====================  =================================================
-``process.py``         ``Process``, ``current_process``, ``active_children``
-``framing.py``         ``Pipe``, ``Connection`` (``connection.py``: ``Listener``, ``Client``)
+``exceptions.py``      ``ProcessError`` and its subclasses
+``util.py``            logging, finalizers, after-fork hooks
+``signals.py``         holding signals back while a lock changes state
+``spawn.py``           what a spawned child receives, ``set_executable``
 ``popen_fork.py``      how ``fork`` starts a child (the default)
 ``popen_spawn.py``     how ``spawn`` starts a child (a new interpreter)
-``spawn.py``           what a spawned child receives, ``set_executable``
+``process.py``         ``Process``, ``current_process``, ``active_children``
+``framing.py``         ``Pipe``, ``Connection`` (messages on a descriptor)
+``connection.py``      ``Listener``, ``Client``, the authentication handshake
+``heap.py``            shared memory, cut into blocks
+``semlock.py``         ``SemLock``: one POSIX named semaphore through ``ctypes``
 ``synchronize.py``     ``Lock``, ``RLock``, ``Semaphore``, ``BoundedSemaphore``,
-                       ``Condition``, ``Event`` (POSIX named semaphores)
+                       ``Condition``, ``Event``
 ``queues.py``          ``Queue``, ``JoinableQueue`` (a pipe, semaphores, a feeder thread)
 ``sharedctypes.py``    ``Value``, ``Array``, ``RawValue``, ``RawArray`` (over ``heap.py``)
-``exceptions.py``      ``ProcessError`` and its subclasses
-``pool.py``            ``Pool`` (worker processes, ``AsyncResult``, imap iterators)
-``util.py``            logging, finalizers, after-fork hooks
-``managers.py``        ``Manager``, ``BaseManager``, ``SyncManager`` (a server process)
-``server.py``          ``Server``, what runs in a manager's server process
 ``proxies.py``         ``BaseProxy`` and the proxy types (the client side)
+``server.py``          ``Server``, what runs in a manager's server process
+``managers.py``        ``Manager``, ``BaseManager``, ``SyncManager``
+``pool_worker.py``     a pool worker's life
+``pool_core.py``       the pool's machinery: workers, dispatch, the result thread
+``pool.py``            ``Pool``, ``AsyncResult``, the imap iterators
 ``dummy/``             the same API over threads (``import mpref.dummy``)
 =====================  =================================================
+
+The table is in the order of the layers (``docs/README.md``): each module
+imports only modules above it in this list.
 """
 
 import sys as _sys
