@@ -83,6 +83,8 @@ def main(argv=None):
     print('harness: pytest exit status %s, %.0f s, %s' % (
         status, elapsed, 'nothing left behind' if not problems else
         '%d kind(s) of leftovers' % len(problems)), flush=True)
+    if not isinstance(status, int):
+        return 1                        # killed by the watchdog
     return status if not problems else (status or 1)
 
 
