@@ -68,9 +68,9 @@ PROCESS_FILL = '#fbfbfb'
 SANS = ['DejaVu Sans', 'Verdana', 'Bitstream Vera Sans', 'Arial', 'Helvetica', 'sans-serif']
 MONO = ['DejaVu Sans Mono', 'Menlo', 'Consolas', 'Courier New', 'monospace']
 #: Font sizes, in points.
-TITLE, HEADING, BODY, CODE, SMALL = 11.5, 9.5, 8.8, 8.4, 7.8
-LINE = 12.0                     # the distance between two lines of a box
-PAD = 6.0                       # inside a box, around its text
+TITLE, HEADING, BODY, CODE, SMALL = 12.5, 10.2, 9.5, 9.1, 8.4
+LINE = 13.0                     # the distance between two lines of a box
+PAD = 6.5                       # inside a box, around its text
 INDENT = 4.5                    # per leading space of a line
 #: Text may fill at most this share of the room it has: another viewer's font
 #: may be a little wider than the one measured here.

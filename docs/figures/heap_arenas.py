@@ -3,25 +3,25 @@
 Shown in chapter 05 (how mpref does it: arenas and blocks).
 """
 
-from draw import Drawing
+from draw import SMALL, Drawing
 
 USED = '#dedede'
 FREE = '#ffffff'
 
 
 def draw():
-    d = Drawing(660, 446, "The heap: arenas cut into blocks")
-    d.text(12, 48, 'arena 0: 256 KiB, one `mmap` (MAP_SHARED) of a file', size=9.2)
+    d = Drawing(660, 460, "The heap: arenas cut into blocks")
+    d.text(12, 48, 'arena 0: 256 KiB, one `mmap` (MAP_SHARED) of a file')
     cells = [('Value', 56, USED), ("Array('d', 10)", 170, USED), ('free', 48, FREE),
              ('Value', 56, USED), ('free ...', 290, FREE)]
     starts = d.cells(20, 58, cells, h=26, kind='user')
     for x, offset in zip(starts, ['0', '16', '96', '112', '128', '262144']):
-        d.text(x, 98, offset, ha='center' if offset != '262144' else 'right', size=7.8,
+        d.text(x, 98, offset, ha='center' if offset != '262144' else 'right', size=SMALL,
                color='#444444')
     d.lines(20, 118, [
         "a block is (arena, start, stop): the Array's is (arena 0, 16, 96), 16-byte aligned",
         'free ranges of arena 0, kept sorted: [(96, 112), (128, 262144)]',
-    ], width=620, size=8.4, color='#333333')
+    ], width=620, size=SMALL, color='#333333')
 
     # Who asks for a block, and who gives it back.
     value = d.box(12, 158, 204, heading="`sharedctypes.Value('i', 7)`", lines=[
@@ -53,7 +53,7 @@ def draw():
               (444, 'a spawned child', ['gets the descriptor, maps', 'it again: another address'])]
     for x, name, lines in frames:
         d.process(x, 262, 204, 64, name)
-        d.lines(x + 10, 294, lines, width=186, size=8.6)
+        d.lines(x + 10, 294, lines, width=186)
     arena = d.box(92, 356, 476, kind='os', heading='the arena\'s file: no name, nothing left behind', lines=[
         '`heap._create_unlinked_file`: a file in /dev/shm, unlinked at once, sized',
         'with posix_fallocate; only descriptors and mappings keep it alive. Under',

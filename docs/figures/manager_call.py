@@ -3,11 +3,11 @@
 Shown in chapter 06 (one proxy call) and in docs/managers.md.
 """
 
-from draw import Drawing
+from draw import SMALL, Drawing
 
 
 def draw():
-    d = Drawing(660, 466, "One proxy call, l[4], to the manager's server and back")
+    d = Drawing(660, 488, "One proxy call, l[4], to the manager's server and back")
     d.process(12, 34, 636, 124, 'the calling process', note='a proxy holds a Token, not a connection')
     t = d.box(22, 58, 330, heading="thread T: `l[4]`, l a `proxies.ListProxy`", lines=[
         "`proxies.BaseProxy._callmethod('__getitem__', (4,), {})`",
@@ -25,48 +25,47 @@ def draw():
         '(`proxies._ThreadConnection`)',
     ])
 
-    server = d.process(12, 240, 636, 190, "the manager's server process",
-                       note='`managers.BaseManager._run_server`, in SyncManager-1')
-    serving = d.box(22, 264, 262, heading="thread 'MainProcess' (serves T)", lines=[
+    d.process(12, 240, 636, 214, "the manager's server process",
+              note='`managers.BaseManager._run_server`, in SyncManager-1')
+    serving = d.box(22, 264, 330, heading="thread 'MainProcess': it serves T", lines=[
         '`server.Server.serve_client`, a loop:',
         '  `recv_in_turn`: the request',
-        '  id_to_obj[id]: the referent; is',
-        "  '__getitem__' exposed?",
-        '  `server._find_method`, then call',
+        "  id_to_obj[id]: the referent; is '__getitem__'",
+        '  exposed? `server._find_method`',
+        '  result = the list.__getitem__(4)',
         '  `send((RETURN, result))`',
     ])
     for n, line in ((2, 1), (3, 2), (4, 5)):
         d.step(18, serving.line(line), n)
-    serving_u = d.box(296, 264, 120, heading="'MainProcess|U'", lines=[
-        "serves U's calls",
+    serving_u = d.box(364, 264, 274, heading="thread 'MainProcess|U'", lines=[
+        "it serves U's calls",
     ])
-    referent = d.box(22, 372, 394, kind='user', heading='the referents: `server.Server` tables', lines=[
-        "id_to_obj['7f3a...'] = (the list, exposed names, method_to_typeid)",
-        "id_to_refcount['7f3a...']: proxies alive, in all processes",
+    referent = d.box(22, 384, 330, kind='user', heading='the referents: `server.Server` tables', lines=[
+        "id_to_obj['7f3a...']: the list, its exposed",
+        '  names and method_to_typeid',
+        "id_to_refcount['7f3a...']: its proxies",
     ])
-    d.arrow(serving.bottom(0.3), (serving.bottom(0.3)[0], referent.y), kind='user', both=True)
-    others = d.box(428, 264, 210, heading='and three more threads', lines=[
+    d.arrow(serving.bottom(0.5), referent.top(0.5), kind='user', both=True)
+    d.box(364, 314, 274, heading='and three more threads', lines=[
         'main: `server.Server.serve_forever`',
         '  waits for shutdown',
-        'accepter: `server.Server._accepter`',
-        '  starts a thread per connection:',
+        'accepter: `server.Server._accepter`: a',
+        '  thread per new connection runs',
         '  `server.Server._handle_request`',
-        '  (handshake, `accept_connection`)',
         'lifeline: `server.Server._watch_lifeline`',
         '  its creator gone: stop',
     ])
-    del server, others
 
     # The two messages on T's connection: one request, one reply.
-    down_x, up_x = 150, 236
+    down_x, up_x = 290, 334
     d.arrow((down_x, t.y + t.h), (down_x, serving.y), kind='data')
     d.arrow((up_x, serving.y), (up_x, t.y + t.h), kind='data')
-    d.text(down_x - 6, 186, "request: `('7f3a...',`", ha='right', size=8.2)
-    d.text(down_x - 6, 198, "`'__getitem__', (4,), {})`", ha='right')
-    d.text(up_x + 6, 186, 'reply:', size=8.2)
-    d.text(up_x + 6, 198, "`('#RETURN', 16)`")
-    d.text(up_x + 6, 216, 'each a pickle, framed, on a Unix socket', size=7.8, color='#444444')
-    d.arrow((500, u.y + u.h), (500, 222), (356, 222), (356, serving_u.y), kind='data',
-            both=True)
+    d.text(down_x - 6, 190, "request: `('7f3a...',`", ha='right', size=SMALL)
+    d.text(down_x - 6, 203, "`'__getitem__', (4,), {})`", ha='right')
+    d.text(up_x + 6, 190, 'reply:', size=SMALL)
+    d.text(up_x + 6, 203, "`('#RETURN', 16)`")
+    d.text(up_x + 6, 221, 'each a pickle, framed,', size=SMALL, color='#444444')
+    d.text(up_x + 6, 233, 'on a Unix socket', size=SMALL, color='#444444')
+    d.arrow((serving_u.x + 24, u.y + u.h), (serving_u.x + 24, serving_u.y), kind='data', both=True)
     d.legend()
     return d

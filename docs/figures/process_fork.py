@@ -7,9 +7,9 @@ from draw import Drawing
 
 
 def draw():
-    d = Drawing(660, 420, 'Starting a child with fork')
-    d.process(12, 34, 300, 352, 'parent process')
-    d.process(348, 34, 300, 352, 'child process', note='a copy of the parent')
+    d = Drawing(660, 426, 'Starting a child with fork')
+    d.process(12, 34, 300, 358, 'parent process')
+    d.process(348, 34, 300, 358, 'child process', note='a copy of the parent')
 
     # What each side runs, in order.
     caller = d.box(24, 58, 276, heading="the caller's thread", lines=[
@@ -36,13 +36,13 @@ def draw():
     d.arrow((300, fork_y), (330, fork_y), (330, start_y), (360, start_y), kind='os')
 
     # Memory: copied, not pickled.
-    mem = d.box(24, 160, 276, heading='its memory', kind='user', lines=[
+    mem = d.box(24, 172, 276, heading='its memory', kind='user', lines=[
         'the Process object, target, args, kwargs',
         'module globals, as they are now',
         'locks, queues, pipe ends, shared mappings',
         'every open descriptor',
     ])
-    copy = d.box(360, 160, 276, heading='the same memory, copied', kind='user', lines=[
+    copy = d.box(360, 172, 276, heading='the same memory, copied', kind='user', lines=[
         'the same objects at the same addresses:',
         'nothing is pickled, nothing is sent;',
         'the page table is copied, and a page is',
@@ -51,17 +51,17 @@ def draw():
     d.arrow(mem.right(0.4), copy.left(0.4), kind='user', label='copied')
 
     # The sentinel pipe: never written; end of file means "the child has exited".
-    pipe = d.box(190, 262, 280, kind='os', heading='the sentinel pipe (`os.pipe()`)', lines=[
+    pipe = d.box(190, 268, 280, kind='os', heading='the sentinel pipe (`os.pipe()`)', lines=[
         'read end parent_r: in the parent only',
         'write end child_w: in the child only',
         'nobody ever writes to it',
     ])
-    wait = d.box(24, 330, 276, lines=[
+    wait = d.box(24, 342, 276, lines=[
         '`popen_fork.Popen.wait`: `util.wait_readable`',
         '(sentinel), then `os.waitpid`: the exit code',
     ])
     d.step(20, wait.line(0), 6)
-    gone = d.box(360, 330, 276, kind='wake', lines=[
+    gone = d.box(360, 342, 276, kind='wake', lines=[
         'the child exits (or is killed): the kernel',
         'closes its descriptors, child_w among them',
     ])

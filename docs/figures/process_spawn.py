@@ -3,7 +3,7 @@
 Shown in chapter 01 and in docs/process.md (step 2b).
 """
 
-from draw import Drawing
+from draw import SMALL, Drawing
 
 
 def draw():
@@ -63,6 +63,6 @@ def draw():
             label_dx=4, label_ha='left', label_dy=3)
     d.arrow((child.bottom(0.25)[0], pipe.y), child.bottom(0.25), kind='data', label='child_r',
             label_dx=4, label_ha='left', label_dy=3)
-    d.text(24, 404, 'The sentinel pipe works as under fork.', size=7.8, color='#444444')
+    d.text(24, 404, 'The sentinel pipe works as under fork.', size=SMALL, color='#444444')
     d.legend()
     return d

@@ -3,13 +3,13 @@
 Shown in chapter 04 (inside a queue) and in docs/queues.md.
 """
 
-from draw import Drawing
+from draw import SMALL, Drawing
 
 
 def draw():
-    d = Drawing(660, 366, 'One object through a Queue: from put to get')
-    d.process(12, 34, 234, 300, 'the putting process')
-    d.process(414, 34, 234, 300, 'a getting process')
+    d = Drawing(660, 374, 'One object through a Queue: from put to get')
+    d.process(12, 34, 234, 308, 'the putting process')
+    d.process(414, 34, 234, 308, 'a getting process')
 
     put = d.box(22, 58, 214, heading='its thread: `queues.Queue.put`', lines=[
         '`queues._dumps(obj)`: pickled here',
@@ -21,10 +21,10 @@ def draw():
     ])
     for n, line in ((1, 0), (2, 1), (3, 3)):
         d.step(18, put.line(line), n)
-    buffer = d.box(22, 174, 214, kind='data', heading='_buffer', lines=[
+    buffer = d.box(22, 180, 214, kind='data', heading='_buffer', lines=[
         'a deque of pickles: this process only',
     ])
-    feeder = d.box(22, 236, 214, heading='the feeder thread: `queues._feed`', lines=[
+    feeder = d.box(22, 244, 214, heading='the feeder thread: `queues._feed`', lines=[
         'takes everything in _buffer',
         '`_wlock.acquire()`: one writer',
         '`framing.Connection.send_bytes`',
@@ -46,7 +46,7 @@ def draw():
     ])
     for n, line in ((5, 0), (6, 1), (7, 3), (8, 6)):
         d.step(420, get.line(line), n)
-    d.lines(426, 200, [
+    d.lines(426, 206, [
         'Many processes may put and get:',
         'a message crosses the pipe whole,',
         'written under _wlock, read under',
@@ -54,7 +54,7 @@ def draw():
         'thread are per process; a forked',
         'child starts with its own, empty',
         '(`queues.Queue._reset`).',
-    ], width=210, size=8.2, color='#333333')
+    ], width=210, size=SMALL, color='#333333')
 
     sems = d.box(262, 70, 136, kind='os', heading='named semaphores', lines=[
         'shared by every',
@@ -64,7 +64,7 @@ def draw():
         'BoundedSemaphore;',
         '_wlock, _rlock: Locks',
     ])
-    pipe = d.box(262, 236, 136, kind='os', heading='the pipe', lines=[
+    pipe = d.box(262, 244, 136, kind='os', heading='the pipe', lines=[
         '`framing.Pipe`, one',
         'way: about 64 KiB',
         'of framed messages,',

@@ -3,25 +3,25 @@
 Shown in chapter 03 (what a named semaphore is, and where it lives).
 """
 
-from draw import Drawing
+from draw import SMALL, Drawing
 
 
 def draw():
-    d = Drawing(660, 400, 'One named semaphore, mapped by several processes')
+    d = Drawing(660, 410, 'One named semaphore, mapped by several processes')
     frames = [(12, 'the creating process', 'pid 1234'), (228, 'a forked child', None),
               (444, 'a spawned child', None)]
     for x, name, note in frames:
-        d.process(x, 34, 204, 128, name, note=note)
+        d.process(x, 34, 204, 136, name, note=note)
     creator = d.box(22, 58, 184, heading='`synchronize.Lock()`', lines=[
         '`semlock.SemLock.__init__`:',
-        '  `semlock._open`, with',
-        '  O_CREAT | O_EXCL, mode 0o600',
+        '  `semlock._open`: a new',
+        '  name, O_CREAT | O_EXCL',
         '`acquire()`: `sem_trywait`, 1 to 0',
-        'bookkeeping, this process only:',
-        '  _count = 1, _owner = its thread',
+        'its own bookkeeping:',
+        '  _count = 1, _owner: this thread',
     ])
     forked = d.box(238, 58, 184, heading='the same Lock, inherited', lines=[
-        'the mapping came with the copy:',
+        'the copy has the mapping:',
         '  no `sem_open`, same address',
         '`semlock.SemLock._after_fork`:',
         '  _count = 0: it holds nothing',
@@ -37,7 +37,7 @@ def draw():
         '  while the value is 0',
     ])
 
-    sem = d.box(110, 206, 440, kind='os', heading='the named semaphore /mpref-1234-8fa154cf', lines=[
+    sem = d.box(110, 214, 440, kind='os', heading='the named semaphore /mpref-1234-8fa154cf', lines=[
         'on Linux a file of 32 bytes, /dev/shm/sem.mpref-1234-8fa154cf, whose',
         'page every process that opens it maps: one counter, shared by all',
         'value 0: taken. `release()` is `sem_post`: 1, and one sleeper wakes',
@@ -45,17 +45,17 @@ def draw():
     for box, f, label in ((creator, 0.2, 'creates, maps'), (forked, 0.5, 'maps'),
                           (spawned, 0.8, 'opens by name, maps')):
         top = sem.top(f)
-        d.arrow(box.bottom(0.5), (box.bottom(0.5)[0], 190), (top[0], 190), top, kind='os')
-        d.text(box.bottom(0.5)[0] + 5, 184, label, size=7.8, color='#444444')
+        d.arrow(box.bottom(0.5), (box.bottom(0.5)[0], 198), (top[0], 198), top, kind='os')
+        d.text(box.bottom(0.5)[0] + 5, 192, label, size=SMALL, color='#444444')
 
     # Who removes the name from /dev/shm.
-    unlink = d.box(12, 300, 300, heading='who removes the name', lines=[
+    unlink = d.box(12, 308, 300, heading='who removes the name', lines=[
         'the creator: `semlock._close_and_unlink`, a',
         '`util.Finalize`: when the Lock is collected,',
         'or at exit, after joining its children',
     ])
-    frame = d.process(348, 292, 300, 78, 'the semaphore tracker', note='one per creator')
-    d.box(358, 314, 280, lines=[
+    frame = d.process(348, 300, 300, 80, 'the semaphore tracker', note='one per creator')
+    d.box(358, 322, 280, lines=[
         '`semaphore_tracker.main`: if the creator is',
         'killed, end of file on its pipe: unlinks the rest',
     ])
