@@ -65,7 +65,7 @@ CODE_INK = '#155a8a'            # code: mpref's blue, a shade darker to read sma
 PROCESS_EDGE = '#555555'
 PROCESS_FILL = '#fbfbfb'
 
-SANS = ['DejaVu Sans', 'Verdana', 'Bitstream Vera Sans', 'Arial', 'Helvetica', 'sans-serif']
+SANS = ['DejaVu Sans', 'Bitstream Vera Sans', 'Arial', 'Helvetica', 'Liberation Sans', 'sans-serif']
 MONO = ['DejaVu Sans Mono', 'Menlo', 'Consolas', 'Courier New', 'monospace']
 #: Font sizes, in points.
 TITLE, HEADING, BODY, CODE, SMALL = 12.5, 10.2, 9.5, 9.1, 8.4
