@@ -27,9 +27,12 @@ kind       colour       what
 
 Text is kept as text in the SVG (``svg.fonttype = 'none'``), so a reader can
 search a picture for a function's name and the tests can check that every
-mpref name it shows exists.  A line of text written in backquotes, ```like
-this```, is code: monospace, in mpref's blue.  Text must fit its box with a
-margin (fonts differ a little between viewers): ``Drawing.check_fit`` raises
+mpref name it shows exists.  Code is written in backquotes, a whole line or a
+part of one (``'keeps parent_r as `Process.sentinel`'``), and shown in
+monospace, in mpref's blue; a line that mixes the two is one SVG ``<text>``
+with the code in ``<tspan>``s, so that every viewer lays it out in its own
+fonts.  Leading spaces indent a line.  Text must fit its box with a margin
+(fonts differ a little between viewers): ``Drawing.check_fit`` raises
 otherwise, so a picture that does not fit is not saved.
 """
 
@@ -80,7 +83,6 @@ FIT = 0.94
 RC = {
     'svg.fonttype': 'none',
     'svg.hashsalt': 'mpref-figures',
-    'svg.image_inline': True,
     'font.family': 'sans-serif',
     'font.sans-serif': SANS,
     'font.monospace': MONO,
@@ -120,10 +122,6 @@ class Box:
 
     def right(self, f=0.5):
         return (self.x + self.w, self.y + f * self.h)
-
-    @property
-    def center(self):
-        return (self.x + self.w / 2, self.y + self.h / 2)
 
 
 class Drawing:
@@ -192,7 +190,7 @@ class Drawing:
 
     # -- boxes -------------------------------------------------------------------
 
-    def box(self, x, y, w, lines=(), heading=None, kind='mpref', h=None, dashed=False):
+    def box(self, x, y, w, lines=(), heading=None, kind='mpref', h=None):
         """A rounded box of ``kind``'s colours: a bold heading, then lines.
 
         Its height follows from the lines unless ``h`` is given.  Returns the ``Box``.
@@ -204,8 +202,7 @@ class Drawing:
             h = 2 * PAD + rows * LINE - 2
         self.ax.add_patch(FancyBboxPatch(
             (x, y), w, h, boxstyle='round,pad=0,rounding_size=4', facecolor=fill,
-            edgecolor=edge, linewidth=1.1, linestyle='--' if dashed else '-', clip_on=False,
-            zorder=2))
+            edgecolor=edge, linewidth=1.1, clip_on=False, zorder=2))
         baseline = y + PAD + 9
         if heading:
             self.text(x + PAD, baseline, heading, size=HEADING, bold=not is_code(heading),
@@ -250,40 +247,29 @@ class Drawing:
             x += width
         return starts + [x]
 
-    def span(self, x1, x2, y, label, below=True):
-        """A bracket from ``x1`` to ``x2`` at ``y`` with ``label`` under (or over) it."""
-        tick = 4 if below else -4
+    def span(self, x1, x2, y, label):
+        """A bracket under ``x1`` to ``x2``, hanging from ``y``, with ``label`` under it."""
         self.ax.add_line(matplotlib.lines.Line2D(
-            [x1 + 1, x1 + 1, x2 - 1, x2 - 1], [y, y + tick, y + tick, y], color='#555555',
+            [x1 + 1, x1 + 1, x2 - 1, x2 - 1], [y, y + 4, y + 4, y], color='#555555',
             linewidth=0.9, clip_on=False))
-        ty = y + tick + (11 if below else -4)
-        self.text((x1 + x2) / 2, ty, label, ha='center', size=SMALL if not is_code(label) else None)
+        self.text((x1 + x2) / 2, y + 15, label, ha='center', size=SMALL if not is_code(label) else None)
 
     # -- arrows --------------------------------------------------------------------
 
     def arrow(self, *points, kind='data', label=None, label_at=None, label_dx=0, label_dy=-4,
-              label_ha='center', both=False, lw=None, curve=None):
-        """An arrow through ``points`` (two or more ``(x, y)``), the head at the last.
+              label_ha='center', both=False, lw=None):
+        """An arrow through ``points`` (two or more ``(x, y)``), the head at the last
+        (at both ends if ``both``); a ``wake`` arrow is dashed.
 
         ``label`` is written beside the segment ``label_at`` (default: the
-        middle one), at its middle, moved by ``label_dx, label_dy``.  ``curve``:
-        bend a two-point arrow by that much (matplotlib's ``arc3`` radius).
+        middle one), at its middle, moved by ``label_dx, label_dy``.
         """
         self._use(kind)
-        colour = PALETTE[kind][0]
-        style = '<|-|>' if both else '-|>'
-        dashed = kind == 'wake'
-        width = lw or (1.8 if kind == 'data' else 1.2)
-        if len(points) == 2 and curve:
-            patch = FancyArrowPatch(points[0], points[1], connectionstyle='arc3,rad=%s' % curve,
-                                    arrowstyle=style, mutation_scale=11, color=colour,
-                                    linewidth=width, linestyle='--' if dashed else '-',
-                                    shrinkA=0, shrinkB=0, clip_on=False, zorder=3)
-        else:
-            codes = [Path.MOVETO] + [Path.LINETO] * (len(points) - 1)
-            patch = FancyArrowPatch(path=Path(points, codes), arrowstyle=style, mutation_scale=11,
-                                    color=colour, linewidth=width,
-                                    linestyle='--' if dashed else '-', clip_on=False, zorder=3)
+        codes = [Path.MOVETO] + [Path.LINETO] * (len(points) - 1)
+        patch = FancyArrowPatch(path=Path(points, codes), arrowstyle='<|-|>' if both else '-|>',
+                                mutation_scale=11, color=PALETTE[kind][0],
+                                linewidth=lw or (1.8 if kind == 'data' else 1.2),
+                                linestyle='--' if kind == 'wake' else '-', clip_on=False, zorder=3)
         self.ax.add_patch(patch)
         if label:
             i = (len(points) - 2) // 2 if label_at is None else label_at
