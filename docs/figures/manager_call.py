@@ -26,7 +26,7 @@ def draw():
     ])
 
     d.process(12, 240, 636, 214, "the manager's server process",
-              note='`managers.BaseManager._run_server`, in SyncManager-1')
+              note='a child: SyncManager-1')
     serving = d.box(22, 264, 330, heading="thread 'MainProcess': it serves T", lines=[
         '`server.Server.serve_client`, a loop:',
         '  `recv_in_turn`: the request',
@@ -47,8 +47,9 @@ def draw():
     ])
     d.arrow(serving.bottom(0.5), referent.top(0.5), kind='user', both=True)
     d.box(364, 314, 274, heading='and three more threads', lines=[
-        'main: `server.Server.serve_forever`',
-        '  waits for shutdown',
+        'main: `managers.BaseManager._run_server`',
+        '  runs `server.Server.serve_forever`:',
+        '  it waits for shutdown',
         'accepter: `server.Server._accepter`: a',
         '  thread per new connection runs',
         '  `server.Server._handle_request`',
@@ -66,6 +67,6 @@ def draw():
     d.text(up_x + 6, 203, "`('#RETURN', 16)`")
     d.text(up_x + 6, 221, 'each a pickle, framed,', size=SMALL, color='#444444')
     d.text(up_x + 6, 233, 'on a Unix socket', size=SMALL, color='#444444')
-    d.arrow((serving_u.x + 24, u.y + u.h), (serving_u.x + 24, serving_u.y), kind='data', both=True)
+    d.arrow((serving_u.x + 136, u.y + u.h), (serving_u.x + 136, serving_u.y), kind='data', both=True)
     d.legend()
     return d
