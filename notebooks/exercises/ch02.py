@@ -220,7 +220,8 @@ def _within(seconds, what, function, *args):
 
 def _connections():
     import multiprocessing.connection      # the yardstick: the same bytes on the wire
-    return [('mpref', framing.Connection), ("the stdlib's multiprocessing", multiprocessing.connection.Connection)]
+    return [('mpref', framing.Connection),
+            ("the stdlib's multiprocessing", multiprocessing.connection.Connection)]
 
 
 def _read_all(fd):
@@ -309,7 +310,7 @@ def _wire_test(write_message, read_message):
                     'a time.%s' % (_describe_bytes(got), _SHORT_READ))
     # 5. End of file: between messages, and inside one.
     for stream, expected_error, where in [
-            (b'', EOFError, 'before any byte of a message (a clean end, as Connection.recv_bytes() reports it)'),
+            (b'', EOFError, 'before any byte of a message (a clean end, where recv_bytes() says EOFError)'),
             (b'\x00\x00', OSError, 'after 2 bytes of a header'),
             (struct.pack('!i', 10) + b'abc', OSError, 'after the header and 3 of 10 payload bytes')]:
         r, w = os.pipe()
@@ -403,13 +404,13 @@ def _pipeline_test(pipeline):
     for label, api in _apis():
         active = children['stdlib' if 'stdlib' in label else 'mpref']
         for (functions, items), patience, hint in [
-                (small, 10, 'Usually a stage waits for an end of file that never comes: a reader sees end of '
-                            'file only when every copy of the write end is closed -- in the parent and, under '
-                            'fork, in every child that inherited one (exercise 2.1). Close the ends each '
-                            'process does not use.'),
-                (big, 15, 'It worked with small items: a pipe holds about 64 KiB, so the parent cannot send '
-                          'everything before it starts receiving (exercise 2.2). Send from a thread while '
-                          'the parent receives.')]:
+                (small, 10, 'Usually a stage waits for an end of file that never comes: a reader sees '
+                            'end of file only when every copy of the write end is closed -- in the parent '
+                            'and, under fork, in every child that inherited one (exercise 2.1). Close the '
+                            'ends each process does not use.'),
+                (big, 15, 'It worked with small items: a pipe holds about 64 KiB, so the parent cannot '
+                          'send everything before it starts receiving (exercise 2.2). Let another process '
+                          '(or thread) send while the parent receives.')]:
             what = 'With %d stages and %d items of %s, under %s' % (
                 len(functions), len(items), 'about 100 kB' if items is big[1] else 'a few bytes', label)
             fds = _open_descriptors()

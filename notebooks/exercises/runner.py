@@ -27,7 +27,8 @@ def main(folder):
         job = json.load(f)
     # A fork from a process with threads warns on Python >= 3.12 (chapter 1
     # says why); a check's own threads are harmless, so keep its output clean.
-    warnings.filterwarnings('ignore', category=DeprecationWarning, message=r'This process .* is multi-threaded')
+    warnings.filterwarnings('ignore', category=DeprecationWarning,
+                            message=r'This process .* is multi-threaded')
     result = run_job(job)
     with open(os.path.join(folder, 'result.json.part'), 'w') as f:
         json.dump(result, f)

@@ -188,7 +188,8 @@ def run_in_sandbox(module, function, answers, timeout):
         with open(os.path.join(folder, 'job.json'), 'w') as f:
             json.dump(job, f)
         os.mkdir(os.path.join(folder, 'tmp'))
-        path = [folder, NOTEBOOKS, os.getcwd()] + [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p]
+        path = [folder, NOTEBOOKS, os.getcwd()]
+        path += [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p]
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(path), TMPDIR=os.path.join(folder, 'tmp'),
                    PYTHONDONTWRITEBYTECODE='1', PYTHONUNBUFFERED='1', PYTHON_COLORS='0')
         # The output goes to a file, not a pipe: a process the answer left
