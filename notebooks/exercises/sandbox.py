@@ -117,9 +117,8 @@ def cell_definitions(source):
     for statement in tree.body:
         if isinstance(statement, _DEFINITIONS):
             continue
+        left_out.append(ast.get_source_segment(source, statement).splitlines()[0])
         for index in range(statement.lineno - 1, statement.end_lineno):
-            if lines[index].strip():
-                left_out.append(lines[index].strip())
             lines[index] = '\n'
     return ''.join(lines), tuple(left_out)
 
