@@ -252,3 +252,17 @@ def test_chapter_2_broken_swap_is_stopped_and_explained():
     assert result.status == 'wrong'
     assert result.message.startswith('With messages of 1 MiB each way, under mpref with fork, swap() was '
                                      'still running after 10 seconds at both ends.')
+
+
+def test_only_the_answers_own_stub_counts():
+    # A helper the student chose not to use may keep the student edition's stub.
+    cell = '''
+        def helper():
+            # YOUR CODE HERE
+            raise NotImplementedError()
+
+        def answer():
+            return 42
+    '''
+    assert selftest.forty_two.result(answer(cell)).status == 'solved'
+    assert selftest.forty_two.result(answer(cell, 'helper')).status == 'unsolved'

@@ -22,6 +22,7 @@ import mpref
 from mpref import framing
 
 from . import Exercise, Wrong
+from .tools import contexts, exception_name, in_background, within
 
 
 # -- 2.1: when does end of file come? ------------------------------------------------
@@ -84,7 +85,7 @@ def _swap_side(swap, conn, mine, theirs, size, report):
     try:
         got = swap(conn, mine * size)
     except BaseException as exc:
-        report.send(('raised', _exception(exc)))
+        report.send(('raised', exception_name(exc)))
     else:
         threads = [t.name for t in threading.enumerate() if t is not threading.main_thread() and t.is_alive()]
         if not isinstance(got, (bytes, bytearray)):
@@ -141,13 +142,6 @@ def _size(size):
         else '%d bytes' % size
 
 
-def _apis():
-    import multiprocessing      # the yardstick: an answer must work there too
-    return [('mpref with fork', mpref.get_context('fork')),
-            ('mpref with spawn', mpref.get_context('spawn')),
-            ("the stdlib's multiprocessing with fork", multiprocessing.get_context('fork'))]
-
-
 def _swap_trial(swap):
     for size in (1 << 10, 4 << 20):
         reports = _exchange(swap, mpref.get_context('fork'), size, patience=3)
@@ -161,7 +155,7 @@ def _swap_trial(swap):
 
 
 def _swap_test(swap):
-    for label, api in _apis():
+    for label, api in contexts():
         for size in SWAP_SIZES:
             reports = _exchange(swap, api, size, patience=10)
             what = 'With messages of %s each way, under %s' % (_size(size), label)
@@ -198,26 +192,6 @@ swap = Exercise('2.2', 'Two big messages, crossing', test=_swap_test, trial=_swa
 WIRE_SIZES = (0, 1, 1000, 300_000)
 
 
-def _within(seconds, what, function, *args):
-    """Call ``function(*args)`` in a daemon thread; ``Wrong`` if it is still running after ``seconds``."""
-    box = {}
-
-    def call():
-        try:
-            box['value'] = function(*args)
-        except BaseException as exc:
-            box['error'] = exc
-
-    thread = threading.Thread(target=call, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if thread.is_alive():
-        raise Wrong(what)
-    if 'error' in box:
-        raise box['error']
-    return box.get('value')
-
-
 def _connections():
     import multiprocessing.connection      # the yardstick: the same bytes on the wire
     return [('mpref', framing.Connection),
@@ -231,22 +205,10 @@ def _read_all(fd):
     return data
 
 
-def _in_background(function, *args):
-    """Run ``function(*args)`` in a daemon thread; what it raises is not the student's concern."""
-    def quietly():
-        try:
-            function(*args)
-        except Exception:
-            pass        # e.g. a writer whose reader gave up early: the test says what went wrong
-    thread = threading.Thread(target=quietly, daemon=True)
-    thread.start()
-    return thread
-
-
 def _wire_test(write_message, read_message):
     # 1. The exact bytes.
     r, w = os.pipe()
-    _within(5, 'write_message(fd, b"hello") did not return within 5 seconds.', write_message, w, b'hello')
+    within(5, 'write_message(fd, b"hello") did not return within 5 seconds.', write_message, w, b'hello')
     os.close(w)
     raw = _read_all(r)
     os.close(r)
@@ -261,15 +223,15 @@ def _wire_test(write_message, read_message):
             # 2. Your writer, their reader.
             r, w = os.pipe()
             theirs = Connection(r, writable=False)
-            writer = _in_background(_write_and_close, write_message, w, payload)
+            writer = in_background(_write_and_close, write_message, w, payload)
             try:
-                got = _within(10, '%s\'s recv_bytes() was still waiting after 10 seconds for a message of %d '
+                got = within(10, '%s\'s recv_bytes() was still waiting after 10 seconds for a message of %d '
                               'bytes written by write_message().' % (label, size), theirs.recv_bytes)
             except Wrong:
                 raise
             except Exception as exc:
                 raise Wrong('%s\'s recv_bytes() could not read the %d-byte message write_message() wrote: '
-                            '%s.' % (label, size, _exception(exc)))
+                            '%s.' % (label, size, exception_name(exc)))
             finally:
                 writer.join(5)
                 theirs.close()
@@ -279,9 +241,9 @@ def _wire_test(write_message, read_message):
             # 3. Their writer, your reader.
             r, w = os.pipe()
             theirs = Connection(w, readable=False)
-            writer = _in_background(theirs.send_bytes, payload)
+            writer = in_background(theirs.send_bytes, payload)
             try:
-                got = _within(10, 'read_message() was still running after 10 seconds, reading a message of '
+                got = within(10, 'read_message() was still running after 10 seconds, reading a message of '
                               '%d bytes sent by %s\'s send_bytes().' % (size, label), read_message, r)
             finally:
                 os.close(r)             # a writer still writing gets an error, not a hang
@@ -294,14 +256,14 @@ def _wire_test(write_message, read_message):
     r, w = os.pipe()
     with framing.Connection(w, readable=False) as sender:
         sender.send({'answer': [42, None, 'hello']})
-    got = _within(5, 'read_message() did not return within 5 seconds.', read_message, r)
+    got = within(5, 'read_message() did not return within 5 seconds.', read_message, r)
     os.close(r)
     if pickle.loads(got) != {'answer': [42, None, 'hello']}:
         raise Wrong('read_message() did not return the pickle that Connection.send() wrote.')
     # 4. A message that arrives in pieces.
     r, w = os.pipe()
-    trickle = _in_background(_trickle, w, struct.pack('!i', 10) + b'0123456789')
-    got = _within(10, 'read_message() did not return within 10 seconds for a 10-byte message arriving one '
+    trickle = in_background(_trickle, w, struct.pack('!i', 10) + b'0123456789')
+    got = within(10, 'read_message() did not return within 10 seconds for a 10-byte message arriving one '
                   'byte at a time.', read_message, r)
     trickle.join(5)
     os.close(r)
@@ -317,7 +279,7 @@ def _wire_test(write_message, read_message):
         os.write(w, stream)
         os.close(w)
         try:
-            got = _within(5, 'read_message() was still running 5 seconds after the stream ended %s: '
+            got = within(5, 'read_message() was still running 5 seconds after the stream ended %s: '
                           'os.read() returns b"" at end of file -- stop there.' % where, read_message, r)
         except Wrong:
             raise
@@ -325,7 +287,7 @@ def _wire_test(write_message, read_message):
             continue
         except Exception as exc:
             raise Wrong('when the stream ends %s, read_message() should raise %s; it raised %s.'
-                        % (where, expected_error.__name__, _exception(exc)))
+                        % (where, expected_error.__name__, exception_name(exc)))
         finally:
             os.close(r)
         raise Wrong('when the stream ends %s, read_message() should raise %s; it returned %s.'
@@ -356,13 +318,6 @@ def _trickle(fd, data):
         os.write(fd, bytes([byte]))
         time.sleep(0.005)
     os.close(fd)
-
-
-def _exception(exc):
-    """``struct.error: unpack requires ...``: an exception as a reader would look it up."""
-    kind = type(exc)
-    name = kind.__name__ if kind.__module__ == 'builtins' else '%s.%s' % (kind.__module__, kind.__name__)
-    return '%s: %s' % (name, exc) if str(exc) else name
 
 
 def _describe_bytes(value):
@@ -401,7 +356,7 @@ def _pipeline_test(pipeline):
     children = {'mpref': mpref.active_children, 'stdlib': multiprocessing.active_children}
     small = [(double, increment, bracket), list(range(20))]
     big = [(same, same), [bytes([i]) * 100_000 for i in range(40)]]
-    for label, api in _apis():
+    for label, api in contexts():
         active = children['stdlib' if 'stdlib' in label else 'mpref']
         for (functions, items), patience, hint in [
                 (small, 10, 'Usually a stage waits for an end of file that never comes: a reader sees '
@@ -414,7 +369,7 @@ def _pipeline_test(pipeline):
             what = 'With %d stages and %d items of %s, under %s' % (
                 len(functions), len(items), 'about 100 kB' if items is big[1] else 'a few bytes', label)
             fds = _open_descriptors()
-            got = _within(patience, '%s, pipeline() had not returned after %d seconds. %s'
+            got = within(patience, '%s, pipeline() had not returned after %d seconds. %s'
                           % (what, patience, hint), pipeline, list(functions), list(items), api)
             expected = list(items)
             for function in functions:

@@ -74,8 +74,10 @@ class Answer:
 
     @property
     def unsolved(self):
-        """Is this still the student edition's stub?"""
-        return STUB in (self.source if self.source is not None else _module_source(self.module))
+        """Is this still the student edition's stub?  (Only its own definition counts: a
+        helper the student chose not to use may keep its stub.)"""
+        source = self.source if self.source is not None else _module_source(self.module)
+        return STUB in _definition(source, self.name)
 
 
 def answer_of(obj):
@@ -121,6 +123,19 @@ def cell_definitions(source):
         for index in range(statement.lineno - 1, statement.end_lineno):
             lines[index] = '\n'
     return ''.join(lines), tuple(left_out)
+
+
+def _definition(source, name):
+    """The source of the top-level ``def`` or ``class`` called ``name`` in ``source`` (else all of it)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return source
+    for statement in tree.body:
+        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) \
+                and statement.name == name:
+            return ast.get_source_segment(source, statement)
+    return source
 
 
 def _defining_file(obj):
