@@ -586,8 +586,9 @@ def _chunks(iterable, chunksize):
 
     A list, tuple or range is sliced (a range slices into a small range,
     cheap to pickle); anything else is read with ``islice``.  If reading
-    raises, the last pair holds the items read before it (perhaps none) and
-    the exception.
+    raises, the last pair is ``([], exception)``: the exception takes the
+    place of the whole chunk being read, whose first items are dropped -- as
+    in CPython, where ``next()`` raises it right after the last full chunk.
     """
     if isinstance(iterable, (list, tuple, range)):
         for start in range(0, len(iterable), chunksize):
@@ -595,12 +596,10 @@ def _chunks(iterable, chunksize):
         return
     iterator = iter(iterable)
     while True:
-        chunk = []
         try:
-            # extend() keeps the items read before an exception.
-            chunk.extend(itertools.islice(iterator, chunksize))
+            chunk = list(itertools.islice(iterator, chunksize))
         except Exception as exc:
-            yield chunk, exc
+            yield [], exc
             return
         if chunk:
             yield chunk, None

@@ -593,6 +593,32 @@ def test_imap_reads_a_generator_and_reports_its_failure(pool):
         next(it)
 
 
+def _items_then_raise(count, when):
+    for i in range(count):
+        if i == when:
+            raise OSError('input broke at %d' % i)
+        yield i
+
+
+@pytest.mark.parametrize('chunksize', [1, 2, 4])
+def test_an_input_that_raises_raises_after_the_full_chunks_as_in_the_stdlib(pool, chunksize):
+    # CPython's test_imap_handle_iterable_exception, threads variant.
+    import multiprocessing.dummy as stdlib_dummy
+    full = 7 - 7 % chunksize
+    with stdlib_dummy.Pool(3) as reference:
+        for p in (pool, reference):
+            it = p.imap(_sq, _items_then_raise(20, 7), chunksize)
+            assert [next(it) for _ in range(full)] == [x * x for x in range(full)]
+            with pytest.raises(OSError):
+                next(it)
+            it = p.imap_unordered(_sq, _items_then_raise(20, 7), chunksize)
+            with pytest.raises(OSError):
+                for value in it:
+                    assert value in [x * x for x in range(full)]
+            with pytest.raises(OSError):
+                p.map(_sq, _items_then_raise(20, 7), chunksize)
+
+
 def test_close_then_join_finishes_the_work():
     pool = dummy.Pool(2)
     results = pool.imap(_sq, range(50))

@@ -514,6 +514,75 @@ def test_imap_with_chunks_yields_the_good_items_before_the_bad_one(impl):
     assert got == [1.0 / (x - 5.0) for x in range(len(got))]
 
 
+class InputBroke(Exception):
+    """Raised by ``items_then_raise``: the input of a map or imap failed."""
+
+
+def items_then_raise(count, when):
+    """Yield 0, 1, ... and raise ``InputBroke`` instead of item ``when`` (CPython's test's generator)."""
+    for i in range(count):
+        if i == when:
+            raise InputBroke('the input raised at item %d' % i)
+        yield i
+
+
+def read_all(iterator):
+    """Every outcome of an imap iterator, in the order read: values, and the
+    name of each exception raised; ends at StopIteration (or after 30 reads)."""
+    outcomes = []
+    for _ in range(30):
+        try:
+            outcomes.append(iterator.next(GET) if hasattr(iterator, 'next') else next(iterator))
+        except StopIteration:
+            break
+        except Exception as exc:
+            outcomes.append(type(exc).__name__)
+    return outcomes
+
+
+@pytest.mark.parametrize('count, when, chunksize', [(1, 0, 1), (10, 3, 1), (20, 7, 2), (20, 7, 4)])
+def test_an_input_that_raises_raises_from_imap_next_after_the_full_chunks(impl, count, when, chunksize):
+    # CPython's test_imap_handle_iterable_exception: the input's exception
+    # takes the place of the chunk being read, so next() raises it right
+    # after the results of the complete chunks before it, and the items of
+    # the incomplete chunk never run.
+    pool = impl.Pool(2)
+    full = when - when % chunksize
+    it = pool.imap(tasks.f, items_then_raise(count, when), chunksize)
+    assert [next(it) for _ in range(full)] == [x * x for x in range(full)]
+    with pytest.raises(InputBroke):
+        next(it)
+    it = pool.imap(tasks.f, items_then_raise(count, when), chunksize)
+    if impl.name == 'mpref' or chunksize == 1:  # the stdlib's chunked iterator ends at an exception
+        assert read_all(it) == [x * x for x in range(full)] + ['InputBroke']
+
+
+@pytest.mark.parametrize('chunksize', [1, 2, 4])
+def test_an_input_that_raises_fails_imap_unordered_without_the_incomplete_chunk(impl, chunksize):
+    pool = impl.Pool(2)
+    it = pool.imap_unordered(tasks.f, items_then_raise(20, 7), chunksize)
+    with pytest.raises(InputBroke):
+        for value in it:
+            assert value in [x * x for x in range(7 - 7 % chunksize)]
+    if impl.name == 'mpref':    # and mpref's iteration goes on after it, to the end
+        it = pool.imap_unordered(tasks.f, items_then_raise(20, 7), chunksize)
+        outcomes = read_all(it)
+        assert outcomes.count('InputBroke') == 1
+        outcomes.remove('InputBroke')
+        assert sorted(outcomes) == [x * x for x in range(7 - 7 % chunksize)]
+
+
+@pytest.mark.parametrize('call', ['map', 'map_async', 'starmap', 'starmap_async'])
+def test_an_input_that_raises_fails_map_in_the_caller(impl, call):
+    pool = impl.Pool(2)
+    items = items_then_raise(20, 7)
+    if call.startswith('starmap'):
+        items = ((x,) for x in items)
+    with pytest.raises(InputBroke):
+        getattr(pool, call)(tasks.f, items, 2)
+    assert pool.map(tasks.f, range(3)) == [0, 1, 4]
+
+
 @pytest.mark.parametrize('chunksize', [1, 7])
 def test_imap_unordered_yields_every_result(any_impl, chunksize):
     pool = any_impl.Pool(2)
