@@ -87,6 +87,8 @@ def worker_main(tasks, results, initializer, initargs, maxtasks, inherited):
             results.send_bytes(_dump_outcome(outcome))
         except OSError:
             break                           # the pool's process is gone
+        # Let this task's arguments and values go now, not when the next task comes.
+        message = outcome = None
         done += 1
 
 

@@ -619,6 +619,17 @@ def test_an_input_that_raises_raises_after_the_full_chunks_as_in_the_stdlib(pool
                 p.map(_sq, _items_then_raise(20, 7), chunksize)
 
 
+@pytest.mark.parametrize('call', ['map', 'map_async', 'starmap', 'apply_async', 'imap',
+                                  'imap_unordered'])
+def test_arguments_and_results_are_released_once_the_task_is_done(pool, call):
+    # CPython's test_release_task_refs, threads variant: an idle worker
+    # thread must not keep its last task's arguments (or values) alive.
+    from tests.test_pool import all_released, run_and_forget
+    refs = run_and_forget(pool, call)
+    time.sleep(0.1)
+    assert all_released(refs)
+
+
 def test_close_then_join_finishes_the_work():
     pool = dummy.Pool(2)
     results = pool.imap(_sq, range(50))

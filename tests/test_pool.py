@@ -757,6 +757,50 @@ def test_cache_holds_the_outstanding_results_until_collected(impl):
     assert _eventually(lambda: not pool._cache), pool._cache
 
 
+def run_and_forget(pool, call):
+    """Run ``call`` over ten ``targets.Counted`` objects, drop everything; return weakrefs to them."""
+    import weakref
+    objs = [targets.Counted() for _ in range(10)]
+    refs = [weakref.ref(o) for o in objs]
+    if call == 'map':
+        pool.map(targets.identity, objs, 3)
+    elif call == 'map_async':
+        pool.map_async(targets.identity, objs).get(GET)
+    elif call == 'starmap':
+        pool.starmap(targets.identity, [(o,) for o in objs])
+    elif call == 'apply_async':
+        for o in objs:
+            pool.apply_async(targets.identity, (o,)).get(GET)
+    elif call == 'imap':
+        list(pool.imap(targets.identity, objs, 2))
+    elif call == 'imap_unordered':
+        list(pool.imap_unordered(targets.identity, iter(objs)))
+    return refs
+
+
+@pytest.mark.parametrize('call', ['map', 'map_async', 'starmap', 'apply_async', 'imap',
+                                  'imap_unordered'])
+def test_arguments_and_results_are_released_once_the_task_is_done(any_impl, call):
+    # CPython's test_release_task_refs: neither the tasks' arguments nor the
+    # copies of them that came back stay alive in the parent (task objects,
+    # chunks, the result thread's or a feeder's last task).
+    pool = any_impl.Pool(2)
+    refs = run_and_forget(pool, call)
+    assert _eventually(lambda: all_released(refs), 5), targets.Counted.alive
+
+
+def test_a_worker_keeps_nothing_of_its_last_task_while_it_waits_for_the_next(any_impl):
+    pool = any_impl.Pool(1)
+    assert isinstance(pool.apply(targets.identity, (targets.Counted(),)), targets.Counted)
+    assert pool.map(targets.identity, [targets.Counted()] * 3)[0] is not None
+    assert pool.apply(targets.counted_alive) == 0
+
+
+def all_released(refs):
+    gc.collect()
+    return targets.Counted.alive == 0 and all(r() is None for r in refs)
+
+
 # --------------------------------------------------------------------------
 # Pickling: results, functions, arguments, tasks the worker cannot unpickle
 # --------------------------------------------------------------------------
