@@ -410,7 +410,8 @@ class Core:
         except Exception as exc:
             ok, entries = False, [Failure(MaybeEncodingError(
                 'the outcome of task %d (%s) came back from %s but could not be unpickled: %s: %s'
-                % (task.number, task.what, worker.process.name, type(exc).__name__, exc)))]
+                % (task.number, task.what, worker.process.name, type(exc).__name__, exc),
+                repr(exc), '<the outcome of task %d>' % task.number))]
         self._deliver(task, ok, entries)
 
     # -- delivering: the result thread -----------------------------------------

@@ -20,6 +20,7 @@ joined afterwards, and the module checks at the end that no worker remains.
 import gc
 import itertools
 import multiprocessing as stdlib_mp
+import multiprocessing.pool
 import os
 import pickle
 import re
@@ -31,6 +32,7 @@ import sys
 import textwrap
 import threading
 import time
+import warnings
 
 import pytest
 
@@ -228,6 +230,17 @@ def test_the_exception_carries_the_workers_traceback_as_its_cause(any_impl):
     assert 'Traceback' in cause
     assert 'fail_in_helper' in cause and '_helper_that_fails' in cause
     assert 'ValueError: task failed on 3' in cause
+
+
+def test_the_cause_keeps_the_workers_traceback_as_tb(any_impl):
+    # CPython's test_traceback: cause.tb, beyond the spec (Python 3.4).
+    pool = any_impl.Pool(1)
+    with pytest.raises(ValueError) as info:
+        pool.apply(targets.fail_in_helper, (3,))
+    cause = info.value.__cause__
+    assert type(cause) is any_impl.module.pool.RemoteTraceback
+    assert "raise ValueError('task failed on %s' % (x,))" in cause.tb
+    assert cause.tb.strip() in str(cause)
 
 
 def test_apply_async_get_with_timeout(impl):
@@ -654,10 +667,25 @@ def test_maxtasksperchild_two_tasks_per_worker(impl):
     assert pids[0] == pids[1] and pids[2] == pids[3] and pids[4] == pids[5]
 
 
-@pytest.mark.parametrize('bad', [0, -1, 1.5])
+@pytest.mark.parametrize('bad', [0, -1, 0.5, 1.5, '12'])
 def test_maxtasksperchild_must_be_a_positive_int(impl, bad):
-    with pytest.raises((ValueError, TypeError)):
+    # CPython's test_pool_maxtasksperchild_invalid: ValueError, whatever is wrong.
+    with pytest.raises(ValueError, match='maxtasksperchild'):
         impl.Pool(1, maxtasksperchild=bad)
+
+
+def test_workers_retired_at_maxtasksperchild_are_replaced(impl):
+    # CPython's test_pool_worker_lifetime, with the private _repopulate_pool()
+    # it calls (mpref's result thread has already started the replacements).
+    pool = impl.Pool(3, maxtasksperchild=10)
+    first = sorted(w.pid for w in pool._pool)
+    results = [pool.apply_async(tasks.f, (i,)) for i in range(100)]
+    assert [r.get(GET) for r in results] == [i * i for i in range(100)]
+    pool._repopulate_pool()
+    assert _eventually(lambda: all(w.is_alive() for w in pool._pool), 5)
+    assert None not in [w.pid for w in pool._pool]
+    assert len(pool._pool) == 3 or impl.name == 'stdlib'    # (its _pool may briefly hold more)
+    assert sorted(w.pid for w in pool._pool) != first
 
 
 # --------------------------------------------------------------------------
@@ -729,6 +757,79 @@ def test_garbage_collection_terminates_the_pool(any_impl):
     results = pool = None
     gc.collect()
     assert _eventually(lambda: not any(w.is_alive() for w in processes))
+    del results
+
+
+def test_a_pool_collected_while_running_is_a_ResourceWarning(any_impl):
+    # Beyond the spec (CPython 3.8), and CPython's test_resource_warning,
+    # which sets the private _state of a terminated pool back to RUN.
+    pool = any_impl.context.Pool(1)
+    with pytest.warns(ResourceWarning, match='unclosed running multiprocessing pool'):
+        pool = None
+        gc.collect()
+    for stop in ('close', 'terminate'):
+        pool = any_impl.context.Pool(1)
+        getattr(pool, stop)()
+        pool.join()
+        with warnings.catch_warnings():
+            warnings.simplefilter('error')
+            pool = None
+            gc.collect()
+    pool = any_impl.context.Pool(1)
+    pool.terminate()
+    pool.join()
+    pool._state = any_impl.module.pool.RUN
+    with pytest.warns(ResourceWarning, match='unclosed running multiprocessing pool'):
+        pool = None
+        gc.collect()
+
+
+def start_unreferenced(context, call):
+    """Start ``call`` on a new 2-worker pool that nothing else refers to;
+    return its result and workers, and the results it should give."""
+    pool = context.Pool(2)
+    workers = list(pool._pool)
+    naps = [0.05] * 8
+    if call == 'apply_async':
+        result, expected = pool.apply_async(tasks.nap, (0.2,)), 0.2
+    elif call == 'map_async':
+        result, expected = pool.map_async(tasks.nap, naps), naps
+    else:
+        result, expected = getattr(pool, call)(tasks.nap, naps), naps
+    return result, workers, expected
+
+
+@pytest.mark.filterwarnings('ignore::ResourceWarning')
+@pytest.mark.parametrize('call', ['imap', 'imap_unordered', 'map_async', 'apply_async'])
+def test_results_still_due_keep_their_pool_alive(any_impl, call):
+    # list(Pool(2).imap(f, items)): the pool object is garbage at once, but
+    # the results still due keep it alive (as CPython does since 3.8); once
+    # they are read and dropped too, the pool ends.
+    result, workers, expected = start_unreferenced(any_impl.context, call)
+    gc.collect()
+    got = result.get(GET) if call.endswith('async') else [result.next(GET) for _ in expected]
+    assert got == expected
+    del result
+    gc.collect()
+    assert _eventually(lambda: not any(w.is_alive() for w in workers))
+
+
+@pytest.mark.filterwarnings('ignore::ResourceWarning')
+def test_a_complete_result_does_not_keep_its_pool_alive(any_impl):
+    # The spec's rule holds for a pool whose results are all complete: it is
+    # terminated as soon as the last reference to it goes (no gc.collect()).
+    pool = any_impl.context.Pool(2)
+    workers = list(pool._pool)
+    results = [pool.apply_async(tasks.f, (3,)), pool.map_async(tasks.f, range(4)),
+               pool.imap(tasks.f, range(4)), pool.imap_unordered(tasks.f, range(4))]
+    assert [results[0].get(GET), results[1].get(GET), list(results[2]), sorted(results[3])] == \
+        [9, [0, 1, 4, 9], [0, 1, 4, 9], [0, 1, 4, 9]]
+    gc.disable()        # refcounting alone
+    try:
+        del pool
+        assert _eventually(lambda: not any(w.is_alive() for w in workers))
+    finally:
+        gc.enable()
     del results
 
 
@@ -811,7 +912,13 @@ def test_an_unpicklable_result_fails_that_task_and_the_pool_goes_on(any_impl):
     with pytest.raises(Exception) as info:
         result.get(GET)
     assert 'lock' in str(info.value)
-    assert type(info.value).__name__ == 'MaybeEncodingError'
+    assert type(info.value) is any_impl.module.pool.MaybeEncodingError
+    # Beyond the spec (CPython 3): the reprs of the error and of the value.
+    assert "cannot pickle '_thread.lock' object" in info.value.exc
+    assert '_thread.lock' in info.value.value
+    errors = []
+    pool.apply_async(targets.unpicklable_result, error_callback=errors.append).wait(GET)
+    assert type(errors[0]) is any_impl.module.pool.MaybeEncodingError and errors[0].exc
     with pytest.raises(Exception, match='lock'):
         pool.map(targets.unpicklable_result, range(4))
     assert pool.apply(tasks.f, (3,)) == 9
