@@ -458,7 +458,9 @@ class Core:
             self._deliver(lost, False, [Failure(WorkerLostError(
                 'worker %s died with exit code %s while running task %d (%s)'
                 % (worker.process.name, _describe_exitcode(exitcode), lost.number, lost.what)))])
-        if replace:
+        # Not if delivering that failure has just terminated the pool (its
+        # callback did, or the result was the last reference to its Pool).
+        if replace and self.state != TERMINATE:
             try:
                 self._add_worker(instead_of=worker.process)
             except Exception as exc:

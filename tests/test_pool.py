@@ -833,6 +833,21 @@ def test_a_complete_result_does_not_keep_its_pool_alive(any_impl):
     del results
 
 
+def test_beyond_stdlib_a_pool_ended_by_its_last_result_starts_no_replacement(mp_impl):
+    # The worker dies; failing its task completes the last result that held
+    # the pool, which is terminated there and then -- so the dead worker
+    # must not be replaced.
+    pool = mp_impl.context.Pool(1)
+    processes = pool._pool
+    first = processes[0]
+    result = pool.apply_async(targets.kill_self)
+    del pool
+    with pytest.raises(mpref.pool.WorkerLostError):
+        result.get(GET)
+    result._result_thread.join(GET)         # the pool's machinery has ended
+    assert processes == [first] and not first.is_alive()
+
+
 def test_the_context_manager_terminates_on_exit(any_impl):
     with any_impl.Pool(2) as pool:
         assert pool.map(tasks.f, range(4)) == [0, 1, 4, 9]
