@@ -13,11 +13,14 @@ they are raised and re-exported here, where the spec spells them:
 ``WorkerLostError`` (``pool_core``), ``MaybeEncodingError`` and
 ``RemoteTraceback`` (``pool_worker``).
 
-**The Pool object is not referenced by its own machinery.**  The threads hold
-the pool's core, the results only its cache; so dropping the last reference
-to a ``Pool`` collects it at once and its finalizer terminates the workers
-(spec: "When the pool object is garbage collected terminate() will be called
-immediately").  Results still outstanding then fail, never hang.
+**The Pool object is not referenced by its own machinery, only by the results
+still due.**  The threads hold the pool's core, never the ``Pool``; a result
+holds its ``Pool`` until it is complete (as in CPython since 3.8), so that
+``for x in Pool(2).imap(f, items)`` -- where nothing else refers to the pool
+-- gets every result.  So a pool lives while something refers to it or one of
+its results is still due; after that it is collected at once and its
+finalizer terminates the workers (spec: "When the pool object is garbage
+collected terminate() will be called immediately").
 
 The seam between a ``Pool`` and its core
 ----------------------------------------
@@ -73,11 +76,13 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 
 from . import util
 from .exceptions import TimeoutError
 # WorkerLostError, MaybeEncodingError, RemoteTraceback: re-exported, the spec's mpref.pool.X.
-from .pool_core import Core, WorkerLostError, refuse_to_wait_in
+# RUN: CPython's mpref.pool.RUN, the state of a running pool (see Pool._state).
+from .pool_core import RUN, Core, WorkerLostError, refuse_to_wait_in
 from .pool_worker import Failure, MaybeEncodingError, RemoteTraceback
 from .process import cpu_count, get_start_method
 
@@ -122,8 +127,11 @@ class Pool:
         if initializer is not None and not callable(initializer):
             raise TypeError('initializer must be a callable, not %s' % type(initializer).__name__)
         if maxtasksperchild is not None:
-            check_positive_int(maxtasksperchild, 'maxtasksperchild',
-                               'maxtasksperchild must be at least 1')
+            try:
+                check_positive_int(maxtasksperchild, 'maxtasksperchild',
+                                   'maxtasksperchild must be at least 1')
+            except TypeError as exc:
+                raise ValueError(str(exc)) from None    # a wrong type too, as CPython
         method = context.get_start_method() if context is not None else get_start_method()
         self._core = Core(processes, initializer, tuple(initargs), maxtasksperchild, method)
         self._cache = self._core.cache
@@ -152,7 +160,7 @@ class Pool:
         pickling errors at once if ``func`` or the arguments cannot be sent.
         """
         self._core.check_running()
-        result = AsyncResult(self._core, callback, error_callback)
+        result = AsyncResult(self, callback, error_callback)
         task = self._core.make_task(result, 0, func, [args], True, kwds)
         self._core.submit(result, [task])
         return result
@@ -234,6 +242,34 @@ class Pool:
         raise NotImplementedError('a pool cannot be pickled or sent to another process: '
                                   'its workers, pipes and threads belong to this one')
 
+    def __del__(self, _warn=warnings.warn, RUN=RUN):
+        # Beyond the spec (CPython 3.8): a pool collected while still running
+        # -- neither closed nor terminated -- is a ResourceWarning (shown with
+        # ``python -X dev`` or ``-W default``).  Its finalizer then terminates it.
+        # (_warn and RUN are bound here: at interpreter shutdown module globals may be gone.)
+        core = getattr(self, '_core', None)          # None if __init__ failed early
+        if core is not None and self._state == RUN:
+            _warn('unclosed running multiprocessing pool %r' % (self,), ResourceWarning,
+                  source=self)
+
+    @property
+    def _state(self):
+        """CPython's name for the pool's state: ``'RUN'``, ``'CLOSE'`` or ``'TERMINATE'``."""
+        return self._core.state
+
+    @_state.setter
+    def _state(self, value):
+        # CPython's own tests set it, to make __del__ warn about a pool they terminated.
+        self._core.state = value
+
+    def _repopulate_pool(self):
+        """CPython's private method to start workers in place of those that exited
+        (its tests call it after workers retire at ``maxtasksperchild``).
+
+        Nothing to do here: the result thread starts a replacement as soon as
+        a worker's sentinel says it has exited.
+        """
+
     def __repr__(self):
         return '<%s.%s state=%s pool_size=%d>' % (
             type(self).__module__, type(self).__qualname__, self._core.state, len(self._pool))
@@ -249,7 +285,7 @@ class Pool:
         items = iterable if isinstance(iterable, (list, tuple, range)) else list(iterable)
         if chunksize is None:
             chunksize = max(1, -(-len(items) // (len(self._pool) * CHUNKS_PER_WORKER)))
-        result = MapResult(core, len(items), chunksize, callback, error_callback)
+        result = MapResult(self, len(items), chunksize, callback, error_callback)
         if not items:
             result._finish()
             return result
@@ -264,7 +300,7 @@ class Pool:
         core.check_running()
         check_positive_int(chunksize, 'chunksize', 'chunksize must be at least 1')
         core.check_picklable(func)
-        result = iterator_class(core)
+        result = iterator_class(self)
         core.start_feeder(result, func, iterable, chunksize)
         return result
 
@@ -285,12 +321,17 @@ _job_counter = itertools.count()
 
 
 class AsyncResult:
-    """The result of ``apply_async`` (spec 16.6.2.9; CPython calls it ``ApplyResult``)."""
+    """The result of ``apply_async`` (spec 16.6.2.9; CPython calls it ``ApplyResult``).
 
-    def __init__(self, core, callback=None, error_callback=None):
+    Until it is complete it holds its ``Pool``: a pool nobody else refers to
+    lives on while its results are due (see the module docstring).
+    """
+
+    def __init__(self, pool, callback=None, error_callback=None):
         self.job = next(_job_counter)           # its key in the core's cache
-        self._cache = core.cache
-        self._result_thread = core.thread
+        self._pool = pool
+        self._cache = pool._core.cache
+        self._result_thread = pool._core.thread
         self._callback = callback
         self._error_callback = error_callback
         self._event = threading.Event()
@@ -373,13 +414,15 @@ class AsyncResult:
                                  % ('callback' if self._failure is None else 'error_callback', self))
                 traceback.print_exc()
         self._event.set()
+        # Last: this may drop the last reference to the pool, and terminate it.
+        self._pool = None
 
 
 class MapResult(AsyncResult):
     """The result of ``map_async``/``starmap_async``: a list, filled chunk by chunk."""
 
-    def __init__(self, core, length, chunksize, callback=None, error_callback=None):
-        super().__init__(core, callback, error_callback)
+    def __init__(self, pool, length, chunksize, callback=None, error_callback=None):
+        super().__init__(pool, callback, error_callback)
         self._value = [None] * length
         self._chunksize = chunksize
         self._chunks_left = -(-length // chunksize)
@@ -418,13 +461,15 @@ class IMapIterator:
     ``for`` and ``list()`` read the same results through ``__iter__``, which
     returns an ``itertools.chain`` over the chunks (the per-item cost is what
     limits a fast ``imap``); ``next()`` calls and loops may be mixed, they
-    share one position.
+    share one position.  Like an ``AsyncResult``, it holds its ``Pool`` until
+    every result has arrived.
     """
 
-    def __init__(self, core):
+    def __init__(self, pool):
         self.job = next(_job_counter)           # its key in the core's cache
-        self._cache = core.cache
-        self._result_thread = core.thread
+        self._pool = pool
+        self._cache = pool._core.cache
+        self._result_thread = pool._core.thread
         self._cond = threading.Condition(threading.Lock())
         self._arrived = {}               # chunk index -> (ok, entries), not yet read
         self._chunks_read = 0
@@ -491,8 +536,9 @@ class IMapIterator:
             self._arrived[index] = (ok, entries)
             self._chunks_received += 1
             self._cond.notify_all()
-            if self._chunks_received == self._length:
-                self._cache.pop(self.job, None)
+            complete = self._chunks_received == self._length
+        if complete:
+            self._complete()
 
     def set_length(self, chunks):
         """Called by the pool's machinery: the feeder has read the whole input,
@@ -500,15 +546,22 @@ class IMapIterator:
         with self._cond:
             self._length = chunks
             self._cond.notify_all()
-            if self._chunks_received == chunks:
-                self._cache.pop(self.job, None)
+            complete = self._chunks_received == chunks
+        if complete:
+            self._complete()
 
     def abort(self, failure):
         """Called by the pool's machinery: the pool was terminated."""
         with self._cond:
             self._lost = failure
             self._cond.notify_all()
-            self._cache.pop(self.job, None)
+        self._complete()
+
+    def _complete(self):
+        # Nothing more will arrive.  Out of the lock: letting the pool go
+        # may terminate it, which aborts what is left in the cache.
+        self._cache.pop(self.job, None)
+        self._pool = None
 
 
 class _RaisingAtFailures:

@@ -410,7 +410,8 @@ class Core:
         except Exception as exc:
             ok, entries = False, [Failure(MaybeEncodingError(
                 'the outcome of task %d (%s) came back from %s but could not be unpickled: %s: %s'
-                % (task.number, task.what, worker.process.name, type(exc).__name__, exc)))]
+                % (task.number, task.what, worker.process.name, type(exc).__name__, exc),
+                repr(exc), '<the outcome of task %d>' % task.number))]
         self._deliver(task, ok, entries)
 
     # -- delivering: the result thread -----------------------------------------
@@ -457,7 +458,9 @@ class Core:
             self._deliver(lost, False, [Failure(WorkerLostError(
                 'worker %s died with exit code %s while running task %d (%s)'
                 % (worker.process.name, _describe_exitcode(exitcode), lost.number, lost.what)))])
-        if replace:
+        # Not if delivering that failure has just terminated the pool (its
+        # callback did, or the result was the last reference to its Pool).
+        if replace and self.state != TERMINATE:
             try:
                 self._add_worker(instead_of=worker.process)
             except Exception as exc:
@@ -586,8 +589,9 @@ def _chunks(iterable, chunksize):
 
     A list, tuple or range is sliced (a range slices into a small range,
     cheap to pickle); anything else is read with ``islice``.  If reading
-    raises, the last pair holds the items read before it (perhaps none) and
-    the exception.
+    raises, the last pair is ``([], exception)``: the exception takes the
+    place of the whole chunk being read, whose first items are dropped -- as
+    in CPython, where ``next()`` raises it right after the last full chunk.
     """
     if isinstance(iterable, (list, tuple, range)):
         for start in range(0, len(iterable), chunksize):
@@ -595,12 +599,10 @@ def _chunks(iterable, chunksize):
         return
     iterator = iter(iterable)
     while True:
-        chunk = []
         try:
-            # extend() keeps the items read before an exception.
-            chunk.extend(itertools.islice(iterator, chunksize))
+            chunk = list(itertools.islice(iterator, chunksize))
         except Exception as exc:
-            yield chunk, exc
+            yield [], exc
             return
         if chunk:
             yield chunk, None

@@ -87,6 +87,8 @@ def worker_main(tasks, results, initializer, initargs, maxtasks, inherited):
             results.send_bytes(_dump_outcome(outcome))
         except OSError:
             break                           # the pool's process is gone
+        # Let this task's arguments and values go now, not when the next task comes.
+        message = outcome = None
         done += 1
 
 
@@ -125,9 +127,7 @@ def _dump_outcome(outcome):
         try:
             pickle.dumps(entry, pickle.HIGHEST_PROTOCOL)
         except Exception as exc:
-            entry = Failure.here(MaybeEncodingError(
-                'cannot send result %s back to the pool: %s: %s'
-                % (reprlib.repr(entry), type(exc).__name__, exc)))
+            entry = Failure.here(MaybeEncodingError.cannot_send('result', entry, exc))
         entries.append(entry)
     return pickle.dumps((False, entries), pickle.HIGHEST_PROTOCOL)
 
@@ -159,8 +159,7 @@ class Failure:
         try:
             pickle.loads(pickle.dumps(exc, pickle.HIGHEST_PROTOCOL))
         except Exception as why:
-            exc = MaybeEncodingError('cannot send exception %s back to the pool: %s: %s'
-                                     % (reprlib.repr(exc), type(why).__name__, why))
+            exc = MaybeEncodingError.cannot_send('exception', exc, why)
         return cls(exc, text)
 
     def raise_it(self):
@@ -180,8 +179,22 @@ class MaybeEncodingError(Exception):
     """A task's result (or exception) could not be pickled to send it back.
 
     The name is CPython's (``mpref.pool.MaybeEncodingError``).  Only that task
-    (that item of a chunk) fails.
+    (that item of a chunk) fails.  Beyond the spec, as in CPython 3: ``exc``
+    and ``value``, the reprs of the error that stopped pickle and of what
+    could not travel (reprs, so that this error itself always travels).
     """
+
+    def __init__(self, message, exc=None, value=None):
+        super().__init__(message)
+        self.exc = exc
+        self.value = value
+
+    @classmethod
+    def cannot_send(cls, what, value, why):
+        """The error for a ``what`` (``'result'``, ``'exception'``) that pickle refused."""
+        return cls('cannot send %s %s back to the pool: %s: %s'
+                   % (what, reprlib.repr(value), type(why).__name__, why),
+                   repr(why), repr(value))
 
 
 class RemoteTraceback(Exception):
@@ -189,12 +202,13 @@ class RemoteTraceback(Exception):
 
     ``get()`` (and ``map``, ``imap``...) re-raise a task's exception with its
     own type; its ``__cause__`` is one of these, so the printed traceback
-    shows where in the worker it went wrong.
+    shows where in the worker it went wrong.  The text is its ``tb``
+    attribute (CPython 3's name, beyond the spec).
     """
 
-    def __init__(self, text):
-        super().__init__(text)
-        self.text = text
+    def __init__(self, tb):
+        super().__init__(tb)
+        self.tb = tb
 
     def __str__(self):
-        return '\n' + self.text
+        return '\n' + self.tb

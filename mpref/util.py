@@ -15,7 +15,8 @@ nothing but the standard library.  It holds four small ideas:
 * **Finalizers.**  ``Finalize(obj, callback, ...)`` runs ``callback`` once:
   when ``obj`` is garbage collected, when called directly, or at process exit
   (if it was given an ``exitpriority``).  Queues, heaps, listeners and temp
-  directories use them so that nothing is left behind.
+  directories use them so that nothing is left behind -- but never during
+  the interpreter's own shutdown (see ``Finalize.__call__``).
 * **After-fork hooks.**  ``register_after_fork(obj, func)`` asks for
   ``func(obj)`` to run in every child created by ``fork``: a forked child
   inherits a copy of the parent's memory, including locks that some parent
@@ -163,6 +164,13 @@ class Finalize:
     finalizer remembers its creator's pid and does nothing anywhere else:
     a child must not unlink the semaphore or delete the directory its parent
     is still using.
+
+    Whatever must happen before a process ends (unlinking a semaphore's
+    name, removing a directory, stopping a pool or a manager) needs an
+    ``exitpriority``: the exit function runs those while the interpreter is
+    whole.  A finalizer without one only releases what the end of the
+    process releases anyway (a descriptor, a semaphore handle, a block of an
+    arena), so it does not run once the interpreter's shutdown has begun.
     """
 
     def __init__(self, obj, callback, args=(), kwargs=None, exitpriority=None):
@@ -176,8 +184,19 @@ class Finalize:
         self._pid = os.getpid()
         _finalizer_registry[self._key] = self
 
-    def __call__(self, wr=None):
-        """Run the callback if it has not run yet; return its result."""
+    def __call__(self, wr=None, _shutting_down=sys.is_finalizing):
+        """Run the callback if it has not run yet; return its result.
+
+        Does nothing during interpreter shutdown, when objects still alive
+        (held by a module, or by the current process's arguments) are collected
+        while the modules are being emptied: a callback could not count on
+        anything it uses -- ``process`` or ``_finalizer_registry`` may
+        already be None -- and each run would print "Exception ignored in:
+        <Finalize object ...>" to stderr.  (``_shutting_down`` is bound here
+        for the same reason.)
+        """
+        if _shutting_down():
+            return None
         try:
             del _finalizer_registry[self._key]
         except KeyError:

@@ -6,6 +6,7 @@ where behaviour is observable.
 import ctypes
 import gc
 import os
+import pickle
 import queue
 import re
 import subprocess
@@ -330,6 +331,103 @@ def test_poll_waits_and_recv_after_close_raises_eof():
     assert c.closed
 
 
+SENTINEL = b'--stop--'
+
+
+def echo(conn):
+    """CPython's _TestConnection._echo: send back every message, as bytes, until SENTINEL."""
+    for message in iter(conn.recv_bytes, SENTINEL):
+        conn.send_bytes(message)
+    conn.close()
+
+
+@pytest.mark.parametrize('mp', [mpref, dummy], ids=['processes', 'threads'])
+def test_an_echo_of_recv_bytes_works_on_threads_as_on_processes(mp):
+    # CPython's test_connection: send() then recv() through a child that
+    # echoes with recv_bytes()/send_bytes().  On a real pipe the child sees
+    # the pickle; so does a dummy one, where a message is seen as bytes.
+    conn, child_conn = mp.Pipe()
+    p = mp.Process(target=echo, args=(child_conn,), daemon=True)
+    p.start()
+    seq = [1, 2.25, None]
+    conn.send(seq)
+    assert conn.poll(10) and conn.recv() == seq
+    conn.send_bytes(b'hello world')
+    assert conn.poll(10) and conn.recv_bytes() == b'hello world'
+    big = b'X' * (16 * 1024 * 1024)
+    conn.send_bytes(big)
+    assert conn.poll(10) and conn.recv_bytes() == big
+    conn.send_bytes(SENTINEL)
+    child_conn.close()
+    p.join(10)
+    assert p.exitcode == 0
+    assert conn.poll(10)                # end of file: both copies of the child's end are closed
+    with pytest.raises(EOFError):
+        conn.recv()
+    with pytest.raises(EOFError):
+        conn.recv_bytes()
+    conn.close()
+
+
+@pytest.mark.parametrize('mp', [mpref, dummy], ids=['processes', 'threads'])
+def test_the_parent_may_close_its_copy_of_the_childs_end_at_once(mp):
+    # CPython's test_spawn_close: the thread has its own copy of the end.
+    conn, child_conn = mp.Pipe()
+    p = mp.Process(target=echo, args=(child_conn,), daemon=True)
+    p.start()
+    child_conn.close()                  # before the child may have begun
+    conn.send_bytes(b'hello')
+    assert conn.poll(10) and conn.recv_bytes() == b'hello'
+    conn.send_bytes(SENTINEL)
+    p.join(10)
+    assert p.exitcode == 0
+    conn.close()
+
+
+def _fail_with(conn):
+    raise RuntimeError('the child thread failed before answering')
+
+
+@pytest.mark.filterwarnings('ignore::pytest.PytestUnhandledThreadExceptionWarning')
+def test_a_thread_that_ended_leaves_no_recv_waiting():
+    # As when a child process dies: its copies of the pipe's ends close.
+    conn, child_conn = dummy.Pipe()
+    p = dummy.Process(target=_fail_with, args=(child_conn,))
+    p.start()
+    child_conn.close()
+    p.join(10)
+    assert p.exitcode == 1
+    assert conn.poll(10)
+    with pytest.raises(EOFError):
+        conn.recv()
+    with pytest.raises(BrokenPipeError):
+        conn.send('to nobody')
+
+
+def test_send_and_send_bytes_mix_as_on_a_real_pipe():
+    outcomes = []
+    for mp in (mpref, dummy):
+        a, b = mp.Pipe()
+        with a, b:
+            a.send_bytes(pickle.dumps({'k': [1, 2]}))
+            a.send(('x', 2.5))
+            outcomes.append((b.recv(), b.recv_bytes()))
+    assert outcomes[0] == outcomes[1] == ({'k': [1, 2]}, pickle.dumps(('x', 2.5)))
+
+
+def test_an_end_stays_open_until_its_last_copy_closes():
+    a, b = dummy.Pipe()
+    copy = b.duplicate()
+    b.close()
+    a.send(1)
+    assert copy.recv() == 1
+    copy.close()
+    with pytest.raises(EOFError):
+        a.recv()
+    with pytest.raises(OSError):
+        b.duplicate()           # a closed copy cannot be copied
+
+
 def test_families_match_the_stdlib():
     import multiprocessing.dummy.connection as stdlib_connection
     assert dummy_connection.families == stdlib_connection.families == [None]
@@ -593,6 +691,43 @@ def test_imap_reads_a_generator_and_reports_its_failure(pool):
         next(it)
 
 
+def _items_then_raise(count, when):
+    for i in range(count):
+        if i == when:
+            raise OSError('input broke at %d' % i)
+        yield i
+
+
+@pytest.mark.parametrize('chunksize', [1, 2, 4])
+def test_an_input_that_raises_raises_after_the_full_chunks_as_in_the_stdlib(pool, chunksize):
+    # CPython's test_imap_handle_iterable_exception, threads variant.
+    import multiprocessing.dummy as stdlib_dummy
+    full = 7 - 7 % chunksize
+    with stdlib_dummy.Pool(3) as reference:
+        for p in (pool, reference):
+            it = p.imap(_sq, _items_then_raise(20, 7), chunksize)
+            assert [next(it) for _ in range(full)] == [x * x for x in range(full)]
+            with pytest.raises(OSError):
+                next(it)
+            it = p.imap_unordered(_sq, _items_then_raise(20, 7), chunksize)
+            with pytest.raises(OSError):
+                for value in it:
+                    assert value in [x * x for x in range(full)]
+            with pytest.raises(OSError):
+                p.map(_sq, _items_then_raise(20, 7), chunksize)
+
+
+@pytest.mark.parametrize('call', ['map', 'map_async', 'starmap', 'apply_async', 'imap',
+                                  'imap_unordered'])
+def test_arguments_and_results_are_released_once_the_task_is_done(pool, call):
+    # CPython's test_release_task_refs, threads variant: an idle worker
+    # thread must not keep its last task's arguments (or values) alive.
+    from tests.test_pool import all_released, run_and_forget
+    refs = run_and_forget(pool, call)
+    time.sleep(0.1)
+    assert all_released(refs)
+
+
 def test_close_then_join_finishes_the_work():
     pool = dummy.Pool(2)
     results = pool.imap(_sq, range(50))
@@ -679,6 +814,20 @@ def test_dropping_the_pool_terminates_it():
     assert not any(w.is_alive() for w in workers)
     result.wait(10)
     assert result.ready()
+
+
+@pytest.mark.parametrize('call', ['imap', 'imap_unordered', 'map_async', 'apply_async'])
+def test_results_still_due_keep_their_pool_alive(call):
+    from tests.test_pool import start_unreferenced
+    result, workers, expected = start_unreferenced(dummy, call)
+    gc.collect()
+    got = result.get(10) if call.endswith('async') else [result.next(10) for _ in expected]
+    assert got == expected
+    del result
+    gc.collect()
+    for worker in workers:
+        worker.join(10)
+    assert not any(w.is_alive() for w in workers)
 
 
 def test_with_block_terminates():

@@ -20,6 +20,7 @@ joined afterwards, and the module checks at the end that no worker remains.
 import gc
 import itertools
 import multiprocessing as stdlib_mp
+import multiprocessing.pool
 import os
 import pickle
 import re
@@ -31,6 +32,7 @@ import sys
 import textwrap
 import threading
 import time
+import warnings
 
 import pytest
 
@@ -228,6 +230,17 @@ def test_the_exception_carries_the_workers_traceback_as_its_cause(any_impl):
     assert 'Traceback' in cause
     assert 'fail_in_helper' in cause and '_helper_that_fails' in cause
     assert 'ValueError: task failed on 3' in cause
+
+
+def test_the_cause_keeps_the_workers_traceback_as_tb(any_impl):
+    # CPython's test_traceback: cause.tb, beyond the spec (Python 3.4).
+    pool = any_impl.Pool(1)
+    with pytest.raises(ValueError) as info:
+        pool.apply(targets.fail_in_helper, (3,))
+    cause = info.value.__cause__
+    assert type(cause) is any_impl.module.pool.RemoteTraceback
+    assert "raise ValueError('task failed on %s' % (x,))" in cause.tb
+    assert cause.tb.strip() in str(cause)
 
 
 def test_apply_async_get_with_timeout(impl):
@@ -514,6 +527,75 @@ def test_imap_with_chunks_yields_the_good_items_before_the_bad_one(impl):
     assert got == [1.0 / (x - 5.0) for x in range(len(got))]
 
 
+class InputBroke(Exception):
+    """Raised by ``items_then_raise``: the input of a map or imap failed."""
+
+
+def items_then_raise(count, when):
+    """Yield 0, 1, ... and raise ``InputBroke`` instead of item ``when`` (CPython's test's generator)."""
+    for i in range(count):
+        if i == when:
+            raise InputBroke('the input raised at item %d' % i)
+        yield i
+
+
+def read_all(iterator):
+    """Every outcome of an imap iterator, in the order read: values, and the
+    name of each exception raised; ends at StopIteration (or after 30 reads)."""
+    outcomes = []
+    for _ in range(30):
+        try:
+            outcomes.append(iterator.next(GET) if hasattr(iterator, 'next') else next(iterator))
+        except StopIteration:
+            break
+        except Exception as exc:
+            outcomes.append(type(exc).__name__)
+    return outcomes
+
+
+@pytest.mark.parametrize('count, when, chunksize', [(1, 0, 1), (10, 3, 1), (20, 7, 2), (20, 7, 4)])
+def test_an_input_that_raises_raises_from_imap_next_after_the_full_chunks(impl, count, when, chunksize):
+    # CPython's test_imap_handle_iterable_exception: the input's exception
+    # takes the place of the chunk being read, so next() raises it right
+    # after the results of the complete chunks before it, and the items of
+    # the incomplete chunk never run.
+    pool = impl.Pool(2)
+    full = when - when % chunksize
+    it = pool.imap(tasks.f, items_then_raise(count, when), chunksize)
+    assert [next(it) for _ in range(full)] == [x * x for x in range(full)]
+    with pytest.raises(InputBroke):
+        next(it)
+    it = pool.imap(tasks.f, items_then_raise(count, when), chunksize)
+    if impl.name == 'mpref' or chunksize == 1:  # the stdlib's chunked iterator ends at an exception
+        assert read_all(it) == [x * x for x in range(full)] + ['InputBroke']
+
+
+@pytest.mark.parametrize('chunksize', [1, 2, 4])
+def test_an_input_that_raises_fails_imap_unordered_without_the_incomplete_chunk(impl, chunksize):
+    pool = impl.Pool(2)
+    it = pool.imap_unordered(tasks.f, items_then_raise(20, 7), chunksize)
+    with pytest.raises(InputBroke):
+        for value in it:
+            assert value in [x * x for x in range(7 - 7 % chunksize)]
+    if impl.name == 'mpref':    # and mpref's iteration goes on after it, to the end
+        it = pool.imap_unordered(tasks.f, items_then_raise(20, 7), chunksize)
+        outcomes = read_all(it)
+        assert outcomes.count('InputBroke') == 1
+        outcomes.remove('InputBroke')
+        assert sorted(outcomes) == [x * x for x in range(7 - 7 % chunksize)]
+
+
+@pytest.mark.parametrize('call', ['map', 'map_async', 'starmap', 'starmap_async'])
+def test_an_input_that_raises_fails_map_in_the_caller(impl, call):
+    pool = impl.Pool(2)
+    items = items_then_raise(20, 7)
+    if call.startswith('starmap'):
+        items = ((x,) for x in items)
+    with pytest.raises(InputBroke):
+        getattr(pool, call)(tasks.f, items, 2)
+    assert pool.map(tasks.f, range(3)) == [0, 1, 4]
+
+
 @pytest.mark.parametrize('chunksize', [1, 7])
 def test_imap_unordered_yields_every_result(any_impl, chunksize):
     pool = any_impl.Pool(2)
@@ -585,10 +667,25 @@ def test_maxtasksperchild_two_tasks_per_worker(impl):
     assert pids[0] == pids[1] and pids[2] == pids[3] and pids[4] == pids[5]
 
 
-@pytest.mark.parametrize('bad', [0, -1, 1.5])
+@pytest.mark.parametrize('bad', [0, -1, 0.5, 1.5, '12'])
 def test_maxtasksperchild_must_be_a_positive_int(impl, bad):
-    with pytest.raises((ValueError, TypeError)):
+    # CPython's test_pool_maxtasksperchild_invalid: ValueError, whatever is wrong.
+    with pytest.raises(ValueError, match='maxtasksperchild'):
         impl.Pool(1, maxtasksperchild=bad)
+
+
+def test_workers_retired_at_maxtasksperchild_are_replaced(impl):
+    # CPython's test_pool_worker_lifetime, with the private _repopulate_pool()
+    # it calls (mpref's result thread has already started the replacements).
+    pool = impl.Pool(3, maxtasksperchild=10)
+    first = sorted(w.pid for w in pool._pool)
+    results = [pool.apply_async(tasks.f, (i,)) for i in range(100)]
+    assert [r.get(GET) for r in results] == [i * i for i in range(100)]
+    pool._repopulate_pool()
+    assert _eventually(lambda: all(w.is_alive() for w in pool._pool), 5)
+    assert None not in [w.pid for w in pool._pool]
+    assert len(pool._pool) == 3 or impl.name == 'stdlib'    # (its _pool may briefly hold more)
+    assert sorted(w.pid for w in pool._pool) != first
 
 
 # --------------------------------------------------------------------------
@@ -663,6 +760,94 @@ def test_garbage_collection_terminates_the_pool(any_impl):
     del results
 
 
+def test_a_pool_collected_while_running_is_a_ResourceWarning(any_impl):
+    # Beyond the spec (CPython 3.8), and CPython's test_resource_warning,
+    # which sets the private _state of a terminated pool back to RUN.
+    pool = any_impl.context.Pool(1)
+    with pytest.warns(ResourceWarning, match='unclosed running multiprocessing pool'):
+        pool = None
+        gc.collect()
+    for stop in ('close', 'terminate'):
+        pool = any_impl.context.Pool(1)
+        getattr(pool, stop)()
+        pool.join()
+        with warnings.catch_warnings():
+            warnings.simplefilter('error')
+            pool = None
+            gc.collect()
+    pool = any_impl.context.Pool(1)
+    pool.terminate()
+    pool.join()
+    pool._state = any_impl.module.pool.RUN
+    with pytest.warns(ResourceWarning, match='unclosed running multiprocessing pool'):
+        pool = None
+        gc.collect()
+
+
+def start_unreferenced(context, call):
+    """Start ``call`` on a new 2-worker pool that nothing else refers to;
+    return its result and workers, and the results it should give."""
+    pool = context.Pool(2)
+    workers = list(pool._pool)
+    naps = [0.05] * 8
+    if call == 'apply_async':
+        result, expected = pool.apply_async(tasks.nap, (0.2,)), 0.2
+    elif call == 'map_async':
+        result, expected = pool.map_async(tasks.nap, naps), naps
+    else:
+        result, expected = getattr(pool, call)(tasks.nap, naps), naps
+    return result, workers, expected
+
+
+@pytest.mark.filterwarnings('ignore::ResourceWarning')
+@pytest.mark.parametrize('call', ['imap', 'imap_unordered', 'map_async', 'apply_async'])
+def test_results_still_due_keep_their_pool_alive(any_impl, call):
+    # list(Pool(2).imap(f, items)): the pool object is garbage at once, but
+    # the results still due keep it alive (as CPython does since 3.8); once
+    # they are read and dropped too, the pool ends.
+    result, workers, expected = start_unreferenced(any_impl.context, call)
+    gc.collect()
+    got = result.get(GET) if call.endswith('async') else [result.next(GET) for _ in expected]
+    assert got == expected
+    del result
+    gc.collect()
+    assert _eventually(lambda: not any(w.is_alive() for w in workers))
+
+
+@pytest.mark.filterwarnings('ignore::ResourceWarning')
+def test_a_complete_result_does_not_keep_its_pool_alive(any_impl):
+    # The spec's rule holds for a pool whose results are all complete: it is
+    # terminated as soon as the last reference to it goes (no gc.collect()).
+    pool = any_impl.context.Pool(2)
+    workers = list(pool._pool)
+    results = [pool.apply_async(tasks.f, (3,)), pool.map_async(tasks.f, range(4)),
+               pool.imap(tasks.f, range(4)), pool.imap_unordered(tasks.f, range(4))]
+    assert [results[0].get(GET), results[1].get(GET), list(results[2]), sorted(results[3])] == \
+        [9, [0, 1, 4, 9], [0, 1, 4, 9], [0, 1, 4, 9]]
+    gc.disable()        # refcounting alone
+    try:
+        del pool
+        assert _eventually(lambda: not any(w.is_alive() for w in workers))
+    finally:
+        gc.enable()
+    del results
+
+
+def test_beyond_stdlib_a_pool_ended_by_its_last_result_starts_no_replacement(mp_impl):
+    # The worker dies; failing its task completes the last result that held
+    # the pool, which is terminated there and then -- so the dead worker
+    # must not be replaced.
+    pool = mp_impl.context.Pool(1)
+    processes = pool._pool
+    first = processes[0]
+    result = pool.apply_async(targets.kill_self)
+    del pool
+    with pytest.raises(mpref.pool.WorkerLostError):
+        result.get(GET)
+    result._result_thread.join(GET)         # the pool's machinery has ended
+    assert processes == [first] and not first.is_alive()
+
+
 def test_the_context_manager_terminates_on_exit(any_impl):
     with any_impl.Pool(2) as pool:
         assert pool.map(tasks.f, range(4)) == [0, 1, 4, 9]
@@ -688,6 +873,50 @@ def test_cache_holds_the_outstanding_results_until_collected(impl):
     assert _eventually(lambda: not pool._cache), pool._cache
 
 
+def run_and_forget(pool, call):
+    """Run ``call`` over ten ``targets.Counted`` objects, drop everything; return weakrefs to them."""
+    import weakref
+    objs = [targets.Counted() for _ in range(10)]
+    refs = [weakref.ref(o) for o in objs]
+    if call == 'map':
+        pool.map(targets.identity, objs, 3)
+    elif call == 'map_async':
+        pool.map_async(targets.identity, objs).get(GET)
+    elif call == 'starmap':
+        pool.starmap(targets.identity, [(o,) for o in objs])
+    elif call == 'apply_async':
+        for o in objs:
+            pool.apply_async(targets.identity, (o,)).get(GET)
+    elif call == 'imap':
+        list(pool.imap(targets.identity, objs, 2))
+    elif call == 'imap_unordered':
+        list(pool.imap_unordered(targets.identity, iter(objs)))
+    return refs
+
+
+@pytest.mark.parametrize('call', ['map', 'map_async', 'starmap', 'apply_async', 'imap',
+                                  'imap_unordered'])
+def test_arguments_and_results_are_released_once_the_task_is_done(any_impl, call):
+    # CPython's test_release_task_refs: neither the tasks' arguments nor the
+    # copies of them that came back stay alive in the parent (task objects,
+    # chunks, the result thread's or a feeder's last task).
+    pool = any_impl.Pool(2)
+    refs = run_and_forget(pool, call)
+    assert _eventually(lambda: all_released(refs), 5), targets.Counted.alive
+
+
+def test_a_worker_keeps_nothing_of_its_last_task_while_it_waits_for_the_next(any_impl):
+    pool = any_impl.Pool(1)
+    assert isinstance(pool.apply(targets.identity, (targets.Counted(),)), targets.Counted)
+    assert pool.map(targets.identity, [targets.Counted()] * 3)[0] is not None
+    assert pool.apply(targets.counted_alive) == 0
+
+
+def all_released(refs):
+    gc.collect()
+    return targets.Counted.alive == 0 and all(r() is None for r in refs)
+
+
 # --------------------------------------------------------------------------
 # Pickling: results, functions, arguments, tasks the worker cannot unpickle
 # --------------------------------------------------------------------------
@@ -698,7 +927,13 @@ def test_an_unpicklable_result_fails_that_task_and_the_pool_goes_on(any_impl):
     with pytest.raises(Exception) as info:
         result.get(GET)
     assert 'lock' in str(info.value)
-    assert type(info.value).__name__ == 'MaybeEncodingError'
+    assert type(info.value) is any_impl.module.pool.MaybeEncodingError
+    # Beyond the spec (CPython 3): the reprs of the error and of the value.
+    assert "cannot pickle '_thread.lock' object" in info.value.exc
+    assert '_thread.lock' in info.value.value
+    errors = []
+    pool.apply_async(targets.unpicklable_result, error_callback=errors.append).wait(GET)
+    assert type(errors[0]) is any_impl.module.pool.MaybeEncodingError and errors[0].exc
     with pytest.raises(Exception, match='lock'):
         pool.map(targets.unpicklable_result, range(4))
     assert pool.apply(tasks.f, (3,)) == 9

@@ -206,7 +206,7 @@ class ThreadCore:
 
 
 def _worker(tasks, initializer, initargs):
-    """A worker thread: take a task, run each item of its chunk, report, repeat."""
+    """A worker thread: take a task, run it, repeat until the stop message."""
     broken = None
     if initializer is not None:
         try:
@@ -217,25 +217,31 @@ def _worker(tasks, initializer, initargs):
         task = tasks.get()
         if task is None:
             return
-        result, index, func, chunk, star, kwds = task
-        entries = []
-        for item in chunk:
-            if broken is not None:
-                entries.append(Failure(broken))
-                continue
-            try:
-                entries.append(func(*item, **kwds) if star else func(item))
-            except Exception as exc:
-                entries.append(Failure(exc))
-            except BaseException as exc:
-                # SystemExit and the like would end this thread silently and
-                # leave the result waiting for ever: fail the task as a process
-                # pool does when its worker dies, and keep the worker.
-                lost = WorkerLostError('%s raised %r in %s while running task %d'
-                                       % (getattr(func, '__name__', func), exc,
-                                          threading.current_thread().name, index))
-                lost.__cause__ = exc
-                entries.append(Failure(lost))
-        ok = not any(type(entry) is Failure for entry in entries)
-        result.set_outcome(index, ok, entries)
-        del task, result, entries       # a finished result need not wait for the next task
+        # In a function of its own: when it returns, nothing of the task (its
+        # arguments, its values) stays alive while this thread waits for the next.
+        _run_task(*task, broken)
+        task = None
+
+
+def _run_task(result, index, func, chunk, star, kwds, broken):
+    """Run each item of a chunk and hand the outcome to its result."""
+    entries = []
+    for item in chunk:
+        if broken is not None:
+            entries.append(Failure(broken))
+            continue
+        try:
+            entries.append(func(*item, **kwds) if star else func(item))
+        except Exception as exc:
+            entries.append(Failure(exc))
+        except BaseException as exc:
+            # SystemExit and the like would end this thread silently and
+            # leave the result waiting for ever: fail the task as a process
+            # pool does when its worker dies, and keep the worker.
+            lost = WorkerLostError('%s raised %r in %s while running task %d'
+                                   % (getattr(func, '__name__', func), exc,
+                                      threading.current_thread().name, index))
+            lost.__cause__ = exc
+            entries.append(Failure(lost))
+    ok = not any(type(entry) is Failure for entry in entries)
+    result.set_outcome(index, ok, entries)

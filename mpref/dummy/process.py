@@ -8,6 +8,7 @@ import threading
 import weakref
 
 from .. import util
+from .connection import Connection
 
 __all__ = ['Process', 'current_process', 'active_children', 'thread_timeout']
 
@@ -25,17 +26,47 @@ class Process(threading.Thread):
     process, the ``sys.exit`` code, or 1 if ``run()`` raised (the traceback
     is printed, by ``threading.excepthook``).  A thread cannot be stopped from
     outside, so there is no ``terminate()``; and it has no ``pid`` of its own.
+
+    Like a child process, which holds its own copies of the pipe descriptors
+    it inherits, the thread gets its own copy of each ``dummy.connection``
+    ``Connection`` in ``args`` and ``kwargs``; they are closed when it ends.
     """
 
     def __init__(self, group=None, target=None, name=None, args=(), kwargs={}, *, daemon=None):
         super().__init__(group, target, name, args, kwargs, daemon=daemon)
         self._parent = threading.current_thread()
         self._exitcode = None
+        self._own_connections = []
 
     def start(self):
         """Start ``run()`` in a new thread.  At most once per object."""
-        super().start()
+        if self.ident is not None:
+            super().start()             # raises: a thread starts at most once
+        # threading.Thread keeps the arguments in _args and _kwargs.  The
+        # thread gets copies of the connections, so that the parent closing
+        # its copy of the child's end (as a program for processes must) does
+        # not close the thread's.
+        self._args = tuple(self._own_copy(arg) for arg in self._args)
+        self._kwargs = {key: self._own_copy(arg) for key, arg in self._kwargs.items()}
+        try:
+            super().start()
+        except BaseException:
+            self._close_own_connections()
+            raise
         _children.add(self)
+
+    def _own_copy(self, arg):
+        if not isinstance(arg, Connection) or arg.closed:
+            return arg
+        copy = arg.duplicate()
+        self._own_connections.append(copy)
+        return copy
+
+    def _close_own_connections(self):
+        # As a process's descriptors close when it exits: the other end reads
+        # EOF once no copy of this end is left open anywhere.
+        for connection in self._own_connections:
+            connection.close()
 
     def run(self):
         # Record how run() ended, as a process's exit code would.
@@ -48,6 +79,8 @@ class Process(threading.Thread):
             raise
         else:
             self._exitcode = 0
+        finally:
+            self._close_own_connections()
 
     def join(self, timeout=None):
         """Wait until the thread ends, or ``timeout`` seconds (``util.check_timeout``)."""

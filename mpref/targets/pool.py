@@ -135,6 +135,29 @@ def worker_pid(_=None):
     return os.getpid()
 
 
+def identity(x):
+    return x
+
+
+class Counted:
+    """Counts its instances alive in this process, copies made by pickle
+    included (CPython's ``CountedObject``): what a pool keeps alive shows."""
+
+    alive = 0
+
+    def __new__(cls):
+        cls.alive += 1
+        return super().__new__(cls)
+
+    def __del__(self):
+        type(self).alive -= 1
+
+
+def counted_alive(_=None):
+    """How many ``Counted`` objects are alive in this worker."""
+    return Counted.alive
+
+
 # -- initializers ----------------------------------------------------------------
 
 _initialized_with = None
