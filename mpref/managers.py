@@ -47,7 +47,8 @@ __all__ = ['BaseManager', 'SyncManager', 'BaseProxy', 'Token', 'Server', 'Remote
            'Manager', 'Namespace', 'Value', 'Array', 'dispatch', 'public_methods']
 
 #: Seconds ``shutdown()`` waits for the server process after asking it to
-#: stop, before it uses ``terminate()``.
+#: stop, before it uses ``terminate()``: the default of ``BaseManager``'s
+#: ``shutdown_timeout`` (CPython's is 1.0, short on a busy machine).
 SHUTDOWN_TIMEOUT = 2.0
 
 
@@ -86,18 +87,23 @@ class BaseManager:
     process, or ``get_server().serve_forever()`` in this process, or
     ``connect()`` to a server running elsewhere.  ``serializer`` (beyond the
     spec) only accepts ``'pickle'``; ``ctx`` (beyond the spec) is a
-    ``get_context()`` object whose ``Process`` runs the server.
+    ``get_context()`` object whose ``Process`` runs the server;
+    ``shutdown_timeout`` (beyond the spec, Python 3.11): the seconds
+    ``shutdown()`` waits for the server process before terminating it, and
+    again before killing it.
     """
 
     _registry = {}
 
-    def __init__(self, address=None, authkey=None, serializer='pickle', ctx=None):
+    def __init__(self, address=None, authkey=None, serializer='pickle', ctx=None, *,
+                 shutdown_timeout=SHUTDOWN_TIMEOUT):
         check_serializer(serializer)
         if authkey is None:
             authkey = current_process().authkey
         self._address = address
         self._authkey = AuthenticationString(check_authkey(authkey))
         self._serializer = serializer
+        self._shutdown_timeout = _check_shutdown_timeout(shutdown_timeout)
         self._Process = Process if ctx is None else ctx.Process
         self._state = _State()
         self._process = None
@@ -175,7 +181,7 @@ class BaseManager:
         self._shutdown = util.Finalize(
             self, _finalize_manager,
             args=(process, self._address, self._authkey, self._state, lifeline_writer,
-                  server_dir),
+                  server_dir, self._shutdown_timeout),
             exitpriority=0)
 
     @classmethod
@@ -335,7 +341,17 @@ def _close_in_child(conn):
     conn.close()
 
 
-def _finalize_manager(process, address, authkey, state, lifeline, server_dir):
+def _check_shutdown_timeout(seconds):
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise TypeError('shutdown_timeout must be a number of seconds, not %s'
+                        % type(seconds).__name__)
+    if not seconds >= 0:
+        raise ValueError('shutdown_timeout must be at least 0 seconds, not %r' % (seconds,))
+    return seconds
+
+
+def _finalize_manager(process, address, authkey, state, lifeline, server_dir,
+                      shutdown_timeout):
     """Stop a server started by ``start()``; its manager's finalizer."""
     if process.is_alive():
         util.info('sending shutdown message to manager')
@@ -347,11 +363,11 @@ def _finalize_manager(process, address, authkey, state, lifeline, server_dir):
                 conn.close()
         except Exception as exc:
             util.debug('could not send shutdown message: %s', exc)
-        process.join(SHUTDOWN_TIMEOUT)
+        process.join(shutdown_timeout)
         if process.is_alive():
             util.info('manager still alive after shutdown message; terminating it')
             process.terminate()
-            process.join(SHUTDOWN_TIMEOUT)
+            process.join(shutdown_timeout)
             if process.is_alive():
                 process.kill()
                 process.join()

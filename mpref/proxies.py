@@ -47,6 +47,7 @@ from . import util
 from .connection import Client
 from .process import AuthenticationString, current_process
 from .spawn import get_spawning_popen
+from .synchronize import Condition
 
 __all__ = ['Token', 'dispatch', 'RemoteError', 'BaseProxy', 'RebuildProxy', 'AutoProxy',
            'MakeProxyType', 'IteratorProxy', 'AcquirerProxy', 'ConditionProxy',
@@ -474,6 +475,10 @@ class ConditionProxy(AcquirerProxy):
         return self._callmethod('notify_all')
 
     notifyAll = notify_all          # the spec's Python 2 spelling
+
+    # Beyond the spec (Python 3.2): the loop runs here, in the caller, over
+    # this proxy's wait() -- the predicate is the caller's, not the server's.
+    wait_for = Condition.wait_for
 
 
 class EventProxy(BaseProxy):
