@@ -24,10 +24,10 @@ name here is imported directly from the module that defines it -- one hop from
 ``sharedctypes.py``    ``Value``, ``Array``, ``RawValue``, ``RawArray`` (over ``heap.py``)
 ``proxies.py``         ``BaseProxy`` and the proxy types (the client side)
 ``server.py``          ``Server``, what runs in a manager's server process
-``managers.py``        ``Manager``, ``BaseManager``, ``SyncManager``
 ``pool_worker.py``     a pool worker's life
 ``pool_core.py``       the pool's machinery: workers, dispatch, the result thread
 ``pool.py``            ``Pool``, ``AsyncResult``, the imap iterators
+``managers.py``        ``Manager``, ``BaseManager``, ``SyncManager``
 ``dummy/``             the same API over threads (``import mpref.dummy``)
 =====================  =================================================
 

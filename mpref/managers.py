@@ -35,10 +35,11 @@ from .connection import Client, check_authkey
 from .exceptions import ProcessError
 from .framing import Pipe
 from .process import AuthenticationString, Process, current_process
-from .proxies import (AcquirerProxy, ArrayProxy, AutoProxy, BaseProxy, ConditionProxy,
-                      DictProxy, EventProxy, IteratorProxy, ListProxy, NamespaceProxy,
-                      RemoteError, Token, ValueProxy, connect_to_server, dispatch,
-                      forget_address)
+from .pool import Pool
+from .proxies import (AcquirerProxy, ArrayProxy, AsyncResultProxy, AutoProxy, BaseProxy,
+                      ConditionProxy, DictProxy, EventProxy, IteratorProxy, ListProxy,
+                      NamespaceProxy, PoolProxy, RemoteError, Token, ValueProxy,
+                      connect_to_server, dispatch, forget_address)
 from .server import RegistryEntry, Server, check_serializer, public_methods
 
 # ``BaseProxy``, ``RemoteError``, ``Token``, ``dispatch``, ``Server`` and
@@ -431,8 +432,9 @@ class SyncManager(BaseManager):
     """The manager ``Manager()`` returns (spec 16.6.2.7).
 
     Its methods create shared ``threading`` primitives, queues, namespaces,
-    values, arrays, dicts and lists, and return proxies for them.  They are
-    added by the ``register`` calls below this class.
+    values, arrays, dicts and lists -- and, beyond the spec's page, a
+    ``Pool`` -- and return proxies for them.  They are added by the
+    ``register`` calls below this class.
     """
 
 
@@ -449,5 +451,10 @@ SyncManager.register('Value', Value, ValueProxy)
 SyncManager.register('Array', Array, ArrayProxy)
 SyncManager.register('list', list, ListProxy)
 SyncManager.register('dict', dict, DictProxy)
-# What a dict proxy's __iter__ returns: a proxy for an iterator in the server.
+# Beyond the spec's page, as in 2.6's own code: a pool whose workers are the
+# server's children, and its results, which stay in the server.
+SyncManager.register('Pool', Pool, PoolProxy)
+SyncManager.register('AsyncResult', proxytype=AsyncResultProxy, create_method=False)
+# What a dict proxy's __iter__ and a pool proxy's imap return: a proxy for an
+# iterator in the server.
 SyncManager.register('Iterator', proxytype=IteratorProxy, create_method=False)

@@ -52,7 +52,7 @@ from .synchronize import Condition
 __all__ = ['Token', 'dispatch', 'RemoteError', 'BaseProxy', 'RebuildProxy', 'AutoProxy',
            'MakeProxyType', 'IteratorProxy', 'AcquirerProxy', 'ConditionProxy',
            'EventProxy', 'NamespaceProxy', 'ValueProxy', 'ListProxy', 'DictProxy',
-           'ArrayProxy']
+           'ArrayProxy', 'PoolProxy', 'AsyncResultProxy']
 
 # The message kinds: the first item of every reply.
 RETURN = '#RETURN'                  # (RETURN, value): the method returned value
@@ -574,6 +574,35 @@ class DictProxy(_BaseDictProxy):
 
 ArrayProxy = MakeProxyType('ArrayProxy', ('__len__', '__getitem__', '__setitem__'))
 
+
+_BasePoolProxy = MakeProxyType('_BasePoolProxy', (
+    'apply', 'apply_async', 'close', 'imap', 'imap_unordered', 'join', 'map', 'map_async',
+    'starmap', 'starmap_async', 'terminate'))
+
+
+class PoolProxy(_BasePoolProxy):
+    """A proxy for a ``Pool`` living in the manager's server (``SyncManager.Pool``).
+
+    Beyond the spec's page, as in 2.6's own code: the workers are children
+    of the server process.  The results stay there too: ``apply_async`` and
+    the ``*map_async`` methods return an ``AsyncResultProxy``, ``imap`` and
+    ``imap_unordered`` an ``IteratorProxy``.  Leaving a ``with`` block calls
+    ``terminate()``, as for a ``Pool``.
+    """
+    _method_to_typeid_ = {'apply_async': 'AsyncResult', 'map_async': 'AsyncResult',
+                          'starmap_async': 'AsyncResult',
+                          'imap': 'Iterator', 'imap_unordered': 'Iterator'}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.terminate()
+
+
+#: A proxy for a pool's ``AsyncResult`` kept in the manager's server.
+AsyncResultProxy = MakeProxyType('AsyncResultProxy', ('get', 'wait', 'ready', 'successful'))
+
 #: The proxy type for a typeid that a method returned, in a process whose
 #: proxy has no manager to look it up in (it was unpickled there).
-_PROXYTYPE_WITHOUT_MANAGER = {'Iterator': IteratorProxy}
+_PROXYTYPE_WITHOUT_MANAGER = {'Iterator': IteratorProxy, 'AsyncResult': AsyncResultProxy}
