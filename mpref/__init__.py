@@ -22,6 +22,7 @@ name here is imported directly from the module that defines it -- one hop from
                        ``Condition``, ``Event``
 ``queues.py``          ``Queue``, ``JoinableQueue`` (a pipe, semaphores, a feeder thread)
 ``sharedctypes.py``    ``Value``, ``Array``, ``RawValue``, ``RawArray`` (over ``heap.py``)
+``serializers.py``     a manager's messages as pickles or as XML-RPC
 ``proxies.py``         ``BaseProxy`` and the proxy types (the client side)
 ``server.py``          ``Server``, what runs in a manager's server process
 ``pool_worker.py``     a pool worker's life

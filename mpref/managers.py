@@ -31,7 +31,7 @@ import signal
 import threading
 
 from . import util
-from .connection import Client, check_authkey
+from .connection import check_authkey
 from .exceptions import ProcessError
 from .framing import Pipe
 from .process import AuthenticationString, Process, current_process
@@ -40,7 +40,8 @@ from .proxies import (AcquirerProxy, ArrayProxy, AsyncResultProxy, AutoProxy, Ba
                       ConditionProxy, DictProxy, EventProxy, IteratorProxy, ListProxy,
                       NamespaceProxy, PoolProxy, RemoteError, Token, ValueProxy,
                       connect_to_server, dispatch, forget_address)
-from .server import RegistryEntry, Server, check_serializer, public_methods
+from .serializers import check_serializer
+from .server import RegistryEntry, Server, public_methods
 
 # ``BaseProxy``, ``RemoteError``, ``Token``, ``dispatch``, ``Server`` and
 # ``public_methods`` are also offered here, where CPython's programs import them.
@@ -87,7 +88,8 @@ class BaseManager:
     ``current_process().authkey``).  Then either ``start()`` a server
     process, or ``get_server().serve_forever()`` in this process, or
     ``connect()`` to a server running elsewhere.  ``serializer`` (beyond the
-    spec) only accepts ``'pickle'``; ``ctx`` (beyond the spec) is a
+    spec): ``'pickle'`` or ``'xmlrpclib'``, what the messages between proxies
+    and server are made of (``serializers.py``); ``ctx`` (beyond the spec) is a
     ``get_context()`` object whose ``Process`` runs the server;
     ``shutdown_timeout`` (beyond the spec, Python 3.11): the seconds
     ``shutdown()`` waits for the server process before terminating it, and
@@ -125,7 +127,7 @@ class BaseManager:
 
         Raises ``AuthenticationError`` if the keys differ.
         """
-        conn = connect_to_server(self._address, self._authkey)
+        conn = connect_to_server(self._address, self._authkey, self._serializer)
         try:
             dispatch(conn, None, 'dummy')
         finally:
@@ -181,8 +183,8 @@ class BaseManager:
         self._state.value = _State.STARTED
         self._shutdown = util.Finalize(
             self, _finalize_manager,
-            args=(process, self._address, self._authkey, self._state, lifeline_writer,
-                  server_dir, self._shutdown_timeout),
+            args=(process, self._address, self._authkey, self._serializer, self._state,
+                  lifeline_writer, server_dir, self._shutdown_timeout),
             exitpriority=0)
 
     @classmethod
@@ -231,7 +233,7 @@ class BaseManager:
         if self._state.value != _State.STARTED:
             raise ProcessError('the manager is %s: start() or connect() it before '
                                'creating shared objects' % self._state.value)
-        conn = connect_to_server(self._address, self._authkey)
+        conn = connect_to_server(self._address, self._authkey, self._serializer)
         try:
             ident, exposed = dispatch(conn, None, 'create', (typeid,) + args, kwds)
         finally:
@@ -259,7 +261,7 @@ class BaseManager:
         return self._call_server('debug_info')
 
     def _call_server(self, funcname, *args):
-        conn = connect_to_server(self._address, self._authkey)
+        conn = connect_to_server(self._address, self._authkey, self._serializer)
         try:
             return dispatch(conn, None, funcname, args)
         finally:
@@ -351,13 +353,13 @@ def _check_shutdown_timeout(seconds):
     return seconds
 
 
-def _finalize_manager(process, address, authkey, state, lifeline, server_dir,
+def _finalize_manager(process, address, authkey, serializer, state, lifeline, server_dir,
                       shutdown_timeout):
     """Stop a server started by ``start()``; its manager's finalizer."""
     if process.is_alive():
         util.info('sending shutdown message to manager')
         try:
-            conn = Client(address, authkey=authkey)
+            conn = connect_to_server(address, authkey, serializer)
             try:
                 dispatch(conn, None, 'shutdown')
             finally:

@@ -46,6 +46,7 @@ import threading
 from . import util
 from .connection import Client
 from .process import AuthenticationString, current_process
+from .serializers import MISMATCH_ERRORS, SERIALIZERS, cross_as_struct, wrap_connection
 from .spawn import get_spawning_popen
 from .synchronize import Condition
 
@@ -64,6 +65,7 @@ UNSERIALIZABLE = '#UNSERIALIZABLE'  # (UNSERIALIZABLE, text): the reply would no
 GETVALUE = '#GETVALUE'
 
 
+@cross_as_struct                # it travels in replies and requests, whatever the serializer
 class Token:
     """Identifies a shared object: its ``typeid``, its server's ``address``, its ``id``."""
 
@@ -76,7 +78,9 @@ class Token:
         return (self.typeid, self.address, self.id)
 
     def __setstate__(self, state):
-        self.typeid, self.address, self.id = state
+        self.typeid, address, self.id = state
+        # XML-RPC (serializers.py) turns a (host, port) tuple into a list.
+        self.address = tuple(address) if isinstance(address, list) else address
 
     def __repr__(self):
         return '%s(typeid=%r, address=%r, id=%r)' % (type(self).__name__, self.typeid,
@@ -93,24 +97,30 @@ class RemoteError(Exception):
         return '\n' + '-' * 75 + '\n' + str(self.args[0]) + '-' * 75
 
 
-def connect_to_server(address, authkey):
-    """``Client(address, authkey=authkey)``, saying so when no manager is there.
+def connect_to_server(address, authkey, serializer='pickle'):
+    """``Client(address, authkey=authkey)`` speaking ``serializer``, saying so when
+    no manager is there.
 
     The socket error alone ("No such file or directory", "Connection
     refused") does not tell a user that the manager has shut down or died;
     the same exception type, with a message that does.
     """
     try:
-        return Client(address, authkey=authkey)
+        conn = Client(address, authkey=authkey)
     except (FileNotFoundError, ConnectionRefusedError) as exc:
         raise type(exc)(exc.errno, 'no manager is serving at %r (it has been shut down, or '
                                    'its process has died): %s' % (address, exc.strerror)) from None
+    return wrap_connection(conn, serializer)
 
 
 def dispatch(conn, ident, methodname, args=(), kwds={}):
     """Send one request on ``conn`` and return the result (or raise the error)."""
     conn.send((ident, methodname, args, kwds))
-    kind, result = conn.recv()
+    try:
+        kind, result = conn.recv()
+    except MISMATCH_ERRORS as exc:
+        raise type(exc)('the reply could not be read (%s): a manager and its clients must '
+                        'use the same serializer, %s' % (exc, ' or '.join(SERIALIZERS))) from None
     if kind == RETURN:
         return result
     raise convert_to_error(kind, result)
@@ -211,10 +221,10 @@ class BaseProxy:
     that made it, used to find the proxy type of returned shared objects;
     ``authkey`` defaults to the manager's or ``current_process().authkey``.
     ``incref=False`` means the caller already owns a reference for this proxy
-    (or does not want one).  ``serializer`` and ``exposed`` are accepted
-    for CPython's constructor signature (``exposed`` is used by
-    ``AutoProxy``).  Proxies do not compare by value (spec note): ``==`` is
-    identity.
+    (or does not want one).  ``serializer``: the server's, ``'pickle'`` or
+    ``'xmlrpclib'`` (``serializers.py``).  ``exposed`` is accepted for
+    CPython's constructor signature (it is used by ``AutoProxy``).  Proxies
+    do not compare by value (spec note): ``==`` is identity.
     """
 
     #: True for proxies made by ``AutoProxy`` (they pickle their exposed list).
@@ -296,7 +306,7 @@ class BaseProxy:
         thread = threading.current_thread()
         if thread is not threading.main_thread():
             name += '|' + thread.name
-        conn = connect_to_server(self._token.address, self._authkey)
+        conn = connect_to_server(self._token.address, self._authkey, self._serializer)
         dispatch(conn, None, 'accept_connection', (name,))
         self._tls.connection = conn
         return conn
@@ -321,7 +331,7 @@ class BaseProxy:
         return proxy
 
     def _incref(self):
-        conn = connect_to_server(self._token.address, self._authkey)
+        conn = connect_to_server(self._token.address, self._authkey, self._serializer)
         try:
             dispatch(conn, None, 'incref', (self._id,))
         finally:
@@ -332,16 +342,17 @@ class BaseProxy:
     def _own_reference(self):
         """Take charge of one reference: give it back when this proxy dies."""
         self._link.ids.add(self._id)
-        util.Finalize(self, BaseProxy._decref, args=(self._token, self._authkey, self._link),
+        util.Finalize(self, BaseProxy._decref,
+                      args=(self._token, self._authkey, self._serializer, self._link),
                       exitpriority=10)
 
     @staticmethod
-    def _decref(token, authkey, link):
+    def _decref(token, authkey, serializer, link):
         link.ids.discard(token.id)
         if not link.gone:
             try:
                 util.debug('DECREF %r', token.id)
-                conn = connect_to_server(token.address, authkey)
+                conn = connect_to_server(token.address, authkey, serializer)
                 try:
                     dispatch(conn, None, 'decref', (token.id,))
                 finally:
@@ -415,7 +426,7 @@ def AutoProxy(token, serializer='pickle', manager=None, authkey=None, exposed=No
     if authkey is None:
         authkey = current_process().authkey
     if exposed is None:
-        conn = connect_to_server(token.address, authkey)
+        conn = connect_to_server(token.address, authkey, serializer)
         try:
             exposed = dispatch(conn, None, 'get_methods', (token,))
         finally:

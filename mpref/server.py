@@ -2,8 +2,8 @@
 (spec 16.6.1.4, 16.6.2.7, 16.6.2.8.1).
 
 Chapter: ``notebooks/06_managers_and_proxies.ipynb``.  This code runs in the
-manager's (server) process; its creator uses only ``RegistryEntry`` and
-``check_serializer`` from here.  The handle the creator holds, which starts
+manager's (server) process; its creator uses only ``Server`` (to run it)
+and ``RegistryEntry`` from here.  The handle the creator holds, which starts
 this process, is ``managers.py``; the client side is ``proxies.py``;
 ``docs/managers.md`` follows one proxy call through the three.
 
@@ -39,7 +39,6 @@ lists what cannot cross).
 
 import functools
 import os
-import pickle
 import socket
 import threading
 import traceback
@@ -51,6 +50,7 @@ from .exceptions import AuthenticationError
 from .process import AuthenticationString
 from .proxies import (ERROR, GETVALUE, PROXY, RETURN, TRACEBACK, UNSERIALIZABLE, Token,
                       set_local_server)
+from .serializers import check_serializer, survives, wrap_connection
 
 __all__ = ['Server', 'RegistryEntry', 'public_methods']
 
@@ -96,6 +96,7 @@ class Server:
     def __init__(self, registry, address, authkey, serializer='pickle', lifeline=None):
         check_serializer(serializer)
         self.registry = registry
+        self.serializer = serializer
         self.authkey = AuthenticationString(check_authkey(authkey))
         if address is None:
             # In the spec's logging session the socket sits in the manager's
@@ -188,19 +189,20 @@ class Server:
 
     # -- one connection -------------------------------------------------------
 
-    def _handle_request(self, conn):
+    def _handle_request(self, raw_conn):
         """Serve one connection: handshake, then one public function."""
         with self._clients_lock:
-            self._clients.add(conn)
+            self._clients.add(raw_conn)
         try:
             try:
                 # The same bounded handshake Listener.accept() runs, but here
                 # in this connection's thread.
-                run_handshake(conn, self.authkey, deliver_first=True,
+                run_handshake(raw_conn, self.authkey, deliver_first=True,
                               timeout=HANDSHAKE_TIMEOUT)
             except AuthenticationError as exc:
                 util.info('manager refused a connection: %s', exc)
                 return
+            conn = wrap_connection(raw_conn, self.serializer)
             try:
                 request = conn.recv()
                 _ignored, funcname, args, kwds = request
@@ -229,8 +231,8 @@ class Server:
             util.debug('connection to a manager client lost: %s', exc)
         finally:
             with self._clients_lock:
-                self._clients.discard(conn)
-            conn.close()
+                self._clients.discard(raw_conn)
+            raw_conn.close()
 
     def serve_client(self, conn):
         """Serve proxy calls ``(id, methodname, args, kwds)`` until the client hangs up.
@@ -269,7 +271,7 @@ class Server:
                 except Exception as exc:
                     # The caller re-raises it with its type -- if it can be
                     # rebuilt there; if not, send the traceback as text.
-                    reply = (ERROR, exc) if _survives_pickling(exc) else (
+                    reply = (ERROR, exc) if survives(exc, self.serializer) else (
                         TRACEBACK, traceback.format_exc())
                 else:
                     typeid = method_to_typeid and method_to_typeid.get(methodname)
@@ -364,16 +366,6 @@ class Server:
                              for ident, count in sorted(self.id_to_refcount.items()))
 
 
-def _survives_pickling(exc):
-    """Whether ``exc`` can be pickled *and* unpickled (an exception whose
-    ``__init__`` wants other arguments than its ``args`` cannot)."""
-    try:
-        pickle.loads(pickle.dumps(exc, pickle.HIGHEST_PROTOCOL))
-    except Exception:
-        return False
-    return True
-
-
 def _find_method(obj, methodname):
     try:
         return getattr(obj, methodname)
@@ -400,10 +392,3 @@ _SLICE_METHODS = {
 }
 
 _VIEW_TYPES = frozenset(type(getattr({}, name)()) for name in ('keys', 'values', 'items'))
-
-
-def check_serializer(serializer):
-    """Refuse any ``serializer`` but ``'pickle'`` (the manager checks too, before starting)."""
-    if serializer != 'pickle':
-        raise ValueError("serializer must be 'pickle' (the only one mpref has), not %r"
-                         % (serializer,))
