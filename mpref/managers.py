@@ -39,7 +39,7 @@ from .pool import Pool
 from .proxies import (AcquirerProxy, ArrayProxy, AsyncResultProxy, AutoProxy, BaseProxy,
                       ConditionProxy, DictProxy, EventProxy, IteratorProxy, ListProxy,
                       NamespaceProxy, PoolProxy, RemoteError, Token, ValueProxy,
-                      connect_to_server, dispatch, forget_address)
+                      connect_to_server, dispatch, forget_address, new_session)
 from .serializers import check_serializer
 from .server import RegistryEntry, Server, public_methods
 
@@ -132,6 +132,8 @@ class BaseManager:
             dispatch(conn, None, 'dummy')
         finally:
             conn.close()
+        # Perhaps not the server this process reached at this address before.
+        new_session(self._address)
         self._state.value = _State.STARTED
 
     def start(self, initializer=None, initargs=()):
@@ -179,6 +181,7 @@ class BaseManager:
         # which it removes as it exits -- unless it is killed; then we do.
         server_dir = os.path.dirname(value) if self._address is None else None
         self._address = value
+        new_session(value)           # a fixed address may have served an earlier server
         self._process = process
         self._state.value = _State.STARTED
         self._shutdown = util.Finalize(

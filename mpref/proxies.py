@@ -41,6 +41,7 @@ weakref callback sends ``decref``; at zero the server deletes the referent.
 """
 
 import os
+import select
 import threading
 
 from . import util
@@ -113,6 +114,15 @@ def connect_to_server(address, authkey, serializer='pickle'):
     return wrap_connection(conn, serializer)
 
 
+def connection_lost(exc, address):
+    """``exc`` (an ``OSError`` or ``EOFError`` from a proxy's connection), saying what it means."""
+    message = ('the connection to the manager at %r was lost (its server has shut down or '
+               'died): %s' % (address, exc or type(exc).__name__))
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return type(exc)(exc.errno, message)
+    return type(exc)(message)
+
+
 def dispatch(conn, ident, methodname, args=(), kwds={}):
     """Send one request on ``conn`` and return the result (or raise the error)."""
     conn.send((ident, methodname, args, kwds))
@@ -142,8 +152,12 @@ def convert_to_error(kind, result):
 # --------------------------------------------------------------------------
 
 class _ThreadConnection(threading.local):
-    """Each thread's own connection to one server (None until its first call)."""
+    """Each thread's own connection to one server (None until its first call),
+    a ``select.poll`` object watching it, and the session of the link it was
+    made in."""
     connection = None
+    poller = None
+    session = 0
 
 
 class _ServerLink:
@@ -151,14 +165,18 @@ class _ServerLink:
 
     ``ids``: the referents this process holds references to (when it drops
     the last, the calling thread's connection is closed).  ``local``: one
-    connection per thread.  ``gone``: the server was shut down by its
-    manager, so there is no one left to ``decref``.  A forked child starts
-    with neither ids nor connections: the parent's sockets are not its own.
+    connection per thread.  ``session``: counts the ``connect()``s and
+    ``start()``s that reached a server at this address; a thread's connection
+    made in an earlier session is not used again (``new_session``).
+    ``gone``: the server was shut down by its manager, so there is no one
+    left to ``decref``.  A forked child starts with neither ids nor
+    connections: the parent's sockets are not its own.
     """
 
     def __init__(self):
         self.ids = set()
         self.local = _ThreadConnection()
+        self.session = 0
         self.gone = False
         util.register_after_fork(self, _ServerLink._after_fork)
 
@@ -187,6 +205,17 @@ def _link_for(address):
         if link is None:
             link = _links[address] = _ServerLink()
         return link
+
+
+def new_session(address):
+    """A manager ``connect()``ed to, or ``start()``ed, a server at ``address``.
+
+    The server there now may not be the one this process's cached
+    connections lead to (it was restarted at the same address, or the old
+    one's host vanished without a word): every thread's next call opens a
+    new connection.
+    """
+    _link_for(address).session += 1
 
 
 def forget_address(address):
@@ -257,11 +286,25 @@ class BaseProxy:
         here with its type; any other failure in the server (including an
         unexposed ``methodname``) raises ``RemoteError`` with its traceback.
         """
-        conn = self._tls.connection
-        if conn is None:
+        tls = self._tls
+        conn = tls.connection
+        # Between calls nothing is due on a connection whose ends take turns:
+        # a readable one is at end of file -- its server is gone.
+        if conn is None or tls.session != self._link.session or tls.poller.poll(0):
             conn = self._connect()
-        conn.send((self._id, methodname, args, kwds))
-        kind, result = conn.recv_in_turn()
+        try:
+            conn.send((self._id, methodname, args, kwds))
+            kind, result = conn.recv_in_turn()
+        except (OSError, EOFError) as exc:
+            self._drop_connection()
+            raise connection_lost(exc, self._token.address) from None
+        except Exception:
+            raise       # the request would not pickle, or the reply not unpickle: in step
+        except BaseException:
+            # Interrupted mid-exchange (Ctrl-C): the reply may still come,
+            # and would answer the next request.  Never use it again.
+            self._drop_connection()
+            raise
         if kind == RETURN:
             return result
         if kind == PROXY:
@@ -301,15 +344,29 @@ class BaseProxy:
 
     def _connect(self):
         """Open this thread's connection to the server and make it a serving one."""
+        self._drop_connection()
         util.debug('making connection to manager')
         name = current_process().name
         thread = threading.current_thread()
         if thread is not threading.main_thread():
             name += '|' + thread.name
         conn = connect_to_server(self._token.address, self._authkey, self._serializer)
-        dispatch(conn, None, 'accept_connection', (name,))
-        self._tls.connection = conn
+        try:
+            dispatch(conn, None, 'accept_connection', (name,))
+        except BaseException:
+            conn.close()
+            raise
+        poller = select.poll()      # kept: a call pays one system call for this check
+        poller.register(conn.fileno(), select.POLLIN)
+        self._tls.connection, self._tls.poller = conn, poller
+        self._tls.session = self._link.session
         return conn
+
+    def _drop_connection(self):
+        """Close this thread's connection (if any): the next call makes a new one."""
+        conn, self._tls.connection = self._tls.connection, None
+        if conn is not None:
+            conn.close()
 
     def _proxy_for_result(self, exposed, token):
         # The server made a new referent (refcount 1) for a method in

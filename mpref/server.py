@@ -255,7 +255,12 @@ class Server:
                 return
             try:
                 ident, methodname, args, kwds = request
-                obj, exposed, method_to_typeid = id_to_obj[ident]
+                try:
+                    obj, exposed, method_to_typeid = id_to_obj[ident]
+                except KeyError:
+                    raise KeyError('no shared object with id %r in this manager (it was freed, '
+                                   'or the proxy belongs to an earlier server at this address)'
+                                   % (ident,)) from None
                 if methodname in exposed:
                     function = _find_method(obj, methodname)
                 elif methodname in _FALLBACKS:
