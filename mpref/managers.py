@@ -36,10 +36,11 @@ from .exceptions import ProcessError
 from .framing import Pipe
 from .process import AuthenticationString, Process, current_process
 from .pool import Pool
-from .proxies import (AcquirerProxy, ArrayProxy, AsyncResultProxy, AutoProxy, BaseProxy,
-                      ConditionProxy, DictProxy, EventProxy, IteratorProxy, ListProxy,
-                      NamespaceProxy, PoolProxy, RemoteError, Token, ValueProxy,
-                      connect_to_server, dispatch, forget_address, new_session)
+from .proxies import (AutoProxy, BaseProxy, RemoteError, Token, connect_to_server, dispatch,
+                      forget_address, new_session, sending_to)
+from .proxytypes import (AcquirerProxy, ArrayProxy, AsyncResultProxy, ConditionProxy,
+                         DictProxy, EventProxy, IteratorProxy, ListProxy, NamespaceProxy,
+                         PoolProxy, ValueProxy)
 from .serializers import check_serializer
 from .server import RegistryEntry, Server, public_methods
 
@@ -238,7 +239,8 @@ class BaseManager:
                                'creating shared objects' % self._state.value)
         conn = connect_to_server(self._address, self._authkey, self._serializer)
         try:
-            ident, exposed = dispatch(conn, None, 'create', (typeid,) + args, kwds)
+            with sending_to(self._address):
+                ident, exposed = dispatch(conn, None, 'create', (typeid,) + args, kwds)
         finally:
             conn.close()
         return Token(typeid, self._address, ident), exposed

@@ -41,6 +41,7 @@ import functools
 import os
 import socket
 import threading
+import time
 import traceback
 from typing import NamedTuple
 
@@ -58,6 +59,11 @@ __all__ = ['Server', 'RegistryEntry', 'public_methods']
 #: client that connects and says nothing is then dropped; meanwhile it
 #: occupies only its own thread, never the accepting one.
 HANDSHAKE_TIMEOUT = 20.0
+
+#: Seconds a pickled proxy keeps its referent alive while no one has
+#: unpickled it (``Server.incref_in_transit``): the bound on what a pickle that
+#: is never unpickled costs.
+TRANSIT_TIMEOUT = 600.0
 
 
 class RegistryEntry(NamedTuple):
@@ -91,7 +97,8 @@ class Server:
 
     #: The functions a client may ask for on a fresh connection.
     PUBLIC = ('shutdown', 'create', 'accept_connection', 'get_methods', 'debug_info',
-              'number_of_objects', 'dummy', 'incref', 'decref')
+              'number_of_objects', 'dummy', 'incref', 'decref',
+              'incref_in_transit', 'adopt')          # mpref's own, for pickled proxies
 
     def __init__(self, registry, address, authkey, serializer='pickle', lifeline=None):
         check_serializer(serializer)
@@ -108,7 +115,8 @@ class Server:
         self.address = self.listener.address
         self.id_to_obj = {}
         self.id_to_refcount = {}
-        self.mutex = threading.Lock()            # guards the two tables above
+        self.id_to_transit = {}                  # id -> times of its references in transit
+        self.mutex = threading.Lock()            # guards the three tables above
         self.stop_event = threading.Event()
         self._lifeline = lifeline
         self._clients = set()                    # connections being served
@@ -220,6 +228,8 @@ class Server:
                 conn.send((RETURN, None))
                 self.serve_client(conn)
                 return
+            if self.id_to_transit:
+                self._release_expired_transits()
             try:
                 reply = (RETURN, getattr(self, funcname)(conn, *args, **kwds))
             except Exception:
@@ -349,6 +359,69 @@ class Server:
         # The referent goes when ``entry`` does -- outside the mutex, because
         # its __del__ may run arbitrary code (say, drop a proxy of its own).
         del entry
+
+    # -- references in transit: a proxy pickled on its way to another process
+
+    def incref_in_transit(self, conn, ident):
+        """One reference for a pickled proxy, until the receiver ``adopt``s it.
+
+        Without it, a proxy whose sender drops its own proxy right after
+        pickling it (``queue.put(manager.list())``) would lose its referent
+        before the receiver's ``incref``.  A pickle that is never unpickled
+        holds it for ``TRANSIT_TIMEOUT`` seconds at most.
+        """
+        with self.mutex:
+            if ident not in self.id_to_refcount:
+                raise KeyError('no shared object with id %r in this manager' % ident)
+            self.id_to_refcount[ident] += 1
+            self.id_to_transit.setdefault(ident, []).append(time.monotonic())
+
+    def adopt(self, conn, ident):
+        """A pickled proxy was unpickled: its reference in transit becomes the new
+        proxy's.  (None left -- the same pickle unpickled twice, or too late -- a
+        new reference, as ``incref``.)"""
+        if self._take_transit(ident):
+            return
+        try:
+            self.incref(conn, ident)
+        except KeyError:
+            raise KeyError('no shared object with id %r in this manager: the pickled proxy '
+                           'was unpickled after its referent was freed (more than %s s after '
+                           'pickling, when no other proxy was left)'
+                           % (ident, TRANSIT_TIMEOUT)) from None
+
+    def drop_transit(self, ident):
+        """A pickled proxy was unpickled here, to its referent: its reference
+        in transit is given back (called by ``proxies.RebuildProxy``)."""
+        if self._take_transit(ident):
+            self.decref(None, ident)
+
+    def _take_transit(self, ident):
+        with self.mutex:
+            times = self.id_to_transit.get(ident)
+            if not times:
+                return False
+            times.pop(0)
+            if not times:
+                del self.id_to_transit[ident]
+            return True
+
+    def _release_expired_transits(self):
+        """Give back the references in transit older than ``TRANSIT_TIMEOUT``
+        (run before each public function: no thread of its own)."""
+        too_old = time.monotonic() - TRANSIT_TIMEOUT
+        expired = []
+        with self.mutex:
+            for ident, times in list(self.id_to_transit.items()):
+                while times and times[0] < too_old:
+                    times.pop(0)
+                    expired.append(ident)
+                if not times:
+                    del self.id_to_transit[ident]
+        for ident in expired:
+            util.info('a pickled proxy for %r was not unpickled within %s s: its reference '
+                      'is given back', ident, TRANSIT_TIMEOUT)
+            self.decref(None, ident)
 
     def get_methods(self, conn, token):
         return tuple(self.id_to_obj[token.id][1])
