@@ -22,12 +22,14 @@ name here is imported directly from the module that defines it -- one hop from
                        ``Condition``, ``Event``
 ``queues.py``          ``Queue``, ``JoinableQueue`` (a pipe, semaphores, a feeder thread)
 ``sharedctypes.py``    ``Value``, ``Array``, ``RawValue``, ``RawArray`` (over ``heap.py``)
-``proxies.py``         ``BaseProxy`` and the proxy types (the client side)
+``serializers.py``     a manager's messages as pickles or as XML-RPC
+``proxies.py``         ``BaseProxy``, the client side of a manager
+``proxytypes.py``      the proxy types of ``SyncManager``'s objects
 ``server.py``          ``Server``, what runs in a manager's server process
-``managers.py``        ``Manager``, ``BaseManager``, ``SyncManager``
 ``pool_worker.py``     a pool worker's life
 ``pool_core.py``       the pool's machinery: workers, dispatch, the result thread
 ``pool.py``            ``Pool``, ``AsyncResult``, the imap iterators
+``managers.py``        ``Manager``, ``BaseManager``, ``SyncManager``
 ``dummy/``             the same API over threads (``import mpref.dummy``)
 =====================  =================================================
 

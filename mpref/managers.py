@@ -31,15 +31,18 @@ import signal
 import threading
 
 from . import util
-from .connection import Client, check_authkey
+from .connection import check_authkey
 from .exceptions import ProcessError
 from .framing import Pipe
 from .process import AuthenticationString, Process, current_process
-from .proxies import (AcquirerProxy, ArrayProxy, AutoProxy, BaseProxy, ConditionProxy,
-                      DictProxy, EventProxy, IteratorProxy, ListProxy, NamespaceProxy,
-                      RemoteError, Token, ValueProxy, connect_to_server, dispatch,
-                      forget_address)
-from .server import RegistryEntry, Server, check_serializer, public_methods
+from .pool import Pool
+from .proxies import (AutoProxy, BaseProxy, RemoteError, Token, connect_to_server, dispatch,
+                      forget_address, new_session, sending_to)
+from .proxytypes import (AcquirerProxy, ArrayProxy, AsyncResultProxy, ConditionProxy,
+                         DictProxy, EventProxy, IteratorProxy, ListProxy, NamespaceProxy,
+                         PoolProxy, ValueProxy)
+from .serializers import check_serializer
+from .server import RegistryEntry, Server, public_methods
 
 # ``BaseProxy``, ``RemoteError``, ``Token``, ``dispatch``, ``Server`` and
 # ``public_methods`` are also offered here, where CPython's programs import them.
@@ -47,7 +50,8 @@ __all__ = ['BaseManager', 'SyncManager', 'BaseProxy', 'Token', 'Server', 'Remote
            'Manager', 'Namespace', 'Value', 'Array', 'dispatch', 'public_methods']
 
 #: Seconds ``shutdown()`` waits for the server process after asking it to
-#: stop, before it uses ``terminate()``.
+#: stop, before it uses ``terminate()``: the default of ``BaseManager``'s
+#: ``shutdown_timeout`` (CPython's is 1.0, short on a busy machine).
 SHUTDOWN_TIMEOUT = 2.0
 
 
@@ -85,19 +89,25 @@ class BaseManager:
     ``current_process().authkey``).  Then either ``start()`` a server
     process, or ``get_server().serve_forever()`` in this process, or
     ``connect()`` to a server running elsewhere.  ``serializer`` (beyond the
-    spec) only accepts ``'pickle'``; ``ctx`` (beyond the spec) is a
-    ``get_context()`` object whose ``Process`` runs the server.
+    spec): ``'pickle'`` or ``'xmlrpclib'``, what the messages between proxies
+    and server are made of (``serializers.py``); ``ctx`` (beyond the spec) is a
+    ``get_context()`` object whose ``Process`` runs the server;
+    ``shutdown_timeout`` (beyond the spec, Python 3.11): the seconds
+    ``shutdown()`` waits for the server process before terminating it, and
+    again before killing it.
     """
 
     _registry = {}
 
-    def __init__(self, address=None, authkey=None, serializer='pickle', ctx=None):
+    def __init__(self, address=None, authkey=None, serializer='pickle', ctx=None, *,
+                 shutdown_timeout=SHUTDOWN_TIMEOUT):
         check_serializer(serializer)
         if authkey is None:
             authkey = current_process().authkey
         self._address = address
         self._authkey = AuthenticationString(check_authkey(authkey))
         self._serializer = serializer
+        self._shutdown_timeout = _check_shutdown_timeout(shutdown_timeout)
         self._Process = Process if ctx is None else ctx.Process
         self._state = _State()
         self._process = None
@@ -118,11 +128,13 @@ class BaseManager:
 
         Raises ``AuthenticationError`` if the keys differ.
         """
-        conn = connect_to_server(self._address, self._authkey)
+        conn = connect_to_server(self._address, self._authkey, self._serializer)
         try:
             dispatch(conn, None, 'dummy')
         finally:
             conn.close()
+        # Perhaps not the server this process reached at this address before.
+        new_session(self._address)
         self._state.value = _State.STARTED
 
     def start(self, initializer=None, initargs=()):
@@ -170,12 +182,13 @@ class BaseManager:
         # which it removes as it exits -- unless it is killed; then we do.
         server_dir = os.path.dirname(value) if self._address is None else None
         self._address = value
+        new_session(value)           # a fixed address may have served an earlier server
         self._process = process
         self._state.value = _State.STARTED
         self._shutdown = util.Finalize(
             self, _finalize_manager,
-            args=(process, self._address, self._authkey, self._state, lifeline_writer,
-                  server_dir),
+            args=(process, self._address, self._authkey, self._serializer, self._state,
+                  lifeline_writer, server_dir, self._shutdown_timeout),
             exitpriority=0)
 
     @classmethod
@@ -224,9 +237,10 @@ class BaseManager:
         if self._state.value != _State.STARTED:
             raise ProcessError('the manager is %s: start() or connect() it before '
                                'creating shared objects' % self._state.value)
-        conn = connect_to_server(self._address, self._authkey)
+        conn = connect_to_server(self._address, self._authkey, self._serializer)
         try:
-            ident, exposed = dispatch(conn, None, 'create', (typeid,) + args, kwds)
+            with sending_to(self._address):
+                ident, exposed = dispatch(conn, None, 'create', (typeid,) + args, kwds)
         finally:
             conn.close()
         return Token(typeid, self._address, ident), exposed
@@ -252,7 +266,7 @@ class BaseManager:
         return self._call_server('debug_info')
 
     def _call_server(self, funcname, *args):
-        conn = connect_to_server(self._address, self._authkey)
+        conn = connect_to_server(self._address, self._authkey, self._serializer)
         try:
             return dispatch(conn, None, funcname, args)
         finally:
@@ -335,23 +349,33 @@ def _close_in_child(conn):
     conn.close()
 
 
-def _finalize_manager(process, address, authkey, state, lifeline, server_dir):
+def _check_shutdown_timeout(seconds):
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise TypeError('shutdown_timeout must be a number of seconds, not %s'
+                        % type(seconds).__name__)
+    if not seconds >= 0:
+        raise ValueError('shutdown_timeout must be at least 0 seconds, not %r' % (seconds,))
+    return seconds
+
+
+def _finalize_manager(process, address, authkey, serializer, state, lifeline, server_dir,
+                      shutdown_timeout):
     """Stop a server started by ``start()``; its manager's finalizer."""
     if process.is_alive():
         util.info('sending shutdown message to manager')
         try:
-            conn = Client(address, authkey=authkey)
+            conn = connect_to_server(address, authkey, serializer)
             try:
                 dispatch(conn, None, 'shutdown')
             finally:
                 conn.close()
         except Exception as exc:
             util.debug('could not send shutdown message: %s', exc)
-        process.join(SHUTDOWN_TIMEOUT)
+        process.join(shutdown_timeout)
         if process.is_alive():
             util.info('manager still alive after shutdown message; terminating it')
             process.terminate()
-            process.join(SHUTDOWN_TIMEOUT)
+            process.join(shutdown_timeout)
             if process.is_alive():
                 process.kill()
                 process.join()
@@ -415,8 +439,9 @@ class SyncManager(BaseManager):
     """The manager ``Manager()`` returns (spec 16.6.2.7).
 
     Its methods create shared ``threading`` primitives, queues, namespaces,
-    values, arrays, dicts and lists, and return proxies for them.  They are
-    added by the ``register`` calls below this class.
+    values, arrays, dicts and lists -- and, beyond the spec's page, a
+    ``Pool`` -- and return proxies for them.  They are added by the
+    ``register`` calls below this class.
     """
 
 
@@ -433,5 +458,10 @@ SyncManager.register('Value', Value, ValueProxy)
 SyncManager.register('Array', Array, ArrayProxy)
 SyncManager.register('list', list, ListProxy)
 SyncManager.register('dict', dict, DictProxy)
-# What a dict proxy's __iter__ returns: a proxy for an iterator in the server.
+# Beyond the spec's page, as in 2.6's own code: a pool whose workers are the
+# server's children, and its results, which stay in the server.
+SyncManager.register('Pool', Pool, PoolProxy)
+SyncManager.register('AsyncResult', proxytype=AsyncResultProxy, create_method=False)
+# What a dict proxy's __iter__ and a pool proxy's imap return: a proxy for an
+# iterator in the server.
 SyncManager.register('Iterator', proxytype=IteratorProxy, create_method=False)

@@ -3,7 +3,8 @@
 
 Chapter: ``notebooks/06_managers_and_proxies.ipynb``.  The server side is
 ``server.py``, and the managers that start it ``managers.py``;
-``docs/managers.md`` follows one call through them.
+``docs/managers.md`` follows one call through them.  ``BaseProxy`` is here;
+the proxy types of ``SyncManager``'s objects are in ``proxytypes.py``.
 
 A *proxy* stands for a *referent* living in a manager's server process.  It
 holds a ``Token`` -- ``(typeid, address of the server, id of the referent)``
@@ -30,28 +31,35 @@ mpref server and the other way round.
 Connections: every *thread* of a process gets its own connection to each
 server (made on its first call, kept in a ``threading.local``), so proxies
 can be used from several threads at once and a blocking call in one thread
-(say ``queue.get()``) never holds up another's.
+(say ``queue.get()``) never holds up another's.  A connection is never used
+again once it failed or was interrupted mid-call, nor once its server hung
+up, nor after a manager ``connect()``ed or ``start()``ed anew at its address
+(a server restarted there: ``new_session``).
 
 Reference counting (16.6.2.8.1): the server counts, per referent, the
 proxies that exist in all processes.  A proxy made by a manager takes over
 the one reference the server counted when creating the referent; a proxy
-unpickled in another process (or inherited by a forked child) adds one
-(``incref``).  When a proxy is garbage collected, a ``util.Finalize``
-weakref callback sends ``decref``; at zero the server deletes the referent.
+inherited by a forked child adds one (``incref``).  When a proxy is garbage
+collected, a ``util.Finalize`` weakref callback sends ``decref``; at zero the
+server deletes the referent.  A proxy *pickled* for another process takes a
+reference for the pickle (``BaseProxy._lend``), which the receiver adopts
+when it unpickles it (``RebuildProxy``): so the referent survives the trip
+even if the sender's own proxy is gone by then -- ``queue.put(manager.list())``.
 """
 
 import os
+import select
+import sys
 import threading
 
 from . import util
 from .connection import Client
 from .process import AuthenticationString, current_process
+from .serializers import MISMATCH_ERRORS, SERIALIZERS, cross_as_struct, wrap_connection
 from .spawn import get_spawning_popen
 
 __all__ = ['Token', 'dispatch', 'RemoteError', 'BaseProxy', 'RebuildProxy', 'AutoProxy',
-           'MakeProxyType', 'IteratorProxy', 'AcquirerProxy', 'ConditionProxy',
-           'EventProxy', 'NamespaceProxy', 'ValueProxy', 'ListProxy', 'DictProxy',
-           'ArrayProxy']
+           'MakeProxyType']
 
 # The message kinds: the first item of every reply.
 RETURN = '#RETURN'                  # (RETURN, value): the method returned value
@@ -63,6 +71,7 @@ UNSERIALIZABLE = '#UNSERIALIZABLE'  # (UNSERIALIZABLE, text): the reply would no
 GETVALUE = '#GETVALUE'
 
 
+@cross_as_struct                # it travels in replies and requests, whatever the serializer
 class Token:
     """Identifies a shared object: its ``typeid``, its server's ``address``, its ``id``."""
 
@@ -75,7 +84,9 @@ class Token:
         return (self.typeid, self.address, self.id)
 
     def __setstate__(self, state):
-        self.typeid, self.address, self.id = state
+        self.typeid, address, self.id = state
+        # XML-RPC (serializers.py) turns a (host, port) tuple into a list.
+        self.address = tuple(address) if isinstance(address, list) else address
 
     def __repr__(self):
         return '%s(typeid=%r, address=%r, id=%r)' % (type(self).__name__, self.typeid,
@@ -92,24 +103,39 @@ class RemoteError(Exception):
         return '\n' + '-' * 75 + '\n' + str(self.args[0]) + '-' * 75
 
 
-def connect_to_server(address, authkey):
-    """``Client(address, authkey=authkey)``, saying so when no manager is there.
+def connect_to_server(address, authkey, serializer='pickle'):
+    """``Client(address, authkey=authkey)`` speaking ``serializer``, saying so when
+    no manager is there.
 
     The socket error alone ("No such file or directory", "Connection
     refused") does not tell a user that the manager has shut down or died;
     the same exception type, with a message that does.
     """
     try:
-        return Client(address, authkey=authkey)
+        conn = Client(address, authkey=authkey)
     except (FileNotFoundError, ConnectionRefusedError) as exc:
         raise type(exc)(exc.errno, 'no manager is serving at %r (it has been shut down, or '
                                    'its process has died): %s' % (address, exc.strerror)) from None
+    return wrap_connection(conn, serializer)
+
+
+def connection_lost(exc, address):
+    """``exc`` (an ``OSError`` or ``EOFError`` from a proxy's connection), saying what it means."""
+    message = ('the connection to the manager at %r was lost (its server has shut down or '
+               'died): %s' % (address, exc or type(exc).__name__))
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return type(exc)(exc.errno, message)
+    return type(exc)(message)
 
 
 def dispatch(conn, ident, methodname, args=(), kwds={}):
     """Send one request on ``conn`` and return the result (or raise the error)."""
     conn.send((ident, methodname, args, kwds))
-    kind, result = conn.recv()
+    try:
+        kind, result = conn.recv()
+    except MISMATCH_ERRORS as exc:
+        raise type(exc)('the reply could not be read (%s): a manager and its clients must '
+                        'use the same serializer, %s' % (exc, ' or '.join(SERIALIZERS))) from None
     if kind == RETURN:
         return result
     raise convert_to_error(kind, result)
@@ -131,8 +157,12 @@ def convert_to_error(kind, result):
 # --------------------------------------------------------------------------
 
 class _ThreadConnection(threading.local):
-    """Each thread's own connection to one server (None until its first call)."""
+    """Each thread's own connection to one server (None until its first call),
+    a ``select.poll`` object watching it, and the session of the link it was
+    made in."""
     connection = None
+    poller = None
+    session = 0
 
 
 class _ServerLink:
@@ -140,14 +170,18 @@ class _ServerLink:
 
     ``ids``: the referents this process holds references to (when it drops
     the last, the calling thread's connection is closed).  ``local``: one
-    connection per thread.  ``gone``: the server was shut down by its
-    manager, so there is no one left to ``decref``.  A forked child starts
-    with neither ids nor connections: the parent's sockets are not its own.
+    connection per thread.  ``session``: counts the ``connect()``s and
+    ``start()``s that reached a server at this address; a thread's connection
+    made in an earlier session is not used again (``new_session``).
+    ``gone``: the server was shut down by its manager, so there is no one
+    left to ``decref``.  A forked child starts with neither ids nor
+    connections: the parent's sockets are not its own.
     """
 
     def __init__(self):
         self.ids = set()
         self.local = _ThreadConnection()
+        self.session = 0
         self.gone = False
         util.register_after_fork(self, _ServerLink._after_fork)
 
@@ -176,6 +210,17 @@ def _link_for(address):
         if link is None:
             link = _links[address] = _ServerLink()
         return link
+
+
+def new_session(address):
+    """A manager ``connect()``ed to, or ``start()``ed, a server at ``address``.
+
+    The server there now may not be the one this process's cached
+    connections lead to (it was restarted at the same address, or the old
+    one's host vanished without a word): every thread's next call opens a
+    new connection.
+    """
+    _link_for(address).session += 1
 
 
 def forget_address(address):
@@ -210,10 +255,10 @@ class BaseProxy:
     that made it, used to find the proxy type of returned shared objects;
     ``authkey`` defaults to the manager's or ``current_process().authkey``.
     ``incref=False`` means the caller already owns a reference for this proxy
-    (or does not want one).  ``serializer`` and ``exposed`` are accepted
-    for CPython's constructor signature (``exposed`` is used by
-    ``AutoProxy``).  Proxies do not compare by value (spec note): ``==`` is
-    identity.
+    (or does not want one).  ``serializer``: the server's, ``'pickle'`` or
+    ``'xmlrpclib'`` (``serializers.py``).  ``exposed`` is accepted for
+    CPython's constructor signature (it is used by ``AutoProxy``).  Proxies
+    do not compare by value (spec note): ``==`` is identity.
     """
 
     #: True for proxies made by ``AutoProxy`` (they pickle their exposed list).
@@ -246,11 +291,29 @@ class BaseProxy:
         here with its type; any other failure in the server (including an
         unexposed ``methodname``) raises ``RemoteError`` with its traceback.
         """
-        conn = self._tls.connection
-        if conn is None:
+        tls = self._tls
+        conn = tls.connection
+        # Between calls nothing is due on a connection whose ends take turns:
+        # a readable one is at end of file -- its server is gone.
+        if conn is None or tls.session != self._link.session or tls.poller.poll(0):
             conn = self._connect()
-        conn.send((self._id, methodname, args, kwds))
-        kind, result = conn.recv_in_turn()
+        try:
+            if args or kwds:
+                with sending_to(self._token.address):
+                    conn.send((self._id, methodname, args, kwds))
+            else:
+                conn.send((self._id, methodname, args, kwds))
+            kind, result = conn.recv_in_turn()
+        except (OSError, EOFError) as exc:
+            self._drop_connection()
+            raise connection_lost(exc, self._token.address) from None
+        except Exception:
+            raise       # the request would not pickle, or the reply not unpickle: in step
+        except BaseException:
+            # Interrupted mid-exchange (Ctrl-C): the reply may still come,
+            # and would answer the next request.  Never use it again.
+            self._drop_connection()
+            raise
         if kind == RETURN:
             return result
         if kind == PROXY:
@@ -278,6 +341,8 @@ class BaseProxy:
             # An authkey travels only to a child being spawned (as the
             # Process's own does); elsewhere the receiver uses its own.
             kwds['authkey'] = self._authkey
+        if getattr(_destination, 'address', None) != self._token.address and self._lend():
+            kwds['transit'] = True
         if self._isauto:
             kwds['exposed'] = self._exposed_
             return RebuildProxy, (AutoProxy, self._token, self._serializer, kwds)
@@ -290,15 +355,29 @@ class BaseProxy:
 
     def _connect(self):
         """Open this thread's connection to the server and make it a serving one."""
+        self._drop_connection()
         util.debug('making connection to manager')
         name = current_process().name
         thread = threading.current_thread()
         if thread is not threading.main_thread():
             name += '|' + thread.name
-        conn = connect_to_server(self._token.address, self._authkey)
-        dispatch(conn, None, 'accept_connection', (name,))
-        self._tls.connection = conn
+        conn = connect_to_server(self._token.address, self._authkey, self._serializer)
+        try:
+            dispatch(conn, None, 'accept_connection', (name,))
+        except BaseException:
+            conn.close()
+            raise
+        poller = select.poll()      # kept: a call pays one system call for this check
+        poller.register(conn.fileno(), select.POLLIN)
+        self._tls.connection, self._tls.poller = conn, poller
+        self._tls.session = self._link.session
         return conn
+
+    def _drop_connection(self):
+        """Close this thread's connection (if any): the next call makes a new one."""
+        conn, self._tls.connection = self._tls.connection, None
+        if conn is not None:
+            conn.close()
 
     def _proxy_for_result(self, exposed, token):
         # The server made a new referent (refcount 1) for a method in
@@ -313,34 +392,62 @@ class BaseProxy:
         else:
             # Unpickled in another process (no manager to ask), or a typeid
             # only the server registered: built-in types are known here.
-            proxytype = _PROXYTYPE_WITHOUT_MANAGER.get(token.typeid, AutoProxy)
+            proxytype = PROXYTYPE_WITHOUT_MANAGER.get(token.typeid, AutoProxy)
         proxy = proxytype(token, self._serializer, manager=self._manager,
                           authkey=self._authkey, exposed=exposed, incref=False)
         proxy._own_reference()
         return proxy
 
     def _incref(self):
-        conn = connect_to_server(self._token.address, self._authkey)
+        self._take_reference('incref')
+
+    def _take_reference(self, funcname):
+        """Ask the server for a reference (``incref``, or ``adopt`` one in
+        transit) and take charge of it."""
+        conn = connect_to_server(self._token.address, self._authkey, self._serializer)
         try:
-            dispatch(conn, None, 'incref', (self._id,))
+            dispatch(conn, None, funcname, (self._id,))
         finally:
             conn.close()
         util.debug('INCREF %r', self._id)
         self._own_reference()
 
+    def _lend(self):
+        """Take a reference in transit for the pickle being made of this proxy.
+
+        The receiver adopts it (``RebuildProxy``), so the referent lives while
+        the pickle travels, even if this proxy is gone by then.  False if the
+        server cannot (gone, or a stdlib server, which has no
+        ``incref_in_transit``): the receiver then asks for its own reference
+        on arrival, as CPython's proxies do.
+        """
+        if self._link.gone:
+            return False
+        try:
+            conn = connect_to_server(self._token.address, self._authkey, self._serializer)
+            try:
+                dispatch(conn, None, 'incref_in_transit', (self._id,))
+            finally:
+                conn.close()
+        except Exception as exc:
+            util.debug('pickling %r with no reference in transit: %s', self, exc)
+            return False
+        return True
+
     def _own_reference(self):
         """Take charge of one reference: give it back when this proxy dies."""
         self._link.ids.add(self._id)
-        util.Finalize(self, BaseProxy._decref, args=(self._token, self._authkey, self._link),
+        util.Finalize(self, BaseProxy._decref,
+                      args=(self._token, self._authkey, self._serializer, self._link),
                       exitpriority=10)
 
     @staticmethod
-    def _decref(token, authkey, link):
+    def _decref(token, authkey, serializer, link):
         link.ids.discard(token.id)
         if not link.gone:
             try:
                 util.debug('DECREF %r', token.id)
-                conn = connect_to_server(token.address, authkey)
+                conn = connect_to_server(token.address, authkey, serializer)
                 try:
                     dispatch(conn, None, 'decref', (token.id,))
                 finally:
@@ -369,19 +476,53 @@ def RebuildProxy(func, token, serializer, kwds):
 
     Inside the manager's process the referent itself is returned (spec
     16.6.2.8): a list proxy appended to another shared list puts the
-    referent inside it.
+    referent inside it.  A pickle made with a reference in transit
+    (``BaseProxy._lend``) hands it to the new proxy (``adopt``), or gives it
+    back in the server.
     """
+    in_transit = kwds.pop('transit', False)
     server = _local_server
     if server is not None and server.address == token.address:
-        return server.id_to_obj[token.id][0]
-    return func(token, serializer, incref=kwds.pop('incref', True), **kwds)
+        referent = server.id_to_obj[token.id][0]
+        if in_transit:
+            server.drop_transit(token.id)
+        return referent
+    if not in_transit:
+        return func(token, serializer, incref=kwds.pop('incref', True), **kwds)
+    kwds.pop('incref', None)
+    proxy = func(token, serializer, incref=False, **kwds)
+    proxy._take_reference('adopt')
+    return proxy
+
+
+class sending_to:
+    """``with sending_to(address):`` -- a message to that server is being pickled.
+
+    A proxy of that same server pickles without a reference in transit: the
+    server unpickles it to its referent (``RebuildProxy``) while the sender
+    still holds the proxy (it is among the arguments of the call).
+    """
+    __slots__ = ('address', 'previous')
+
+    def __init__(self, address):
+        self.address = address
+
+    def __enter__(self):
+        self.previous = getattr(_destination, 'address', None)
+        _destination.address = self.address
+
+    def __exit__(self, *exc_info):
+        _destination.address = self.previous
+
+
+_destination = threading.local()        # .address: see sending_to
 
 
 # --------------------------------------------------------------------------
-# Proxy types
+# Making proxy types (SyncManager's own are in proxytypes.py)
 # --------------------------------------------------------------------------
 
-def _forward(name):
+def forward(name):
     """A proxy method that calls the referent's method ``name``."""
     def method(self, *args, **kwds):
         return self._callmethod(name, args, kwds)
@@ -389,20 +530,27 @@ def _forward(name):
     return method
 
 
-_proxy_types = {}       # (name, exposed) -> class, so AutoProxy makes each type once
+_proxy_types = {}       # (name, exposed, module) -> class: AutoProxy makes each type once
 
 
 def MakeProxyType(name, exposed):
-    """Return a ``BaseProxy`` subclass with one forwarding method per exposed name."""
+    """Return a ``BaseProxy`` subclass with one forwarding method per exposed name.
+
+    The class belongs to the caller's module (as a ``namedtuple`` does), so
+    that a registry naming it pickles, e.g. to a spawned server.
+    """
     exposed = tuple(exposed)
+    module = sys._getframe(1).f_globals.get('__name__', __name__)
+    key = (name, exposed, module)
     try:
-        return _proxy_types[(name, exposed)]
+        return _proxy_types[key]
     except KeyError:
         pass
-    namespace = {method_name: _forward(method_name) for method_name in exposed}
+    namespace = {method_name: forward(method_name) for method_name in exposed}
     namespace['_exposed_'] = exposed
+    namespace['__module__'] = module
     proxy_type = type(name, (BaseProxy,), namespace)
-    _proxy_types[(name, exposed)] = proxy_type
+    _proxy_types[key] = proxy_type
     return proxy_type
 
 
@@ -414,7 +562,7 @@ def AutoProxy(token, serializer='pickle', manager=None, authkey=None, exposed=No
     if authkey is None:
         authkey = current_process().authkey
     if exposed is None:
-        conn = connect_to_server(token.address, authkey)
+        conn = connect_to_server(token.address, authkey, serializer)
         try:
             exposed = dispatch(conn, None, 'get_methods', (token,))
         finally:
@@ -425,150 +573,8 @@ def AutoProxy(token, serializer='pickle', manager=None, authkey=None, exposed=No
     return proxy
 
 
-class IteratorProxy(BaseProxy):
-    """A proxy for an iterator in the server (what a dict proxy's iter() returns)."""
-    _exposed_ = ('__next__', 'send', 'throw', 'close')
-
-    def __iter__(self):
-        return self
-
-    __next__ = _forward('__next__')
-    send = _forward('send')
-    throw = _forward('throw')
-    close = _forward('close')
-
-
-class AcquirerProxy(BaseProxy):
-    """A proxy for a ``Lock``, ``RLock``, ``Semaphore`` or ``BoundedSemaphore``.
-
-    The server thread serving this thread's connection does the acquiring,
-    so an ``RLock`` is owned by (and must be released from) the same thread.
-    """
-    _exposed_ = ('acquire', 'release')
-
-    def acquire(self, blocking=True, timeout=None):
-        args = (blocking,) if timeout is None else (blocking, timeout)
-        return self._callmethod('acquire', args)
-
-    def release(self):
-        return self._callmethod('release')
-
-    def __enter__(self):
-        return self._callmethod('acquire')
-
-    def __exit__(self, *exc_info):
-        return self._callmethod('release')
-
-
-class ConditionProxy(AcquirerProxy):
-    """A proxy for a ``threading.Condition`` in the server."""
-    _exposed_ = ('acquire', 'release', 'wait', 'notify', 'notify_all')
-
-    def wait(self, timeout=None):
-        return self._callmethod('wait', (timeout,))
-
-    def notify(self, n=1):
-        return self._callmethod('notify', (n,))
-
-    def notify_all(self):
-        return self._callmethod('notify_all')
-
-    notifyAll = notify_all          # the spec's Python 2 spelling
-
-
-class EventProxy(BaseProxy):
-    """A proxy for a ``threading.Event`` in the server."""
-    _exposed_ = ('is_set', 'set', 'clear', 'wait')
-
-    def is_set(self):
-        return self._callmethod('is_set')
-
-    isSet = is_set                  # the spec's Python 2 spelling
-
-    def set(self):
-        return self._callmethod('set')
-
-    def clear(self):
-        return self._callmethod('clear')
-
-    def wait(self, timeout=None):
-        return self._callmethod('wait', (timeout,))
-
-
-class NamespaceProxy(BaseProxy):
-    """A proxy for a ``Namespace`` (spec 16.6.2.7.1).
-
-    Attributes whose names start with ``'_'`` belong to the proxy itself;
-    all others are read, set and deleted on the referent.
-    """
-    _exposed_ = ('__getattribute__', '__setattr__', '__delattr__')
-
-    def __getattr__(self, key):
-        if key[0] == '_':
-            return object.__getattribute__(self, key)
-        return self._callmethod('__getattribute__', (key,))
-
-    def __setattr__(self, key, value):
-        if key[0] == '_':
-            return object.__setattr__(self, key, value)
-        return self._callmethod('__setattr__', (key, value))
-
-    def __delattr__(self, key):
-        if key[0] == '_':
-            return object.__delattr__(self, key)
-        return self._callmethod('__delattr__', (key,))
-
-
-class ValueProxy(BaseProxy):
-    """A proxy for ``SyncManager.Value``: ``get()``, ``set()`` and ``value``."""
-    _exposed_ = ('get', 'set')
-
-    def get(self):
-        return self._callmethod('get')
-
-    def set(self, value):
-        return self._callmethod('set', (value,))
-
-    value = property(get, set)
-
-
-_BaseListProxy = MakeProxyType('_BaseListProxy', (
-    '__add__', '__contains__', '__delitem__', '__getitem__', '__len__', '__mul__',
-    '__reversed__', '__rmul__', '__setitem__', 'append', 'count', 'extend', 'index',
-    'insert', 'pop', 'remove', 'reverse', 'sort',
-    # The spec's Python 2 slice methods, served as slicing by the server.
-    '__getslice__', '__setslice__', '__delslice__'))
-
-
-class ListProxy(_BaseListProxy):
-    """A proxy for a shared ``list``: indexing, slicing, ``len``, ``in``, ``+``,
-    ``*``, iteration (item by item), and the list methods."""
-    _exposed_ = _BaseListProxy._exposed_ + ('__iadd__', '__imul__')
-
-    def __iadd__(self, value):
-        self._callmethod('extend', (value,))
-        return self
-
-    def __imul__(self, value):
-        self._callmethod('__imul__', (value,))
-        return self
-
-
-_BaseDictProxy = MakeProxyType('_BaseDictProxy', (
-    '__contains__', '__delitem__', '__getitem__', '__iter__', '__len__', '__setitem__',
-    'clear', 'copy', 'get', 'items', 'keys', 'pop', 'popitem', 'setdefault', 'update',
-    'values'))
-
-
-class DictProxy(_BaseDictProxy):
-    """A proxy for a shared ``dict``.  ``keys()``, ``values()`` and ``items()``
-    return lists (copies, as in the spec's Python 2); iterating asks the
-    server for an iterator and returns an ``IteratorProxy``."""
-    _method_to_typeid_ = {'__iter__': 'Iterator'}
-
-
-ArrayProxy = MakeProxyType('ArrayProxy', ('__len__', '__getitem__', '__setitem__'))
-
 #: The proxy type for a typeid that a method returned, in a process whose
-#: proxy has no manager to look it up in (it was unpickled there).
-_PROXYTYPE_WITHOUT_MANAGER = {'Iterator': IteratorProxy}
+#: proxy has no manager to look it up in (it was unpickled there).  The
+#: typeids SyncManager's own methods return are added by ``proxytypes.py``;
+#: any other gets an ``AutoProxy``.
+PROXYTYPE_WITHOUT_MANAGER = {}

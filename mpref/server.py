@@ -2,8 +2,8 @@
 (spec 16.6.1.4, 16.6.2.7, 16.6.2.8.1).
 
 Chapter: ``notebooks/06_managers_and_proxies.ipynb``.  This code runs in the
-manager's (server) process; its creator uses only ``RegistryEntry`` and
-``check_serializer`` from here.  The handle the creator holds, which starts
+manager's (server) process; its creator uses only ``Server`` (to run it)
+and ``RegistryEntry`` from here.  The handle the creator holds, which starts
 this process, is ``managers.py``; the client side is ``proxies.py``;
 ``docs/managers.md`` follows one proxy call through the three.
 
@@ -39,9 +39,9 @@ lists what cannot cross).
 
 import functools
 import os
-import pickle
 import socket
 import threading
+import time
 import traceback
 from typing import NamedTuple
 
@@ -51,6 +51,7 @@ from .exceptions import AuthenticationError
 from .process import AuthenticationString
 from .proxies import (ERROR, GETVALUE, PROXY, RETURN, TRACEBACK, UNSERIALIZABLE, Token,
                       set_local_server)
+from .serializers import check_serializer, survives, wrap_connection
 
 __all__ = ['Server', 'RegistryEntry', 'public_methods']
 
@@ -58,6 +59,11 @@ __all__ = ['Server', 'RegistryEntry', 'public_methods']
 #: client that connects and says nothing is then dropped; meanwhile it
 #: occupies only its own thread, never the accepting one.
 HANDSHAKE_TIMEOUT = 20.0
+
+#: Seconds a pickled proxy keeps its referent alive while no one has
+#: unpickled it (``Server.incref_in_transit``): the bound on what a pickle that
+#: is never unpickled costs.
+TRANSIT_TIMEOUT = 600.0
 
 
 class RegistryEntry(NamedTuple):
@@ -91,11 +97,13 @@ class Server:
 
     #: The functions a client may ask for on a fresh connection.
     PUBLIC = ('shutdown', 'create', 'accept_connection', 'get_methods', 'debug_info',
-              'number_of_objects', 'dummy', 'incref', 'decref')
+              'number_of_objects', 'dummy', 'incref', 'decref',
+              'incref_in_transit', 'adopt')          # mpref's own, for pickled proxies
 
     def __init__(self, registry, address, authkey, serializer='pickle', lifeline=None):
         check_serializer(serializer)
         self.registry = registry
+        self.serializer = serializer
         self.authkey = AuthenticationString(check_authkey(authkey))
         if address is None:
             # In the spec's logging session the socket sits in the manager's
@@ -107,7 +115,8 @@ class Server:
         self.address = self.listener.address
         self.id_to_obj = {}
         self.id_to_refcount = {}
-        self.mutex = threading.Lock()            # guards the two tables above
+        self.id_to_transit = {}                  # id -> times of its references in transit
+        self.mutex = threading.Lock()            # guards the three tables above
         self.stop_event = threading.Event()
         self._lifeline = lifeline
         self._clients = set()                    # connections being served
@@ -188,19 +197,20 @@ class Server:
 
     # -- one connection -------------------------------------------------------
 
-    def _handle_request(self, conn):
+    def _handle_request(self, raw_conn):
         """Serve one connection: handshake, then one public function."""
         with self._clients_lock:
-            self._clients.add(conn)
+            self._clients.add(raw_conn)
         try:
             try:
                 # The same bounded handshake Listener.accept() runs, but here
                 # in this connection's thread.
-                run_handshake(conn, self.authkey, deliver_first=True,
+                run_handshake(raw_conn, self.authkey, deliver_first=True,
                               timeout=HANDSHAKE_TIMEOUT)
             except AuthenticationError as exc:
                 util.info('manager refused a connection: %s', exc)
                 return
+            conn = wrap_connection(raw_conn, self.serializer)
             try:
                 request = conn.recv()
                 _ignored, funcname, args, kwds = request
@@ -218,6 +228,8 @@ class Server:
                 conn.send((RETURN, None))
                 self.serve_client(conn)
                 return
+            if self.id_to_transit:
+                self._release_expired_transits()
             try:
                 reply = (RETURN, getattr(self, funcname)(conn, *args, **kwds))
             except Exception:
@@ -229,8 +241,8 @@ class Server:
             util.debug('connection to a manager client lost: %s', exc)
         finally:
             with self._clients_lock:
-                self._clients.discard(conn)
-            conn.close()
+                self._clients.discard(raw_conn)
+            raw_conn.close()
 
     def serve_client(self, conn):
         """Serve proxy calls ``(id, methodname, args, kwds)`` until the client hangs up.
@@ -253,7 +265,12 @@ class Server:
                 return
             try:
                 ident, methodname, args, kwds = request
-                obj, exposed, method_to_typeid = id_to_obj[ident]
+                try:
+                    obj, exposed, method_to_typeid = id_to_obj[ident]
+                except KeyError:
+                    raise KeyError('no shared object with id %r in this manager (it was freed, '
+                                   'or the proxy belongs to an earlier server at this address)'
+                                   % (ident,)) from None
                 if methodname in exposed:
                     function = _find_method(obj, methodname)
                 elif methodname in _FALLBACKS:
@@ -269,7 +286,7 @@ class Server:
                 except Exception as exc:
                     # The caller re-raises it with its type -- if it can be
                     # rebuilt there; if not, send the traceback as text.
-                    reply = (ERROR, exc) if _survives_pickling(exc) else (
+                    reply = (ERROR, exc) if survives(exc, self.serializer) else (
                         TRACEBACK, traceback.format_exc())
                 else:
                     typeid = method_to_typeid and method_to_typeid.get(methodname)
@@ -343,6 +360,69 @@ class Server:
         # its __del__ may run arbitrary code (say, drop a proxy of its own).
         del entry
 
+    # -- references in transit: a proxy pickled on its way to another process
+
+    def incref_in_transit(self, conn, ident):
+        """One reference for a pickled proxy, until the receiver ``adopt``s it.
+
+        Without it, a proxy whose sender drops its own proxy right after
+        pickling it (``queue.put(manager.list())``) would lose its referent
+        before the receiver's ``incref``.  A pickle that is never unpickled
+        holds it for ``TRANSIT_TIMEOUT`` seconds at most.
+        """
+        with self.mutex:
+            if ident not in self.id_to_refcount:
+                raise KeyError('no shared object with id %r in this manager' % ident)
+            self.id_to_refcount[ident] += 1
+            self.id_to_transit.setdefault(ident, []).append(time.monotonic())
+
+    def adopt(self, conn, ident):
+        """A pickled proxy was unpickled: its reference in transit becomes the new
+        proxy's.  (None left -- the same pickle unpickled twice, or too late -- a
+        new reference, as ``incref``.)"""
+        if self._take_transit(ident):
+            return
+        try:
+            self.incref(conn, ident)
+        except KeyError:
+            raise KeyError('no shared object with id %r in this manager: the pickled proxy '
+                           'was unpickled after its referent was freed (more than %s s after '
+                           'pickling, when no other proxy was left)'
+                           % (ident, TRANSIT_TIMEOUT)) from None
+
+    def drop_transit(self, ident):
+        """A pickled proxy was unpickled here, to its referent: its reference
+        in transit is given back (called by ``proxies.RebuildProxy``)."""
+        if self._take_transit(ident):
+            self.decref(None, ident)
+
+    def _take_transit(self, ident):
+        with self.mutex:
+            times = self.id_to_transit.get(ident)
+            if not times:
+                return False
+            times.pop(0)
+            if not times:
+                del self.id_to_transit[ident]
+            return True
+
+    def _release_expired_transits(self):
+        """Give back the references in transit older than ``TRANSIT_TIMEOUT``
+        (run before each public function: no thread of its own)."""
+        too_old = time.monotonic() - TRANSIT_TIMEOUT
+        expired = []
+        with self.mutex:
+            for ident, times in list(self.id_to_transit.items()):
+                while times and times[0] < too_old:
+                    times.pop(0)
+                    expired.append(ident)
+                if not times:
+                    del self.id_to_transit[ident]
+        for ident in expired:
+            util.info('a pickled proxy for %r was not unpickled within %s s: its reference '
+                      'is given back', ident, TRANSIT_TIMEOUT)
+            self.decref(None, ident)
+
     def get_methods(self, conn, token):
         return tuple(self.id_to_obj[token.id][1])
 
@@ -362,16 +442,6 @@ class Server:
             return '\n'.join('  %s:       refcount=%s\n    %s'
                              % (ident, count, str(self.id_to_obj[ident][0])[:75])
                              for ident, count in sorted(self.id_to_refcount.items()))
-
-
-def _survives_pickling(exc):
-    """Whether ``exc`` can be pickled *and* unpickled (an exception whose
-    ``__init__`` wants other arguments than its ``args`` cannot)."""
-    try:
-        pickle.loads(pickle.dumps(exc, pickle.HIGHEST_PROTOCOL))
-    except Exception:
-        return False
-    return True
 
 
 def _find_method(obj, methodname):
@@ -400,10 +470,3 @@ _SLICE_METHODS = {
 }
 
 _VIEW_TYPES = frozenset(type(getattr({}, name)()) for name in ('keys', 'values', 'items'))
-
-
-def check_serializer(serializer):
-    """Refuse any ``serializer`` but ``'pickle'`` (the manager checks too, before starting)."""
-    if serializer != 'pickle':
-        raise ValueError("serializer must be 'pickle' (the only one mpref has), not %r"
-                         % (serializer,))

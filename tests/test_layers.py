@@ -34,7 +34,8 @@ LAYERS = [
     ['process'],
     ['framing', 'connection', 'heap', 'semaphore_tracker', 'semlock', 'synchronize'],
     ['queues', 'sharedctypes'],
-    ['proxies', 'server', 'managers', 'pool_worker', 'pool_core', 'pool'],
+    ['serializers', 'proxies', 'proxytypes', 'server', 'pool_worker', 'pool_core', 'pool',
+     'managers'],
     ['__init__', 'dummy'],
 ]
 #: The folders on top of the house, lowest first: functions children run, then

@@ -528,6 +528,23 @@ def test_condition_forms_and_notify_from_a_child(impl, lab, start_method, lock_k
     assert p.exitcode == 0
 
 
+def test_condition_proxy_wait_for(impl, lab, start_method, children):
+    """Beyond the spec (Python 3.2): ``wait_for`` on a condition proxy, the
+    predicate run in the caller."""
+    cond = lab.Condition()
+    ns = lab.Namespace()
+    ns.ready = False
+    with cond:
+        started = time.monotonic()
+        assert cond.wait_for(lambda: ns.ready, 0.2) is False      # times out
+        assert time.monotonic() - started >= 0.15
+        assert cond.wait_for(lambda: 'already', 0) == 'already'   # the predicate's value
+        p = children(impl.ctx(start_method), targets.notify_after_setting, cond, ns)
+        assert cond.wait_for(lambda: ns.ready, WAIT) is True
+    p.join(WAIT)
+    assert p.exitcode == 0
+
+
 def test_queue_forms(lab):
     q = lab.Queue()
     q.put('a')

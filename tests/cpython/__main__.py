@@ -57,7 +57,7 @@ def main(argv=None):
                TMPDIR=tests_tmp)
     if args.results:
         env['MPREF_CPYTHON_RESULTS'] = os.path.abspath(args.results)
-    command = [sys.executable, '-m', 'pytest', '-c', os.path.join(HERE, 'pytest.ini'),
+    command = [sys.executable, '-m', 'tests.cpython.run_pytest', '-c', os.path.join(HERE, 'pytest.ini'),
                '--rootdir', ROOT, '--noconftest', '-p', 'tests.cpython.plugin',
                '-v', '--timeout', str(args.timeout), *args.pytest_args,
                os.path.join(HERE, 'suite.py')]

@@ -1,0 +1,203 @@
+"""Tests for how long the pieces of a manager live: its server at shutdown, a
+client's connections to a server that was restarted, and a proxy on its way to
+another process (``mpref.managers``, ``mpref.proxies``, ``mpref.server``).
+
+Spec: 16.6.2.7 (``shutdown()``, ``connect()``, remote managers), 16.6.2.8.1
+(cleanup: the server counts the proxies of each referent).  Where the stdlib
+behaves the same, the test runs on both (``impl``); where it fails its users
+(a proxy in transit, a client after a restart), on mpref alone, saying so.
+Every wait is bounded; every server is stopped; every child is joined.
+"""
+
+import os
+import signal
+import sys
+import threading
+import time
+
+import pytest
+
+import mpref
+from mpref import managers as mpref_managers
+from mpref.connection import Client
+from mpref.managers import dispatch
+from tests.test_managers import IMPLS, KEY, WAIT, server_pid, wait_gone
+
+
+@pytest.fixture(params=['mpref', 'stdlib'])
+def impl(request):
+    return IMPLS[request.param]
+
+
+def linger_at_exit():
+    """A server initializer: a non-daemonic thread keeps the process from exiting."""
+    threading.Thread(target=time.sleep, args=(WAIT,), name='lingering').start()
+
+
+# --------------------------------------------------------------------------
+# shutdown_timeout (beyond the spec, Python 3.11)
+# --------------------------------------------------------------------------
+
+def test_shutdown_timeout_bounds_the_wait_for_a_lingering_server(impl):
+    if impl.name == 'stdlib' and sys.version_info < (3, 11):
+        pytest.skip('the stdlib has shutdown_timeout since Python 3.11')
+    manager = impl.Lab(ctx=impl.ctx('fork'), shutdown_timeout=0.3)
+    manager.start(linger_at_exit)
+    pid = server_pid(manager)
+    started = time.monotonic()
+    manager.shutdown()
+    elapsed = time.monotonic() - started
+    assert wait_gone(pid)
+    # The server did not leave by itself: after 0.3 s it was terminated.
+    assert manager._process.exitcode == -signal.SIGTERM
+    assert 0.25 <= elapsed < 1.8, elapsed       # mpref's default would wait 2 s
+
+
+@pytest.mark.parametrize('value, error', [('1', TypeError), (None, TypeError),
+                                          (True, TypeError), (-1, ValueError)])
+def test_shutdown_timeout_must_be_seconds(value, error):
+    with pytest.raises(error, match='shutdown_timeout'):
+        IMPLS['mpref'].Lab(shutdown_timeout=value)
+
+
+# --------------------------------------------------------------------------
+# A client of a server that was restarted at the same address (mpref only:
+# the stdlib's thread keeps its connection to the dead server, and the new
+# manager's proxies fail with EOFError or BrokenPipeError)
+# --------------------------------------------------------------------------
+
+def serve_sync_manager(address, conn):
+    """A child: serve a SyncManager at ``address`` until asked to shut down."""
+    server = mpref_managers.SyncManager(address=address, authkey=KEY).get_server()
+    conn.send(server.address)
+    conn.close()
+    server.serve_forever()
+
+
+def start_server(ctx, address=('127.0.0.1', 0)):
+    reader, writer = ctx.Pipe(False)
+    process = ctx.Process(target=serve_sync_manager, args=(address, writer), daemon=True)
+    process.start()
+    writer.close()
+    assert reader.poll(WAIT), 'the server did not come up'
+    return process, reader.recv()
+
+
+def stop_server(process, how, address):
+    if how == 'killed':
+        process.kill()
+    else:                                    # a clean stop, asked by another client
+        with Client(address, authkey=KEY) as conn:
+            dispatch(conn, None, 'shutdown')
+    process.join(WAIT)
+    assert process.exitcode is not None
+
+
+def connected_manager(address):
+    manager = mpref_managers.SyncManager(address=address, authkey=KEY)
+    manager.connect()
+    return manager
+
+
+@pytest.fixture
+def servers(start_method):
+    """``start(address)`` starts a server process; all are killed at the end."""
+    ctx = mpref.get_context(start_method)
+    started = []
+
+    def start(address=('127.0.0.1', 0)):
+        process, address = start_server(ctx, address)
+        started.append(process)
+        return process, address
+    yield start
+    for process in started:
+        process.kill()
+        process.join(WAIT)
+
+
+@pytest.mark.parametrize('how', ['killed', 'shut down'])
+def test_a_new_connect_after_a_restart_uses_new_connections(servers, how):
+    first, address = servers()
+    old = connected_manager(address).dict()
+    old['a'] = 1                             # this thread now has a connection to `first`
+    helper_proxies = []
+
+    def use_from_a_thread():
+        helper_proxies.append(connected_manager(address).list([1]))
+        helper_proxies[-1].append(2)
+    helper = threading.Thread(target=use_from_a_thread)
+    helper.start()
+    helper.join(WAIT)
+
+    stop_server(first, how, address)
+    servers(address)                         # a new server at the same address
+    new = connected_manager(address).dict()
+    new['b'] = 2                             # not EOFError on the dead connection
+    assert new.items() == [('b', 2)]
+    # The old proxy's referent died with its server: said so, not a broken pipe.
+    with pytest.raises(mpref_managers.RemoteError, match='earlier server at this address'):
+        old['a']
+    new['c'] = 3                             # the same thread's connection still serves
+
+    def use_again():
+        helper_proxies.append(connected_manager(address).list([3]))
+        helper_proxies[-1].append(4)
+    helper = threading.Thread(target=use_again)
+    helper.start()
+    helper.join(WAIT)
+    assert helper_proxies[-1][:] == [3, 4]
+
+
+def test_a_proxy_whose_server_died_says_so(servers):
+    process, address = servers()
+    shared = connected_manager(address).list([1])
+    assert shared[0] == 1
+    process.kill()
+    process.join(WAIT)
+    with pytest.raises(ConnectionRefusedError, match='no manager is serving'):
+        shared[0]
+    with pytest.raises(ConnectionRefusedError, match='no manager is serving'):
+        shared[0]                            # and again: nothing cached is reused
+
+
+def interrupt_after(seconds):
+    """Raise KeyboardInterrupt in the main thread after ``seconds`` (by SIGUSR1:
+    SIGALRM is pytest-timeout's)."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+    previous = signal.signal(signal.SIGUSR1, interrupt)
+    timer = threading.Timer(seconds, os.kill, (os.getpid(), signal.SIGUSR1))
+    timer.start()
+    return previous, timer
+
+
+def test_a_call_interrupted_mid_exchange_drops_its_connection():
+    """Ctrl-C while a call waits for its reply: the reply may come later, and
+    must not be read as the answer to the next call on that connection (or
+    the next call queue behind the blocked one for ever)."""
+    with mpref_managers.SyncManager(ctx=mpref.get_context('fork')) as manager:
+        q = manager.Queue()
+        previous, timer = interrupt_after(0.2)
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                q.get()                      # blocks in the server: nothing was put
+        finally:
+            timer.join()
+            signal.signal(signal.SIGUSR1, previous)
+        q.put('a')                           # the abandoned get() takes it, in the server
+        q.put('b')
+        assert q.get(timeout=WAIT) in ('a', 'b')
+        assert q.qsize() in (0, 1)
+
+
+def test_connect_starts_a_new_session_for_every_thread(servers):
+    """Even when the old connection looks alive (a host that vanished sends no
+    end of file), proxies made after a new ``connect()`` do not use it."""
+    process, address = servers()
+    shared = connected_manager(address).list([1])
+    assert shared[0] == 1
+    before = shared._tls.connection
+    other = connected_manager(address).list([2])
+    assert other[0] == 2
+    assert shared._tls.connection is not before and before.closed
+    assert shared[0] == 1                    # the old proxy goes on, on the new connection
