@@ -9,7 +9,7 @@ from draw import SMALL, Drawing
 def draw():
     d = Drawing(660, 488, "One proxy call, l[4], to the manager's server and back")
     d.process(12, 34, 636, 124, 'the calling process', note='a proxy holds a Token, not a connection')
-    t = d.box(22, 58, 330, heading="thread T: `l[4]`, l a `proxies.ListProxy`", lines=[
+    t = d.box(22, 58, 330, heading="thread T: `l[4]`, l a `proxytypes.ListProxy`", lines=[
         "`proxies.BaseProxy._callmethod('__getitem__', (4,), {})`",
         "  this thread's connection, `_tls.connection`; the first",
         '  call makes it: `proxies.BaseProxy._connect`',
