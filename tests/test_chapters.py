@@ -83,3 +83,31 @@ def test_every_module_docstring_names_its_spec_sections_or_chapter(name):
     assert re.search(r'16\.6\.\d', doc), 'mpref/%s.py docstring names no spec section' % name
     chapters = re.findall(r'notebooks/(\d\d_\w+\.ipynb)', doc)
     assert chapters, 'mpref/%s.py docstring names no chapter' % name
+
+
+#: nbval's comment markers (``# NBVAL_IGNORE_OUTPUT``, ``# NBVAL_SKIP``, ...): test
+#: plumbing that a student would read in the code.  nbval reads the same instructions
+#: from cell tags (``nbval-ignore-output``, ``nbval-skip``, ``raises-exception``), which
+#: neither JupyterLab's code view nor the site shows.
+NBVAL_COMMENT = re.compile(r'^\s*#\s*(NBVAL_\w+|PYTEST_VALIDATE_\w+)', flags=re.M)
+
+
+def nbval_comments(notebook):
+    """``(cell index, marker)`` for each nbval comment marker in a notebook's code cells."""
+    return [(index, marker)
+            for index, cell in enumerate(notebook['cells']) if cell['cell_type'] == 'code'
+            for marker in NBVAL_COMMENT.findall(''.join(cell['source']))]
+
+
+@pytest.mark.parametrize('path', NOTEBOOKS, ids=lambda p: p.name)
+def test_no_chapter_shows_test_plumbing(path):
+    found = nbval_comments(json.loads(path.read_text(encoding='utf-8')))
+    assert not found, ('%s: cells %s carry nbval comment markers; use the cell tag instead '
+                       '(e.g. nbval-ignore-output)' % (path.name, found))
+
+
+def test_the_plumbing_check_can_fail():
+    cells = [{'cell_type': 'code', 'source': ['# NBVAL_IGNORE_OUTPUT\n', 'print(1)\n']},
+             {'cell_type': 'markdown', 'source': ['`# NBVAL_SKIP` in prose is not code\n']},
+             {'cell_type': 'code', 'source': ['x = 1  # a comment\n', '#NBVAL_SKIP\n']}]
+    assert nbval_comments({'cells': cells}) == [(0, 'NBVAL_IGNORE_OUTPUT'), (2, 'NBVAL_SKIP')]
