@@ -111,3 +111,36 @@ def test_the_plumbing_check_can_fail():
              {'cell_type': 'markdown', 'source': ['`# NBVAL_SKIP` in prose is not code\n']},
              {'cell_type': 'code', 'source': ['x = 1  # a comment\n', '#NBVAL_SKIP\n']}]
     assert nbval_comments({'cells': cells}) == [(0, 'NBVAL_IGNORE_OUTPUT'), (2, 'NBVAL_SKIP')]
+
+
+def stored_stderr(notebook):
+    """``(cell index, text)`` for each stored stderr output or exception of a cell that does
+    not say, with the tag ``shows-stderr`` (or nbval's ``raises-exception``), that it means it."""
+    found = []
+    for index, cell in enumerate(notebook['cells']):
+        tags = cell.get('metadata', {}).get('tags', [])
+        if 'shows-stderr' in tags or 'raises-exception' in tags:
+            continue
+        for output in cell.get('outputs', []):
+            if output.get('name') == 'stderr' or output['output_type'] == 'error':
+                found.append((index, ''.join(output.get('text', output.get('ename', '')))[:300]))
+    return found
+
+
+@pytest.mark.parametrize('path', NOTEBOOKS, ids=lambda p: p.name)
+def test_no_chapter_stores_an_unexpected_traceback_or_warning(path):
+    # The run that refreshes a chapter's outputs (jupyter nbconvert --execute) captures what
+    # children write, as JupyterLab does: a child's exit traceback would be stored, and then
+    # compared as if it were meant.  A cell that means to show stderr says so with a tag.
+    found = stored_stderr(json.loads(path.read_text(encoding='utf-8')))
+    assert not found, ('%s stores output on stderr (tag the cell shows-stderr if it is meant): %s'
+                       % (path.name, found))
+
+
+def test_the_stderr_check_can_fail():
+    stream = {'output_type': 'stream', 'name': 'stderr', 'text': ['Exception ignored in: ...\n']}
+    cells = [{'cell_type': 'code', 'metadata': {}, 'outputs': [stream]},
+             {'cell_type': 'code', 'metadata': {'tags': ['shows-stderr']}, 'outputs': [stream]},
+             {'cell_type': 'code', 'metadata': {}, 'outputs': [{'output_type': 'stream', 'name': 'stdout',
+                                                                 'text': ['fine\n']}]}]
+    assert stored_stderr({'cells': cells}) == [(0, 'Exception ignored in: ...\n')]
