@@ -91,7 +91,8 @@ def _parse(page):
 
 
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize('source', NOTEBOOKS + DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize('source', NOTEBOOKS + DOCS + [ROOT / 'README.md'],
+                         ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_relative_link_on_a_page_leads_to_a_file_of_the_site(site, source):
     page = site / _page(source)
     broken = []
