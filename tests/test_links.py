@@ -161,3 +161,57 @@ def test_the_checks_can_fail():
     text = ('see ../notes/spec.md, the ' + 'shar' + 'ed/ folder, the ' + 'GUI' + 'DE and '
             'spec/multiprocessing-2.6' + '.md; docs/../README.md is fine')
     assert len(outside_references(readme, text)) == 4, outside_references(readme, text)
+
+
+# ---------------------------------------------------------------------------
+# The chapters link to each other and to the files they name.
+# ---------------------------------------------------------------------------
+
+NOTEBOOKS = sorted((ROOT / 'notebooks').glob('*.ipynb'))
+
+#: A repository file named in backquotes: `mpref/queues.py`, `docs/pool.md`, `lab/netns.py`.
+NAMED_FILE = re.compile(r'(?<!\[)`((?:mpref|lab|docs|tests)/[\w/]+\.(?:py|md|cfg)|pyproject\.toml)`(?!\]\()')
+
+
+def unlinked_file_names(markdown):
+    """Files of the repository that ``markdown`` names in backquotes without linking to them."""
+    return sorted({name for name in NAMED_FILE.findall(_without_code(markdown))
+                   if (ROOT / name).is_file()})
+
+
+@pytest.mark.parametrize('path', NOTEBOOKS, ids=lambda p: p.name)
+def test_a_chapter_links_the_files_it_names(path):
+    unlinked = unlinked_file_names(_markdown(path))
+    assert not unlinked, ('%s names files without linking them (write [`mpref/x.py`](../mpref/x.py)): %s'
+                          % (path.name, unlinked))
+
+
+@pytest.mark.parametrize('index', range(len(NOTEBOOKS)), ids=lambda i: NOTEBOOKS[i].name)
+def test_a_chapter_links_the_previous_and_the_next(index):
+    links = set(_links(_markdown(NOTEBOOKS[index])))
+    neighbours = [NOTEBOOKS[i].name for i in (index - 1, index + 1) if 0 <= i < len(NOTEBOOKS)]
+    missing = [name for name in neighbours if name not in links]
+    assert not missing, '%s does not link to %s' % (NOTEBOOKS[index].name, missing)
+
+
+def test_the_link_checks_can_fail():
+    markdown = ('[`mpref/queues.py`](../mpref/queues.py) `mpref/pool.py` `mpref/no_such.py` '
+                '`docs/pool.md`\n```\n`mpref/heap.py`\n```\n')
+    assert unlinked_file_names(markdown) == ['docs/pool.md', 'mpref/pool.py']
+
+
+# ---------------------------------------------------------------------------
+# The course command: JupyterLab rooted at the repository, the install hidden.
+# ---------------------------------------------------------------------------
+
+def test_the_course_command_roots_jupyterlab_at_the_repository_and_hides_the_install():
+    from fnmatch import fnmatch
+    from traitlets.config.loader import PyFileConfigLoader
+    readme = (ROOT / 'README.md').read_text(encoding='utf-8')
+    command = re.search(r'^python3 -m venv \.venv && .*jupyter lab (.*)$', readme, flags=re.M)
+    assert command and '--config=jupyter_course_config.py' in command.group(1).split(), command
+    config = PyFileConfigLoader('jupyter_course_config.py', path=str(ROOT)).load_config()
+    assert config.ServerApp.root_dir == str(ROOT)
+    hidden = config.ContentsManager.hide_globs
+    assert any(fnmatch('mpref.egg-info', glob) for glob in hidden)
+    assert not any(fnmatch(name, glob) for glob in hidden for name in ('mpref', 'notebooks', 'docs'))
