@@ -5,7 +5,7 @@
   assumes, and 3 to 5 objectives, each naming an exercise that exists.
 * The exercises: 3 to 5, numbered ``N.1``... in the chapter ``N``, each headed
   with its kind and level, levels in order, at least two kinds, listed in the
-  section's table; after ``## Nothing left behind``, before the ``**Next:**`` line.
+  section's table; after ``## Nothing left behind``, before the way on (``**Previous:** ... · **Next:** ...``).
 * The cells of each exercise: nbgrader metadata on every cell of the section,
   grade ids that say what a cell is, one check cell whose stored output says
   "solved", solution regions only in solution cells (inside a function's body
@@ -131,7 +131,8 @@ def test_the_exercises_come_after_nothing_left_behind(path):
     cells, start = _section(path)
     headings = [_source(c).split('\n', 1)[0] for c in cells if c['cell_type'] == 'markdown']
     assert '## Nothing left behind' in headings[:headings.index('## Exercises')]
-    assert _source(cells[-1]).startswith('**Next:**') or _number(path) == len(CHAPTERS) - 1
+    way_on = _source(cells[-1])
+    assert way_on.startswith('**Previous:**') or way_on.startswith('**Next:**'), way_on
 
 
 @chapters
