@@ -24,7 +24,7 @@ def draw():
         '(spawn: `spawn.duplicate_for_child`)',
         'both ends send and receive',
     ])
-    kernel = d.box(270, 70, 120, kind='os', heading='the kernel', lines=[
+    kernel = d.box(262, 70, 136, kind='os', heading='the kernel', lines=[
         '`socket.socketpair()`',
         'two connected Unix',
         'stream sockets: a',
