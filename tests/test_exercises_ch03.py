@@ -27,7 +27,8 @@ def test_a_wrong_prediction_is_explained_step_by_step():
     assert result.message.startswith('3 of your 8 predictions differ from the run:\n'
                                      'step 2 (`parent: lock.acquire(timeout=0.2)`): you predicted True, '
                                      'the run gave False -- a Lock is not recursive')
-    assert "step 5 (`child: rlock.release()`): you predicted None, the run gave 'AssertionError'" in result.message
+    assert ("step 5 (`child: rlock.release()`): you predicted None, the run gave 'AssertionError'"
+            in result.message)
 
 
 def test_the_broken_transfer_is_stopped_and_explained():

@@ -22,11 +22,13 @@ def test_chapter_5s_reference_solutions_pass(exercise, answers):
 
 def test_a_wrong_prediction_is_explained_step_by_step():
     predict = "def predict_lost():\n    return [1, 2, 2, 1, 1]\n"
-    result = ch05.lost.result(answer(predict, 'predict_lost'), answer(CH05['ch05-ex1-program'], 'lost_program'))
+    result = ch05.lost.result(answer(predict, 'predict_lost'),
+                              answer(CH05['ch05-ex1-program'], 'lost_program'))
     assert result.status == 'wrong'
-    assert result.message.startswith('2 of your 5 predictions differ from the run:\n'
-                                     "step 2 (`Value: the parent adds 1 in the child's gap`): you predicted 2, "
-                                     "the run gave 1 -- the wrapper's lock makes the child's read atomic")
+    assert result.message.startswith(
+        '2 of your 5 predictions differ from the run:\n'
+        "step 2 (`Value: the parent adds 1 in the child's gap`): you predicted 2, "
+        "the run gave 1 -- the wrapper's lock makes the child's read atomic")
     assert "you predicted 1, the run gave 'stuck' -- a Lock is not recursive" in result.message
 
 
@@ -34,8 +36,9 @@ def test_the_broken_deposit_loses_deposits():
     broken = answer(CH05['ch05-ex2-program'].replace('def broken_deposit', 'def deposit'), 'deposit')
     result = ch05.deposit.result(broken)
     assert result.status == 'wrong'
-    assert result.message.startswith('With 4 processes making 25 deposits of 1 each at once into an account '
-                                     'whose reads are a little slow, under mpref with fork, the balance ended at ')
+    assert result.message.startswith(
+        'With 4 processes making 25 deposits of 1 each at once into an account '
+        'whose reads are a little slow, under mpref with fork, the balance ended at ')
     assert 'Hold `account.get_lock()` from the read to the write.' in result.message
 
 

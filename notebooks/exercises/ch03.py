@@ -25,10 +25,10 @@ LOCK_STEPS = [
     ('parent: lock.acquire()', 'the lock was free'),
     ('parent: lock.acquire(timeout=0.2)', 'a Lock is not recursive: the thread that holds it waits like any '
                                           'other, and gives up after its timeout'),
-    ('parent: rlock.acquire(), then rlock.acquire(timeout=0.2)', 'an RLock is recursive: the thread that '
-                                                                 'holds it may take it again (its count is 2)'),
-    ('child: rlock.acquire(timeout=0.2)', 'the RLock belongs to a thread of the parent: another process waits '
-                                          'for it like anyone else'),
+    ('parent: rlock.acquire(), then rlock.acquire(timeout=0.2)',
+     'an RLock is recursive: the thread that holds it may take it again (its count is 2)'),
+    ('child: rlock.acquire(timeout=0.2)',
+     'the RLock belongs to a thread of the parent: another process waits for it like anyone else'),
     ('child: rlock.release()', 'only the owner of an RLock may release it: anyone else gets AssertionError'),
     ('child: lock.release()', 'a Lock has no owner: any thread of any process may release it (a hand-off)'),
     ('parent: lock.acquire(timeout=0.2)', 'the child released the lock in step 6, so it is free again'),

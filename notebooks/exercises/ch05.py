@@ -30,8 +30,9 @@ LOST_STEPS = [
      'until the child is done, so both updates count'),
     ("Value (its lock an RLock): with v.get_lock(): v.value += 1", "v.value takes the wrapper's lock again, "
      'inside the with; an RLock lets the thread that holds it take it again'),
-    ("Value(lock=mpref.Lock()): with v.get_lock(): v.value += 1", 'a Lock is not recursive: v.value waits for '
-     'the lock its own thread holds, for ever -- which is why Value makes an RLock by default'),
+    ("Value(lock=mpref.Lock()): with v.get_lock(): v.value += 1",
+     'a Lock is not recursive: v.value waits for the lock its own thread holds, for ever -- which is why '
+     'Value makes an RLock by default'),
 ]
 
 
@@ -192,7 +193,8 @@ def _particles_test(make_particles, move_all):
         Particle = getattr(type(particles.get_obj()), '_type_', None)
         if not (isinstance(Particle, type) and issubclass(Particle, ctypes.Structure)
                 and _fields(Particle) == wanted and len(particles) == 5):
-            raise Wrong('make_particles(5) should return an array of 5 Particles; it returned an array of %s %s.'
+            raise Wrong('make_particles(5) should return an array of 5 Particles; it returned an array of '
+                        '%s %s.'
                         % (len(particles), getattr(Particle, '__name__', Particle)))
         start = [(p.x, p.y, p.moves) for p in particles]
         if start != [(float(i), 0.0, 0) for i in range(5)]:
