@@ -131,7 +131,7 @@ def let_signals_in():
     nothing), then hold signals back again."""
     try:
         _pthread_sigmask(signal.SIG_SETMASK, _saved_mask, None)
-        _check_signals()
+        check_signals()
     finally:
         _pthread_sigmask(signal.SIG_BLOCK, _held_mask, None)
 
@@ -159,13 +159,17 @@ _pthread_sigmask.restype = ctypes.c_int
 _pthread_sigmask.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
 _sigset_t = ctypes.c_ubyte * 256               # bigger than any sigset_t (glibc's: 128 bytes)
 
-# Runs pending Python signal handlers now; if one raises (SIGINT's raises
-# KeyboardInterrupt) ctypes re-raises that exception from this call.
-_check_signals = ctypes.pythonapi.PyErr_CheckSignals
-_check_signals.restype = ctypes.c_int
-_check_signals.argtypes = []
+#: ``check_signals()``: run the handlers of the signals that arrived and wait
+#: for the main thread, now (elsewhere than the main thread: nothing).  If one
+#: raises (SIGINT's raises KeyboardInterrupt) ctypes re-raises that exception
+#: from this call.  ``SemLock.acquire`` calls it at its end, while it can
+#: still undo what it did.  (CPython's ``PyErr_CheckSignals``.)
+check_signals = ctypes.pythonapi.PyErr_CheckSignals
+check_signals.restype = ctypes.c_int
+check_signals.argtypes = []
 
 _get_ident = threading.get_ident
+
 
 
 def _asynchronous_signals(left_out=()):

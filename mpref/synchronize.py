@@ -139,12 +139,6 @@ class RLock(SemLock):
     def __init__(self):
         SemLock.__init__(self, RECURSIVE_MUTEX, 1, 1)
 
-    def _acquire(self, block, timeout, interruptible=True):
-        if self._is_mine():
-            self._count += 1             # already ours: no semaphore call at all
-            return True
-        return SemLock._acquire(self, block, timeout, interruptible)
-
     def _count_after_release(self):
         if not self._is_mine():
             raise AssertionError('attempt to release recursive lock not owned by thread')
