@@ -56,7 +56,7 @@ import sys
 import threading
 import time
 
-from . import process, spawn, util
+from . import process, signals, spawn, util
 from .semaphore_tracker import LIBRARY_PATH, Tracker
 from .signals import SIGNAL_SLICE, check_signals, holding_back, let_signals_in, signals_held_back
 
@@ -209,7 +209,18 @@ class SemLock:
         if block and timeout is not None:
             timeout = util.check_timeout(timeout)
         ident = _get_ident()
-        # No signals held back: the steps are written so that a handler's
+        if ident != signals.main_thread_ident:
+            # Python runs signal handlers only in the main thread: here no
+            # exception can come between the steps, and they need no note.
+            if self._kind == RECURSIVE_MUTEX and self._count and self._owner == ident:
+                self._count += 1
+                return True
+            if _fast_sem_trywait(self._handle) and not (block and self._wait(timeout, [-1])):
+                return False
+            self._owner = ident
+            self._count += 1
+            return True
+        # In the main thread, no signals held back: the steps are written so that a handler's
         # exception, wherever it lands, finds them either not done or done
         # and noted, and the ``except`` below undoes what was done
         # (``signals``: "Asynchronous exceptions").  ``outcome`` is the

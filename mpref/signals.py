@@ -74,7 +74,7 @@ def defer_signals():
     """In the main thread, start holding signals back and return True; elsewhere
     (no handler ever runs there) do nothing and return False.  Nests."""
     global _deferring, _held_mask
-    if _get_ident() != _main_thread:
+    if _get_ident() != main_thread_ident:
         return False
     if _deferring == 0:             # before counting: a handler may still run here
         _held_mask = _signals_to_hold_back()
@@ -113,7 +113,7 @@ class _SignalsHeldBack:
     def __exit__(self, *exc_info):
         # One object serves every block, so it keeps no note of what its
         # __enter__ returned: the main thread is the one that deferred.
-        if _get_ident() == _main_thread:
+        if _get_ident() == main_thread_ident:
             allow_signals()
 
 
@@ -122,7 +122,7 @@ signals_held_back = _SignalsHeldBack()
 
 def holding_back():
     """True in the main thread while it holds signals back."""
-    return _deferring > 0 and _get_ident() == _main_thread
+    return _deferring > 0 and _get_ident() == main_thread_ident
 
 
 def let_signals_in():
@@ -185,37 +185,41 @@ def _asynchronous_signals(left_out=()):
     return sigset
 
 
-#: Signals whose default action ends the process.  While one of them has no
-#: Python handler (its default action, or ignored), no Python code can run
-#: for it, so holding it back protects nothing -- and would keep
-#: ``Process.terminate()`` (SIGTERM) from ending a process stuck in a wait
-#: that cannot be cut into slices (a reader waiting for the rest of a message
-#: whose writer was killed).  Those are left out of the mask.
-_ENDING_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
-_masks = {}     # which of _ENDING_SIGNALS have a Python handler -> the set to block
+#: ``Process.terminate()`` sends SIGTERM.  While SIGTERM has no Python
+#: handler (its default action, or ignored), no Python code can run for it,
+#: so holding it back protects nothing -- and would keep ``terminate()`` from
+#: ending a process stuck in a wait that cannot be cut into slices (a reader
+#: waiting for the rest of a message whose writer was killed).  So it is left
+#: out of the mask then.  One ``getsignal`` call per outermost hold tells;
+#: the other signals whose default action ends the process (SIGINT, SIGHUP,
+#: SIGQUIT) are held back whatever their handler: asking for each costs more
+#: than a fast operation itself (the enum-converting ``signal.getsignal``),
+#: and only ``terminate()`` is promised to end a stuck process.
+_masks = {}     # does SIGTERM have a Python handler? -> the set to block
 
 
 def _signals_to_hold_back():
-    """The set ``defer_signals`` blocks: every asynchronous signal that may
-    run a Python handler now (four ``getsignal`` calls, then a cached set)."""
-    handled = tuple(callable(signal.getsignal(signum)) for signum in _ENDING_SIGNALS)
+    """The set ``defer_signals`` blocks: every asynchronous signal, less
+    SIGTERM while it has no Python handler (one ``getsignal``, then a cached set)."""
+    handled = callable(signal.getsignal(signal.SIGTERM))
     mask = _masks.get(handled)
     if mask is None:
-        mask = _masks[handled] = _asynchronous_signals(
-            [signum for signum, has_handler in zip(_ENDING_SIGNALS, handled) if not has_handler])
+        mask = _masks[handled] = _asynchronous_signals([] if handled else [signal.SIGTERM])
     return mask
 
 
 _held_mask = None                              # what the main thread blocks while holding back
 _saved_mask = _sigset_t()                      # the main thread's mask before we held back
 _deferring = 0                                 # how deeply the main thread holds them back
-_main_thread = threading.main_thread().ident
+#: The ident of the thread in which Python runs signal handlers (after a
+#: fork: the thread that forked).  Read it as ``signals.main_thread_ident``.
+main_thread_ident = threading.main_thread().ident
 
 
 def _after_fork_in_child():
     # The forking thread is the child's main thread, with its own mask.
-    global _main_thread, _deferring
-    _main_thread = _get_ident()
+    global main_thread_ident, _deferring
+    main_thread_ident = _get_ident()
     _deferring = 0
 
 
