@@ -131,18 +131,35 @@ class Queue:
         self._check_closed()
         timeout = util.check_timeout(timeout)
         data = _dumps(obj)
-        # From the slot taken to the object buffered, a signal's exception
-        # (Ctrl-C) would lose the slot: hold signals back (``signals``);
-        # a put blocked on a full queue still lets them in.
-        with signals_held_back:
-            if not self._free_slots.acquire(block, timeout):
+        # No signals held back (``signals``: "Asynchronous exceptions"): a
+        # signal's exception (Ctrl-C) may land anywhere, and the ``except``
+        # below makes good what it cut short.  ``slot`` is the note: the C
+        # call writes 0 into it once a free slot is ours; None once the
+        # object is in the buffer.
+        slot = [-1]
+        try:
+            if not self._free_slots._take(block, timeout, outcome=slot):
                 raise Full
             self._count_new_task()
-            with self._notempty:
+            # The lock itself, not ``with self._notempty:`` -- the
+            # condition's __enter__ and __exit__ are Python, and an exception
+            # at their edges would leave the lock held; the lock's are C.
+            with self._notempty_lock:
                 if self._thread is None:
-                    self._start_thread()
-                self._buffer.append(data)
+                    with signals_held_back:         # once per queue and process
+                        self._start_thread()
+                self._buffer += (data,)             # no call: no handler between
+                slot = None                         # ... this and the line above
                 self._notempty.notify()
+        except BaseException:
+            if slot is None:
+                # The object is in the buffer: the feeder must hear of it,
+                # even if the exception cut ``notify`` short.
+                with self._notempty_lock:
+                    self._notempty.notify()
+            elif slot[0] == 0:
+                self._free_slots._post()            # a slot taken for nothing: give it back
+            raise
 
     def put_nowait(self, obj):
         """``put(obj, False)``."""
@@ -171,19 +188,24 @@ class Queue:
         # A signal's exception (Ctrl-C) landing between a message's header
         # and its payload would leave the rest in the pipe, to be misread as
         # the next header: the queue would be broken for every process.  So
-        # signals are held back (``signals``) while the lock is ours, and
-        # let in only while nothing is taken yet: between the slices of the
-        # waits for the lock and for a message.
-        with signals_held_back:
-            if not self._rlock.acquire(block, timeout):
+        # signals are held back (``signals``) while the message is read.
+        # Taking the lock and waiting for a message hold nothing back: an
+        # exception there has read nothing, and the ``except`` lets go of
+        # the lock if it is still ours.
+        rlock = self._rlock
+        try:
+            if not rlock.acquire(block, timeout):
                 raise Empty
-            try:
-                if not self._wait_for_message(deadline):
-                    raise Empty
+            if not self._wait_for_message(deadline):
+                raise Empty
+            with signals_held_back:
                 data = self._reader.recv_bytes()
                 self._free_slots.release()
-            finally:
-                self._rlock.release()
+                rlock.release()
+        except BaseException:
+            if rlock._count and rlock._owner == threading.get_ident():   # rlock._is_mine()
+                rlock.release()
+            raise
         return _loads(data)
 
     def _wait_for_message(self, deadline):
@@ -310,7 +332,8 @@ class Queue:
         # The buffer and the feeder thread belong to one process.  A forked
         # child gets fresh ones: the parent's thread does not exist there, and
         # the parent's condition may have been held at the moment of the fork.
-        self._notempty = threading.Condition(threading.Lock())
+        self._notempty_lock = threading.Lock()
+        self._notempty = threading.Condition(self._notempty_lock)
         self._buffer = collections.deque()
         self._thread = None
         self._jointhread = None
@@ -356,6 +379,14 @@ class JoinableQueue(Queue):
         Queue.__init__(self, maxsize)
         self._unfinished_tasks = Semaphore(0)
         self._cond = Condition()
+
+    def put(self, obj, block=True, timeout=None):
+        # Signals held back over the whole put: the task counted and the
+        # object buffered go together.
+        with signals_held_back:
+            Queue.put(self, obj, block, timeout)
+
+    put.__doc__ = Queue.put.__doc__
 
     def _count_new_task(self):
         # Called by ``put`` once the object is sure to enter the queue, and

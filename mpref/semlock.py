@@ -66,13 +66,19 @@ __all__ = ['SemLock', 'SEMAPHORE', 'RECURSIVE_MUTEX', 'SEM_VALUE_MAX']
 # 1. The C library's POSIX semaphore functions
 # --------------------------------------------------------------------------
 
-# Two views of the same library.  Through ``_libc`` ctypes saves the C
-# ``errno`` after each call for ``ctypes.get_errno()``; that costs about a
-# tenth of an uncontended acquire+release, so the hot calls also exist
-# without it (``_fast_...``), and when one of those fails we repeat the call
-# through ``_libc`` to learn why (or, for a failed try, simply wait).
+# Three views of the same library.  Through ``_libc`` ctypes saves the C
+# ``errno`` after each call for ``ctypes.get_errno()``, and lets other
+# threads run during the call (it releases the GIL): the calls that may
+# block go through it.  The calls that never block -- the hot ``sem_trywait``
+# and ``sem_post``, and ``sem_getvalue`` -- keep the GIL (``PyDLL``):
+# releasing it would hand it to any other busy thread (a queue's feeder) and
+# wait to get it back, on every call.  The hot ones also skip ``errno``
+# (``_fast_...``; saving it costs about a tenth of an uncontended
+# acquire+release), and when one of those fails we repeat the call through
+# ``_libc`` to learn why (or, for a failed try, simply wait).
 _libc = ctypes.CDLL(LIBRARY_PATH, use_errno=True)
-_libc_fast = ctypes.CDLL(LIBRARY_PATH, use_errno=False)
+_libc_fast = ctypes.PyDLL(LIBRARY_PATH, use_errno=False)
+_libc_held = ctypes.PyDLL(LIBRARY_PATH, use_errno=True)
 
 
 class _timespec(ctypes.Structure):
@@ -108,7 +114,8 @@ if HAVE_SEM_TIMEDWAIT:
 #: Mac OS X exports sem_getvalue but it always fails (ENOSYS): treat it as missing.
 HAVE_SEM_GETVALUE = hasattr(_libc, 'sem_getvalue') and sys.platform != 'darwin'
 if hasattr(_libc, 'sem_getvalue'):
-    _sem_getvalue = _declare('sem_getvalue', ctypes.c_int, _handle_t, ctypes.POINTER(ctypes.c_int))
+    _sem_getvalue = _declare('sem_getvalue', ctypes.c_int, _handle_t, ctypes.POINTER(ctypes.c_int),
+                             lib=_libc_held)
 
 _SEM_FAILED = ctypes.c_void_p(-1).value       # sem_open's error result, (sem_t *)-1
 
@@ -323,14 +330,24 @@ class SemLock:
 
     # -- the semaphore alone -----------------------------------------------------
 
-    def _take(self, block=True, timeout=None, interruptible=True):
+    def _take(self, block=True, timeout=None, interruptible=True, outcome=None):
         """Decrement the semaphore if it is above zero, else wait (if
-        ``block``) up to ``timeout``; True if decremented.  Where a
-        handler's exception could land after the decrement and before the
-        caller notes it, the caller holds signals back (``Condition``)."""
-        if _fast_sem_trywait(self._handle) == 0:
-            return True            # the usual case: nobody holds it
-        return block and self._wait(timeout, [-1], interruptible)
+        ``block``) up to ``timeout``; True if decremented.
+
+        A caller that holds no signals back passes a note, ``outcome`` (a
+        list), into which each C call writes its result: ``outcome[0] == 0``
+        from the moment the semaphore is decremented, so that a handler's
+        exception reaching the caller tells it whether to undo (``acquire``).
+        """
+        if outcome is None:
+            if _fast_sem_trywait(self._handle) == 0:
+                return True            # the usual case: nobody holds it
+            outcome = [-1]
+        else:
+            outcome[:] = map(_fast_sem_trywait, self._handle_arg)
+            if outcome[0] == 0:
+                return True
+        return block and self._wait(timeout, outcome, interruptible)
 
     def _post(self):
         """Increment the semaphore (if the errno-free call fails -- EOVERFLOW,

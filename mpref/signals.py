@@ -154,7 +154,9 @@ def block_signals_in_this_thread():
 # Called through the running program (which has libc loaded) rather than
 # signal.pthread_sigmask: that one runs the pending handlers as it returns,
 # which is exactly what must not happen in the middle of a change.
-_pthread_sigmask = ctypes.CDLL(None).pthread_sigmask
+# PyDLL: the call keeps the GIL (it never blocks), so no other thread can
+# take the GIL in between and make the main thread wait to get it back.
+_pthread_sigmask = ctypes.PyDLL(None).pthread_sigmask
 _pthread_sigmask.restype = ctypes.c_int
 _pthread_sigmask.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
 _sigset_t = ctypes.c_ubyte * 256               # bigger than any sigset_t (glibc's: 128 bytes)
