@@ -18,9 +18,10 @@ then the helpers that open, close and unlink a semaphore by name:
    ``sem_unlink``, declared once with their C signatures.
 2. **SemLock** -- one named semaphore plus the per-process bookkeeping the
    kernel does not keep: which thread of *this* process acquired it last and
-   how many times (for ``RLock``, ``Condition`` and the reprs).  In the main
-   thread it changes state with signals held back (``signals``), so that
-   Ctrl-C never leaves it taken by nobody.
+   how many times (for ``RLock``, ``Condition`` and the reprs).  Its changes
+   are written so that a signal's exception cannot cut them unnoticed
+   (``signals``, "Asynchronous exceptions"), so that Ctrl-C never leaves it
+   taken by nobody.
 
 A ``SemLock`` travels to a spawned child by name: pickled with the
 ``Process`` arguments, it is re-opened there (``SemLock.__setstate__``);
@@ -145,9 +146,9 @@ class SemLock:
     the kernel cannot.  A forked child starts with ``_count = 0``: it holds
     nothing, whatever its parent held (``_after_fork``).
 
-    ``acquire`` and ``release`` are the spec's methods; ``acquire`` holds
-    signals back (``signals``) around ``_acquire``, and ``release`` writes its
-    change out itself (see there why it needs no holding back).
+    ``acquire`` and ``release`` are the spec's methods; ``acquire`` notes the
+    outcome of its C call and undoes what a signal's exception cut short,
+    and ``release`` writes its change out itself (see each, and ``signals``).
 
     The underscore names are SemLock's protected interface: for its
     subclasses (the primitives in ``synchronize``) and mpref's own modules (a

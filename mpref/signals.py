@@ -1,6 +1,6 @@
-"""Holding signals back: while mpref changes a lock's state in the main thread,
-no Python signal handler may run, so that a signal's exception (Ctrl-C's
-``KeyboardInterrupt``) never lands in the middle of the change.
+"""Signals and the state of mpref's locks: a signal's exception (Ctrl-C's
+``KeyboardInterrupt``) must never land in the middle of a change and leave a
+lock taken that nobody owns.
 
 Spec 16.6.2.5 (its note on Ctrl-C and a blocked ``acquire``) and 16.6.1.3;
 the same holds for the locks mpref takes on the caller's behalf in 16.6.2.2
@@ -8,47 +8,81 @@ the same holds for the locks mpref takes on the caller's behalf in 16.6.2.2
 
 Chapter: ``notebooks/03_synchronization.ipynb`` (sections 3.9 and 3.10).
 
-**Asynchronous exceptions.**  Python runs signal handlers in the main thread,
-between bytecodes; SIGINT's raises ``KeyboardInterrupt``.  Landing between
-``sem_wait`` and the bookkeeping after it, such an exception would leave a
-semaphore taken that nobody owns (and ``with lock:`` would never release
-it).  So in the main thread ``acquire`` (and the changes of ``Condition``
-that take several steps) run with the signals *held back*
-(``pthread_sigmask``; ``defer_signals``, ``allow_signals``; SIGTERM only
-while it has a handler: at its default action it runs none, and ``terminate()``
-must still end the process): they stay pending in the kernel, and their
-handlers run when the mask is restored -- after the change, or, in
-``acquire``, after it was undone.  ``release`` needs no holding back: its
-checks change nothing, and its change (bookkeeping, then ``sem_post``) has no point in between where a handler
-could run; a handler that raises during its checks does not stop it
-releasing.  A blocking wait holds signals back too, but only for
-``SIGNAL_SLICE`` at a time: between slices it lets them in
-(``let_signals_in``), so Ctrl-C still interrupts a blocked ``acquire()``
-at once, to the eye.  What remains: a handler that runs at the very first
+**Asynchronous exceptions.**  Python runs signal handlers in the main
+thread only, and there only at a few points of the bytecode: where a
+function starts, after a call returns, at a jump back (on Python 3.10 at
+any jump taken).  Never in the middle of a C call, and never between
+plain instructions -- loads, stores, arithmetic on ints, unpacking a
+sequence, assigning to a slice.  A handler that raises (SIGINT's) raises at
+such a point.  Landing between ``sem_wait`` and the bookkeeping after it,
+that exception would leave a semaphore taken that nobody owns (and ``with
+lock:`` would never release it).  There are two ways to make a change safe
+from it, and mpref uses each where it is the cheaper:
+
+1. **Write the change so that an exception cannot cut it unnoticed** --
+   the way of the hot paths, which pay almost nothing for it.  The C call
+   that changes the semaphore writes its own result into a note, with no
+   point between the call and the note where a handler could run:
+   ``outcome[:] = map(sem_trywait, (handle,))`` (the call happens inside
+   the slice assignment, a single instruction; ``result = sem_trywait(h)``
+   would let a handler run after the call returns and before the result is
+   stored).  The bookkeeping that follows is plain stores.  Around it all,
+   an ``except BaseException`` reads the note and undoes what was done:
+   a semaphore taken but not yet counted is posted back, a counted one is
+   released.  ``SemLock.acquire`` ends with ``check_signals()``: handlers of
+   signals that arrived meanwhile run there, while ``acquire`` can still
+   undo -- so an exception leaving ``acquire`` always means "not acquired".
+   ``release`` needs no note: its checks change nothing, and its change
+   (bookkeeping, then ``sem_post``) has no point in between where a
+   handler could run.  Blocking waits need no holding back either: a
+   signal ends ``sem_wait`` with EINTR and its handler runs at once, so
+   Ctrl-C interrupts a blocked ``acquire()`` at once.  The queue's ``put``
+   (a slot taken, the object buffered) and a synchronized value's access
+   (the lock taken on the caller's behalf) are written the same way.
+
+2. **Hold the signals back** (``pthread_sigmask``; ``signals_held_back``)
+   around a change too long to write that way: they stay pending in the
+   kernel, and their handlers run when the mask is restored, after the
+   change.  ``Condition.wait`` and ``notify`` (several semaphores that
+   change together), ``Event``, ``JoinableQueue``, and the reading of one
+   message in ``Queue.get`` (an exception between a message's header and
+   its payload would leave the rest in the pipe, to be misread as the next
+   header).  It costs two system calls and a ``signal.getsignal`` per
+   block, which is why the hot paths do not use it.  A blocking wait with
+   signals held back goes in slices of ``SIGNAL_SLICE`` and lets them in
+   between (``let_signals_in``), so Ctrl-C still interrupts it at once, to
+   the eye.  SIGTERM is left out of the mask while it has no Python handler:
+   then no Python code runs for it, and ``terminate()`` must still end a
+   process stuck in a wait that cannot be cut into slices (a reader waiting
+   for the rest of a message whose writer was killed).
+
+What remains, in both ways: a handler that runs at the very first
 instruction of ``__exit__`` leaves the lock held by its owner, as with any
-context manager written in Python; and a signal that the kernel gives to
-*another* thread while the main thread holds them back is still handled in
-the main thread at its next bytecode.  Where mpref itself takes a lock on
-the caller's behalf (``Event``, the queues, synchronized shared values),
-the first residue would leave it held for good, so there the whole block is
-held back (``signals_held_back``), and mpref's own threads (a queue's feeder)
-block signals (``block_signals_in_this_thread``), so that the kernel never
-gives one to them.
+context manager written in Python (where mpref itself takes the lock on
+the caller's behalf, its ``except`` releases it); and a second signal's
+exception landing in the few instructions of an ``except`` that is undoing
+the first one's damage can cut that short.  In way 2, a signal that the
+kernel gives to *another* thread while the main thread holds them back is
+still handled in the main thread at its next bytecode, so mpref's own
+threads (a queue's feeder) block signals (``block_signals_in_this_thread``)
+and the kernel never gives one to them.  A tracing function (a debugger, a
+coverage tool) runs Python code between any two lines, and so lets
+handlers run there too: under one, way 1 is no longer exact.
 
 What this module offers the rest of mpref:
 
+* ``check_signals()`` -- run the handlers of pending signals now;
+* ``main_thread_ident`` -- the thread in which handlers run;
 * ``with signals_held_back:`` -- hold signals back around a block: the one
   spelling mpref uses wherever a block fits;
 * ``defer_signals()`` / ``allow_signals()`` -- the two ends of that block as
-  calls, for the one place that must act between them
-  (``semlock.SemLock.acquire`` undoes its acquisition if a handler raises as
-  the mask is restored);
+  calls;
 * ``holding_back()``, ``SIGNAL_SLICE``, ``let_signals_in()`` -- for a blocking
   wait that runs while signals are held back;
 * ``FAULT_SIGNALS``, ``block_signals_in_this_thread()`` -- for mpref's own
   helper threads.
 
-Holding back nests (a queue's ``get`` holds back, and the ``acquire`` inside
+Holding back nests (``Event.set`` holds back, and the ``notify_all`` inside
 it holds back again); only the outermost end restores the mask.  Other
 threads never hold back: Python runs no handler there.
 """
@@ -58,8 +92,9 @@ import os
 import signal
 import threading
 
-__all__ = ['signals_held_back', 'defer_signals', 'allow_signals', 'holding_back',
-           'let_signals_in', 'SIGNAL_SLICE', 'FAULT_SIGNALS', 'block_signals_in_this_thread']
+__all__ = ['check_signals', 'main_thread_ident', 'signals_held_back', 'defer_signals',
+           'allow_signals', 'holding_back', 'let_signals_in', 'SIGNAL_SLICE', 'FAULT_SIGNALS',
+           'block_signals_in_this_thread']
 
 #: A blocking wait in the main thread lets signals in this often (seconds).
 SIGNAL_SLICE = 0.05

@@ -33,10 +33,11 @@ How a primitive reaches another process (the spec's sharing rules, 16.6.3):
   name that may already be gone, and nothing else.
 
 A signal's exception (Ctrl-C) must never leave a primitive half changed: in
-the main thread ``SemLock.acquire`` holds signals back (``signals.py``
-explains why and how), ``Condition.wait`` and ``notify`` hold them back over
-their several steps, and ``Event`` over the whole hold of its lock, which it
-takes on the caller's behalf.
+the main thread ``SemLock.acquire`` notes the outcome of its C call and
+undoes what an exception cut short (``signals.py`` explains why and how),
+``Condition.wait`` and ``notify`` hold signals back over their several
+steps, and ``Event`` over the whole hold of its lock, which it takes on the
+caller's behalf.
 """
 
 import os
