@@ -188,24 +188,19 @@ class Queue:
         # A signal's exception (Ctrl-C) landing between a message's header
         # and its payload would leave the rest in the pipe, to be misread as
         # the next header: the queue would be broken for every process.  So
-        # signals are held back (``signals``) while the message is read.
-        # Taking the lock and waiting for a message hold nothing back: an
-        # exception there has read nothing, and the ``except`` lets go of
-        # the lock if it is still ours.
-        rlock = self._rlock
-        try:
-            if not rlock.acquire(block, timeout):
+        # signals are held back (``signals``) while the lock is ours, and
+        # let in only while nothing is taken yet: between the slices of the
+        # waits for the lock and for a message.
+        with signals_held_back:
+            if not self._rlock.acquire(block, timeout):
                 raise Empty
-            if not self._wait_for_message(deadline):
-                raise Empty
-            with signals_held_back:
+            try:
+                if not self._wait_for_message(deadline):
+                    raise Empty
                 data = self._reader.recv_bytes()
                 self._free_slots.release()
-                rlock.release()
-        except BaseException:
-            if rlock._count and rlock._owner == threading.get_ident():   # rlock._is_mine()
-                rlock.release()
-            raise
+            finally:
+                self._rlock.release()
         return _loads(data)
 
     def _wait_for_message(self, deadline):

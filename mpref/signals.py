@@ -44,10 +44,9 @@ from it, and mpref uses each where it is the cheaper:
    around a change too long to write that way: they stay pending in the
    kernel, and their handlers run when the mask is restored, after the
    change.  ``Condition.wait`` and ``notify`` (several semaphores that
-   change together), ``Event``, ``JoinableQueue``, and the reading of one
-   message in ``Queue.get`` (an exception between a message's header and
-   its payload would leave the rest in the pipe, to be misread as the next
-   header).  It costs two system calls and a ``signal.getsignal`` per
+   change together), ``Event``, ``JoinableQueue``, and ``Queue.get`` (an
+   exception between a message's header and its payload would leave the
+   rest in the pipe, to be misread as the next header).  It costs two system calls and a ``signal.getsignal`` per
    block, which is why the hot paths do not use it.  A blocking wait with
    signals held back goes in slices of ``SIGNAL_SLICE`` and lets them in
    between (``let_signals_in``), so Ctrl-C still interrupts it at once, to
