@@ -46,14 +46,15 @@ from it, and mpref uses each where it is the cheaper:
    change.  ``Condition.wait`` and ``notify`` (several semaphores that
    change together), ``Event``, ``JoinableQueue``, and ``Queue.get`` (an
    exception between a message's header and its payload would leave the
-   rest in the pipe, to be misread as the next header).  It costs two system calls and a ``signal.getsignal`` per
-   block, which is why the hot paths do not use it.  A blocking wait with
-   signals held back goes in slices of ``SIGNAL_SLICE`` and lets them in
-   between (``let_signals_in``), so Ctrl-C still interrupts it at once, to
-   the eye.  SIGTERM is left out of the mask while it has no Python handler:
+   rest in the pipe, to be misread as the next header).  It costs two
+   system calls and a ``signal.getsignal`` per block, which is why the hot
+   paths do not use it.  A blocking wait with signals held back goes in
+   slices of ``SIGNAL_SLICE`` and lets them in between
+   (``let_signals_in``), so Ctrl-C still interrupts it at once, to the
+   eye.  SIGTERM is left out of the mask while it has no Python handler:
    then no Python code runs for it, and ``terminate()`` must still end a
-   process stuck in a wait that cannot be cut into slices (a reader waiting
-   for the rest of a message whose writer was killed).
+   process stuck in a wait that cannot be cut into slices (a reader
+   waiting for the rest of a message whose writer was killed).
 
 What remains, in both ways: a handler that runs at the very first
 instruction of ``__exit__`` leaves the lock held by its owner, as with any
