@@ -131,18 +131,35 @@ class Queue:
         self._check_closed()
         timeout = util.check_timeout(timeout)
         data = _dumps(obj)
-        # From the slot taken to the object buffered, a signal's exception
-        # (Ctrl-C) would lose the slot: hold signals back (``signals``);
-        # a put blocked on a full queue still lets them in.
-        with signals_held_back:
-            if not self._free_slots.acquire(block, timeout):
+        # No signals held back (``signals``: "Asynchronous exceptions"): a
+        # signal's exception (Ctrl-C) may land anywhere, and the ``except``
+        # below makes good what it cut short.  ``slot`` is the note: the C
+        # call writes 0 into it once a free slot is ours; None once the
+        # object is in the buffer.
+        slot = [-1]
+        try:
+            if not self._free_slots._take(block, timeout, outcome=slot):
                 raise Full
             self._count_new_task()
-            with self._notempty:
+            # The lock itself, not ``with self._notempty:`` -- the
+            # condition's __enter__ and __exit__ are Python, and an exception
+            # at their edges would leave the lock held; the lock's are C.
+            with self._notempty_lock:
                 if self._thread is None:
-                    self._start_thread()
-                self._buffer.append(data)
+                    with signals_held_back:         # once per queue and process
+                        self._start_thread()
+                self._buffer += (data,)             # no call: no handler between
+                slot = None                         # ... this and the line above
                 self._notempty.notify()
+        except BaseException:
+            if slot is None:
+                # The object is in the buffer: the feeder must hear of it,
+                # even if the exception cut ``notify`` short.
+                with self._notempty_lock:
+                    self._notempty.notify()
+            elif slot[0] == 0:
+                self._free_slots._post()            # a slot taken for nothing: give it back
+            raise
 
     def put_nowait(self, obj):
         """``put(obj, False)``."""
@@ -310,7 +327,8 @@ class Queue:
         # The buffer and the feeder thread belong to one process.  A forked
         # child gets fresh ones: the parent's thread does not exist there, and
         # the parent's condition may have been held at the moment of the fork.
-        self._notempty = threading.Condition(threading.Lock())
+        self._notempty_lock = threading.Lock()
+        self._notempty = threading.Condition(self._notempty_lock)
         self._buffer = collections.deque()
         self._thread = None
         self._jointhread = None
@@ -356,6 +374,14 @@ class JoinableQueue(Queue):
         Queue.__init__(self, maxsize)
         self._unfinished_tasks = Semaphore(0)
         self._cond = Condition()
+
+    def put(self, obj, block=True, timeout=None):
+        # Signals held back over the whole put: the task counted and the
+        # object buffered go together.
+        with signals_held_back:
+            Queue.put(self, obj, block, timeout)
+
+    put.__doc__ = Queue.put.__doc__
 
     def _count_new_task(self):
         # Called by ``put`` once the object is sure to enter the queue, and

@@ -18,9 +18,10 @@ then the helpers that open, close and unlink a semaphore by name:
    ``sem_unlink``, declared once with their C signatures.
 2. **SemLock** -- one named semaphore plus the per-process bookkeeping the
    kernel does not keep: which thread of *this* process acquired it last and
-   how many times (for ``RLock``, ``Condition`` and the reprs).  In the main
-   thread it changes state with signals held back (``signals``), so that
-   Ctrl-C never leaves it taken by nobody.
+   how many times (for ``RLock``, ``Condition`` and the reprs).  Its changes
+   are written so that a signal's exception cannot cut them unnoticed
+   (``signals``, "Asynchronous exceptions"), so that Ctrl-C never leaves it
+   taken by nobody.
 
 A ``SemLock`` travels to a spawned child by name: pickled with the
 ``Process`` arguments, it is re-opened there (``SemLock.__setstate__``);
@@ -56,10 +57,9 @@ import sys
 import threading
 import time
 
-from . import process, spawn, util
+from . import process, signals, spawn, util
 from .semaphore_tracker import LIBRARY_PATH, Tracker
-from .signals import (SIGNAL_SLICE, allow_signals, defer_signals, holding_back, let_signals_in,
-                      signals_held_back)
+from .signals import SIGNAL_SLICE, check_signals, holding_back, let_signals_in, signals_held_back
 
 __all__ = ['SemLock', 'SEMAPHORE', 'RECURSIVE_MUTEX', 'SEM_VALUE_MAX']
 
@@ -67,13 +67,19 @@ __all__ = ['SemLock', 'SEMAPHORE', 'RECURSIVE_MUTEX', 'SEM_VALUE_MAX']
 # 1. The C library's POSIX semaphore functions
 # --------------------------------------------------------------------------
 
-# Two views of the same library.  Through ``_libc`` ctypes saves the C
-# ``errno`` after each call for ``ctypes.get_errno()``; that costs about a
-# tenth of an uncontended acquire+release, so the hot calls also exist
-# without it (``_fast_...``), and when one of those fails we repeat the call
-# through ``_libc`` to learn why (or, for a failed try, simply wait).
+# Three views of the same library.  Through ``_libc`` ctypes saves the C
+# ``errno`` after each call for ``ctypes.get_errno()``, and lets other
+# threads run during the call (it releases the GIL): the calls that may
+# block go through it.  The calls that never block -- the hot ``sem_trywait``
+# and ``sem_post``, and ``sem_getvalue`` -- keep the GIL (``PyDLL``):
+# releasing it would hand it to any other busy thread (a queue's feeder) and
+# wait to get it back, on every call.  The hot ones also skip ``errno``
+# (``_fast_...``; saving it costs about a tenth of an uncontended
+# acquire+release), and when one of those fails we repeat the call through
+# ``_libc`` to learn why (or, for a failed try, simply wait).
 _libc = ctypes.CDLL(LIBRARY_PATH, use_errno=True)
-_libc_fast = ctypes.CDLL(LIBRARY_PATH, use_errno=False)
+_libc_fast = ctypes.PyDLL(LIBRARY_PATH, use_errno=False)
+_libc_held = ctypes.PyDLL(LIBRARY_PATH, use_errno=True)
 
 
 class _timespec(ctypes.Structure):
@@ -109,7 +115,8 @@ if HAVE_SEM_TIMEDWAIT:
 #: Mac OS X exports sem_getvalue but it always fails (ENOSYS): treat it as missing.
 HAVE_SEM_GETVALUE = hasattr(_libc, 'sem_getvalue') and sys.platform != 'darwin'
 if hasattr(_libc, 'sem_getvalue'):
-    _sem_getvalue = _declare('sem_getvalue', ctypes.c_int, _handle_t, ctypes.POINTER(ctypes.c_int))
+    _sem_getvalue = _declare('sem_getvalue', ctypes.c_int, _handle_t, ctypes.POINTER(ctypes.c_int),
+                             lib=_libc_held)
 
 _SEM_FAILED = ctypes.c_void_p(-1).value       # sem_open's error result, (sem_t *)-1
 
@@ -139,9 +146,9 @@ class SemLock:
     the kernel cannot.  A forked child starts with ``_count = 0``: it holds
     nothing, whatever its parent held (``_after_fork``).
 
-    ``acquire`` and ``release`` are the spec's methods; ``acquire`` holds
-    signals back (``signals``) around ``_acquire``, and ``release`` writes its
-    change out itself (see there why it needs no holding back).
+    ``acquire`` and ``release`` are the spec's methods; ``acquire`` notes the
+    outcome of its C call and undoes what a signal's exception cut short,
+    and ``release`` writes its change out itself (see each, and ``signals``).
 
     The underscore names are SemLock's protected interface: for its
     subclasses (the primitives in ``synchronize``) and mpref's own modules (a
@@ -150,8 +157,7 @@ class SemLock:
     ``_count``, ``_get_value`` and ``_is_zero``.  They keep the underscore
     so that a primitive's public face stays ``threading``'s:
 
-    * ``_acquire`` -- take the semaphore and note it (``RLock`` overrides it);
-      ``_unacquire`` undoes it;
+    * ``_unacquire`` -- undo an acquisition that ``acquire`` counted;
     * ``_count_after_release`` -- the check of ``release`` (``Lock`` and
       ``RLock`` override it; ``_check_not_full`` is the over-release check);
       ``_commit_release`` -- the change of ``release``;
@@ -184,6 +190,7 @@ class SemLock:
 
     def _setup(self, handle, kind, maxvalue, name):
         self._handle = handle
+        self._handle_arg = (handle,)     # for map(): see acquire
         self._kind = kind
         self._maxvalue = maxvalue
         self._name = name
@@ -209,22 +216,49 @@ class SemLock:
         """
         if block and timeout is not None:
             timeout = util.check_timeout(timeout)
-        # Written out, not ``with signals_held_back:``: an exception raised as
-        # the mask is restored must first undo the acquisition.
-        if not defer_signals():
-            return self._acquire(block, timeout)
+        ident = _get_ident()
+        if ident != signals.main_thread_ident:
+            # Python runs signal handlers only in the main thread: here no
+            # exception can come between the steps, and they need no note.
+            if self._kind == RECURSIVE_MUTEX and self._count and self._owner == ident:
+                self._count += 1
+                return True
+            if _fast_sem_trywait(self._handle) and not (block and self._wait(timeout, [-1])):
+                return False
+            self._owner = ident
+            self._count += 1
+            return True
+        # In the main thread, no signals held back: the steps are written so that a handler's
+        # exception, wherever it lands, finds them either not done or done
+        # and noted, and the ``except`` below undoes what was done
+        # (``signals``: "Asynchronous exceptions").  ``outcome`` is the
+        # note: the C call's result, written into it by the C code itself
+        # (``outcome[:] = map(...)``: no instruction between the call and
+        # the note at which Python runs a handler); None once counted.
+        outcome = [-1]
         try:
-            acquired = self._acquire(block, timeout)
+            if self._kind == RECURSIVE_MUTEX and self._count and self._owner == ident:
+                self._count += 1             # already ours: no semaphore call at all
+                outcome = None
+            else:
+                outcome[:] = map(_fast_sem_trywait, self._handle_arg)
+                if outcome[0] and not (block and self._wait(timeout, outcome)):
+                    return False
+                # Owner before count: a thread asking "is it mine?" reads the
+                # count first, so it never pairs our new count with a stale ident.
+                self._owner = ident
+                self._count += 1
+                outcome = None
+            # Handlers of signals that arrived meanwhile run here, while an
+            # exception from one can still be answered by undoing.
+            check_signals()
+            return True
         except BaseException:
-            allow_signals()
+            if outcome is None:
+                self._unacquire()            # counted: the exception says "not acquired"
+            elif outcome[0] == 0:
+                self._post()                 # taken, not counted yet
             raise
-        try:
-            allow_signals()              # handlers of signals that came meanwhile run here
-        except BaseException:
-            if acquired:
-                self._unacquire()        # the exception says "not acquired": make it true
-            raise
-        return acquired
 
     # ``with`` calls acquire itself: no extra frame at whose start a
     # signal's exception could slip in after the lock was taken.
@@ -259,17 +293,6 @@ class SemLock:
     # ``with`` calls release itself: one frame fewer at whose start a
     # signal's exception would leave the lock held.
     __exit__ = release
-
-    def _acquire(self, block, timeout, interruptible=True):
-        """Take the semaphore and note it in the bookkeeping; True if taken."""
-        # self._take(), written out: this is the hottest path of all.
-        if _fast_sem_trywait(self._handle) and not (block and self._wait(timeout, interruptible)):
-            return False
-        # Owner before count: a thread asking "is it mine?" reads the count
-        # first, so it never pairs our new count with its own stale ident.
-        self._owner = _get_ident()
-        self._count += 1
-        return True
 
     def _count_after_release(self):
         """Check that a release is allowed (``ValueError`` if a bounded
@@ -308,12 +331,24 @@ class SemLock:
 
     # -- the semaphore alone -----------------------------------------------------
 
-    def _take(self, block=True, timeout=None, interruptible=True):
+    def _take(self, block=True, timeout=None, interruptible=True, outcome=None):
         """Decrement the semaphore if it is above zero, else wait (if
-        ``block``) up to ``timeout``; True if decremented."""
-        if _fast_sem_trywait(self._handle) == 0:
-            return True            # the usual case: nobody holds it
-        return block and self._wait(timeout, interruptible)
+        ``block``) up to ``timeout``; True if decremented.
+
+        A caller that holds no signals back passes a note, ``outcome`` (a
+        list), into which each C call writes its result: ``outcome[0] == 0``
+        from the moment the semaphore is decremented, so that a handler's
+        exception reaching the caller tells it whether to undo (``acquire``).
+        """
+        if outcome is None:
+            if _fast_sem_trywait(self._handle) == 0:
+                return True            # the usual case: nobody holds it
+            outcome = [-1]
+        else:
+            outcome[:] = map(_fast_sem_trywait, self._handle_arg)
+            if outcome[0] == 0:
+                return True
+        return block and self._wait(timeout, outcome, interruptible)
 
     def _post(self):
         """Increment the semaphore (if the errno-free call fails -- EOVERFLOW,
@@ -321,24 +356,34 @@ class SemLock:
         if _fast_sem_post(self._handle) and _sem_post(self._handle):
             _raise_errno()
 
-    def _try(self):
-        if _sem_trywait(self._handle) == 0:
+    def _try(self, outcome=None):
+        """``sem_trywait``: True if decremented (and ``outcome[0]`` is then 0)."""
+        if outcome is None:
+            outcome = [-1]
+        outcome[:] = map(_sem_trywait, self._handle_arg)
+        if outcome[0] == 0:
             return True
         if ctypes.get_errno() != errno.EAGAIN:
             _raise_errno()
         return False
 
-    def _wait(self, timeout, interruptible=True):
+    def _wait(self, timeout, outcome, interruptible=True):
         """Wait until the semaphore can be decremented and do it; False on timeout.
 
-        In the main thread, with signals held back, the wait goes in slices
-        of ``signals.SIGNAL_SLICE`` and lets them in between (``interruptible``);
-        elsewhere in slices of ``util.MAX_WAIT_SLICE`` (any finite timeout works).
+        Each C call writes its result into ``outcome`` (``outcome[0] == 0``:
+        decremented), so that a caller whom a handler's exception reaches
+        knows whether to undo (``acquire``).  In the main thread, with
+        signals held back, the wait goes in slices of ``signals.SIGNAL_SLICE``
+        and lets them in between (``interruptible``); elsewhere in slices of
+        ``util.MAX_WAIT_SLICE`` (any finite timeout works).  Not held back, a
+        signal ends ``sem_wait`` with EINTR and its handler runs at once.
         """
         held_back = holding_back()
         if timeout is None and not (held_back and interruptible):
-            while _sem_wait(self._handle):
+            outcome[:] = map(_sem_wait, self._handle_arg)
+            while outcome[0]:
                 _unless_interrupted()
+                outcome[:] = map(_sem_wait, self._handle_arg)
             return True
         step = SIGNAL_SLICE if held_back and interruptible else util.MAX_WAIT_SLICE
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -346,26 +391,28 @@ class SemLock:
             seconds = step if deadline is None else min(deadline - time.monotonic(), step)
             if seconds <= 0:
                 return False
-            if self._timed_wait(seconds):
+            if self._timed_wait(seconds, outcome):
                 return True
             if held_back and interruptible:
                 let_signals_in()
 
-    def _timed_wait(self, seconds):
+    def _timed_wait(self, seconds, outcome):
         if HAVE_SEM_TIMEDWAIT:
             deadline = time.time() + seconds       # sem_timedwait wants CLOCK_REALTIME
-            when = _timespec(int(deadline), int((deadline % 1) * 1e9))
-            while _sem_timedwait(self._handle, when):
+            when = (_timespec(int(deadline), int((deadline % 1) * 1e9)),)
+            outcome[:] = map(_sem_timedwait, self._handle_arg, when)
+            while outcome[0]:
                 if ctypes.get_errno() == errno.ETIMEDOUT:
                     return False
                 _unless_interrupted()
+                outcome[:] = map(_sem_timedwait, self._handle_arg, when)
             return True
         # The spec's Mac OS X path: try, sleep a little, try again.  The naps
         # grow to 20 ms, so a long wait costs little CPU and a short one
         # little delay.
         deadline = time.monotonic() + seconds
         nap = 0.001
-        while not self._try():
+        while not self._try(outcome):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False

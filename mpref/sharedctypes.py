@@ -201,20 +201,26 @@ class SynchronizedBase:
     def _locked(self, operation, *args):
         """Return ``operation(*args)``, called with the lock held.
 
-        Not ``with self._lock:``: a signal's exception (Ctrl-C) at the first
-        instruction of the lock's ``__exit__`` would leave it held for ever,
-        and the caller, who wrote no ``with``, could never release it.  So in
-        the main thread signals are held back from before the acquire to
-        after the release (``signals.signals_held_back``); a blocked acquire
-        still lets them in between its slices, and whatever arrived
-        meanwhile is handled after the release, once the access is done.
+        The caller wrote no ``with``, so if a signal's exception (Ctrl-C)
+        left the lock held, nobody could ever release it.  ``with lock:``
+        alone leaves it held in one case: the exception lands at the first
+        instruction of the lock's ``release`` (``__exit__``), before it
+        does anything.  So an exception that leaves the block is answered
+        by releasing what this call still holds -- the lock is ours and
+        held once more than before -- with signals held back, so that a
+        second one cannot cut that short.  No signals are held back on the
+        way through (``signals``: "Asynchronous exceptions").
         """
-        with signals_held_back:
-            self._lock.acquire()
-            try:
+        lock = self._lock
+        held_before = lock._count if lock._is_mine() else 0
+        try:
+            with lock:
                 return operation(*args)
-            finally:
-                self._lock.release()
+        except BaseException:
+            with signals_held_back:
+                if lock._is_mine() and lock._count > held_before:
+                    lock.release()
+            raise
 
     def __reduce__(self):
         spawn.assert_spawning(self)

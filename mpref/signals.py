@@ -1,6 +1,6 @@
-"""Holding signals back: while mpref changes a lock's state in the main thread,
-no Python signal handler may run, so that a signal's exception (Ctrl-C's
-``KeyboardInterrupt``) never lands in the middle of the change.
+"""Signals and the state of mpref's locks: a signal's exception (Ctrl-C's
+``KeyboardInterrupt``) must never land in the middle of a change and leave a
+lock taken that nobody owns.
 
 Spec 16.6.2.5 (its note on Ctrl-C and a blocked ``acquire``) and 16.6.1.3;
 the same holds for the locks mpref takes on the caller's behalf in 16.6.2.2
@@ -8,47 +8,81 @@ the same holds for the locks mpref takes on the caller's behalf in 16.6.2.2
 
 Chapter: ``notebooks/03_synchronization.ipynb`` (sections 3.9 and 3.10).
 
-**Asynchronous exceptions.**  Python runs signal handlers in the main thread,
-between bytecodes; SIGINT's raises ``KeyboardInterrupt``.  Landing between
-``sem_wait`` and the bookkeeping after it, such an exception would leave a
-semaphore taken that nobody owns (and ``with lock:`` would never release
-it).  So in the main thread ``acquire`` (and the changes of ``Condition``
-that take several steps) run with the signals *held back*
-(``pthread_sigmask``; ``defer_signals``, ``allow_signals``; SIGTERM only
-while it has a handler: at its default action it runs none, and ``terminate()``
-must still end the process): they stay pending in the kernel, and their
-handlers run when the mask is restored -- after the change, or, in
-``acquire``, after it was undone.  ``release`` needs no holding back: its
-checks change nothing, and its change (bookkeeping, then ``sem_post``) has no point in between where a handler
-could run; a handler that raises during its checks does not stop it
-releasing.  A blocking wait holds signals back too, but only for
-``SIGNAL_SLICE`` at a time: between slices it lets them in
-(``let_signals_in``), so Ctrl-C still interrupts a blocked ``acquire()``
-at once, to the eye.  What remains: a handler that runs at the very first
+**Asynchronous exceptions.**  Python runs signal handlers in the main
+thread only, and there only at a few points of the bytecode: where a
+function starts, after a call returns, at a jump back (on Python 3.10 at
+any jump taken).  Never in the middle of a C call, and never between
+plain instructions -- loads, stores, arithmetic on ints, unpacking a
+sequence, assigning to a slice.  A handler that raises (SIGINT's) raises at
+such a point.  Landing between ``sem_wait`` and the bookkeeping after it,
+that exception would leave a semaphore taken that nobody owns (and ``with
+lock:`` would never release it).  There are two ways to make a change safe
+from it, and mpref uses each where it is the cheaper:
+
+1. **Write the change so that an exception cannot cut it unnoticed** --
+   the way of the hot paths, which pay almost nothing for it.  The C call
+   that changes the semaphore writes its own result into a note, with no
+   point between the call and the note where a handler could run:
+   ``outcome[:] = map(sem_trywait, (handle,))`` (the call happens inside
+   the slice assignment, a single instruction; ``result = sem_trywait(h)``
+   would let a handler run after the call returns and before the result is
+   stored).  The bookkeeping that follows is plain stores.  Around it all,
+   an ``except BaseException`` reads the note and undoes what was done:
+   a semaphore taken but not yet counted is posted back, a counted one is
+   released.  ``SemLock.acquire`` ends with ``check_signals()``: handlers of
+   signals that arrived meanwhile run there, while ``acquire`` can still
+   undo -- so an exception leaving ``acquire`` always means "not acquired".
+   ``release`` needs no note: its checks change nothing, and its change
+   (bookkeeping, then ``sem_post``) has no point in between where a
+   handler could run.  Blocking waits need no holding back either: a
+   signal ends ``sem_wait`` with EINTR and its handler runs at once, so
+   Ctrl-C interrupts a blocked ``acquire()`` at once.  The queue's ``put``
+   (a slot taken, the object buffered) and a synchronized value's access
+   (the lock taken on the caller's behalf) are written the same way.
+
+2. **Hold the signals back** (``pthread_sigmask``; ``signals_held_back``)
+   around a change too long to write that way: they stay pending in the
+   kernel, and their handlers run when the mask is restored, after the
+   change.  ``Condition.wait`` and ``notify`` (several semaphores that
+   change together), ``Event``, ``JoinableQueue``, and ``Queue.get`` (an
+   exception between a message's header and its payload would leave the
+   rest in the pipe, to be misread as the next header).  It costs two
+   system calls and a ``signal.getsignal`` per block, which is why the hot
+   paths do not use it.  A blocking wait with signals held back goes in
+   slices of ``SIGNAL_SLICE`` and lets them in between
+   (``let_signals_in``), so Ctrl-C still interrupts it at once, to the
+   eye.  SIGTERM is left out of the mask while it has no Python handler:
+   then no Python code runs for it, and ``terminate()`` must still end a
+   process stuck in a wait that cannot be cut into slices (a reader
+   waiting for the rest of a message whose writer was killed).
+
+What remains, in both ways: a handler that runs at the very first
 instruction of ``__exit__`` leaves the lock held by its owner, as with any
-context manager written in Python; and a signal that the kernel gives to
-*another* thread while the main thread holds them back is still handled in
-the main thread at its next bytecode.  Where mpref itself takes a lock on
-the caller's behalf (``Event``, the queues, synchronized shared values),
-the first residue would leave it held for good, so there the whole block is
-held back (``signals_held_back``), and mpref's own threads (a queue's feeder)
-block signals (``block_signals_in_this_thread``), so that the kernel never
-gives one to them.
+context manager written in Python (where mpref itself takes the lock on
+the caller's behalf, its ``except`` releases it); and a second signal's
+exception landing in the few instructions of an ``except`` that is undoing
+the first one's damage can cut that short.  In way 2, a signal that the
+kernel gives to *another* thread while the main thread holds them back is
+still handled in the main thread at its next bytecode, so mpref's own
+threads (a queue's feeder) block signals (``block_signals_in_this_thread``)
+and the kernel never gives one to them.  A tracing function (a debugger, a
+coverage tool) runs Python code between any two lines, and so lets
+handlers run there too: under one, way 1 is no longer exact.
 
 What this module offers the rest of mpref:
 
+* ``check_signals()`` -- run the handlers of pending signals now;
+* ``main_thread_ident`` -- the thread in which handlers run;
 * ``with signals_held_back:`` -- hold signals back around a block: the one
   spelling mpref uses wherever a block fits;
 * ``defer_signals()`` / ``allow_signals()`` -- the two ends of that block as
-  calls, for the one place that must act between them
-  (``semlock.SemLock.acquire`` undoes its acquisition if a handler raises as
-  the mask is restored);
+  calls;
 * ``holding_back()``, ``SIGNAL_SLICE``, ``let_signals_in()`` -- for a blocking
   wait that runs while signals are held back;
 * ``FAULT_SIGNALS``, ``block_signals_in_this_thread()`` -- for mpref's own
   helper threads.
 
-Holding back nests (a queue's ``get`` holds back, and the ``acquire`` inside
+Holding back nests (``Event.set`` holds back, and the ``notify_all`` inside
 it holds back again); only the outermost end restores the mask.  Other
 threads never hold back: Python runs no handler there.
 """
@@ -58,8 +92,9 @@ import os
 import signal
 import threading
 
-__all__ = ['signals_held_back', 'defer_signals', 'allow_signals', 'holding_back',
-           'let_signals_in', 'SIGNAL_SLICE', 'FAULT_SIGNALS', 'block_signals_in_this_thread']
+__all__ = ['check_signals', 'main_thread_ident', 'signals_held_back', 'defer_signals',
+           'allow_signals', 'holding_back', 'let_signals_in', 'SIGNAL_SLICE', 'FAULT_SIGNALS',
+           'block_signals_in_this_thread']
 
 #: A blocking wait in the main thread lets signals in this often (seconds).
 SIGNAL_SLICE = 0.05
@@ -74,7 +109,7 @@ def defer_signals():
     """In the main thread, start holding signals back and return True; elsewhere
     (no handler ever runs there) do nothing and return False.  Nests."""
     global _deferring, _held_mask
-    if _get_ident() != _main_thread:
+    if _get_ident() != main_thread_ident:
         return False
     if _deferring == 0:             # before counting: a handler may still run here
         _held_mask = _signals_to_hold_back()
@@ -113,7 +148,7 @@ class _SignalsHeldBack:
     def __exit__(self, *exc_info):
         # One object serves every block, so it keeps no note of what its
         # __enter__ returned: the main thread is the one that deferred.
-        if _get_ident() == _main_thread:
+        if _get_ident() == main_thread_ident:
             allow_signals()
 
 
@@ -122,7 +157,7 @@ signals_held_back = _SignalsHeldBack()
 
 def holding_back():
     """True in the main thread while it holds signals back."""
-    return _deferring > 0 and _get_ident() == _main_thread
+    return _deferring > 0 and _get_ident() == main_thread_ident
 
 
 def let_signals_in():
@@ -131,7 +166,7 @@ def let_signals_in():
     nothing), then hold signals back again."""
     try:
         _pthread_sigmask(signal.SIG_SETMASK, _saved_mask, None)
-        _check_signals()
+        check_signals()
     finally:
         _pthread_sigmask(signal.SIG_BLOCK, _held_mask, None)
 
@@ -154,18 +189,24 @@ def block_signals_in_this_thread():
 # Called through the running program (which has libc loaded) rather than
 # signal.pthread_sigmask: that one runs the pending handlers as it returns,
 # which is exactly what must not happen in the middle of a change.
-_pthread_sigmask = ctypes.CDLL(None).pthread_sigmask
+# PyDLL: the call keeps the GIL (it never blocks), so no other thread can
+# take the GIL in between and make the main thread wait to get it back.
+_pthread_sigmask = ctypes.PyDLL(None).pthread_sigmask
 _pthread_sigmask.restype = ctypes.c_int
 _pthread_sigmask.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
 _sigset_t = ctypes.c_ubyte * 256               # bigger than any sigset_t (glibc's: 128 bytes)
 
-# Runs pending Python signal handlers now; if one raises (SIGINT's raises
-# KeyboardInterrupt) ctypes re-raises that exception from this call.
-_check_signals = ctypes.pythonapi.PyErr_CheckSignals
-_check_signals.restype = ctypes.c_int
-_check_signals.argtypes = []
+#: ``check_signals()``: run the handlers of the signals that arrived and wait
+#: for the main thread, now (elsewhere than the main thread: nothing).  If one
+#: raises (SIGINT's raises KeyboardInterrupt) ctypes re-raises that exception
+#: from this call.  ``SemLock.acquire`` calls it at its end, while it can
+#: still undo what it did.  (CPython's ``PyErr_CheckSignals``.)
+check_signals = ctypes.pythonapi.PyErr_CheckSignals
+check_signals.restype = ctypes.c_int
+check_signals.argtypes = []
 
 _get_ident = threading.get_ident
+
 
 
 def _asynchronous_signals(left_out=()):
@@ -181,37 +222,41 @@ def _asynchronous_signals(left_out=()):
     return sigset
 
 
-#: Signals whose default action ends the process.  While one of them has no
-#: Python handler (its default action, or ignored), no Python code can run
-#: for it, so holding it back protects nothing -- and would keep
-#: ``Process.terminate()`` (SIGTERM) from ending a process stuck in a wait
-#: that cannot be cut into slices (a reader waiting for the rest of a message
-#: whose writer was killed).  Those are left out of the mask.
-_ENDING_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
-_masks = {}     # which of _ENDING_SIGNALS have a Python handler -> the set to block
+#: ``Process.terminate()`` sends SIGTERM.  While SIGTERM has no Python
+#: handler (its default action, or ignored), no Python code can run for it,
+#: so holding it back protects nothing -- and would keep ``terminate()`` from
+#: ending a process stuck in a wait that cannot be cut into slices (a reader
+#: waiting for the rest of a message whose writer was killed).  So it is left
+#: out of the mask then.  One ``getsignal`` call per outermost hold tells;
+#: the other signals whose default action ends the process (SIGINT, SIGHUP,
+#: SIGQUIT) are held back whatever their handler: asking for each costs more
+#: than a fast operation itself (the enum-converting ``signal.getsignal``),
+#: and only ``terminate()`` is promised to end a stuck process.
+_masks = {}     # does SIGTERM have a Python handler? -> the set to block
 
 
 def _signals_to_hold_back():
-    """The set ``defer_signals`` blocks: every asynchronous signal that may
-    run a Python handler now (four ``getsignal`` calls, then a cached set)."""
-    handled = tuple(callable(signal.getsignal(signum)) for signum in _ENDING_SIGNALS)
+    """The set ``defer_signals`` blocks: every asynchronous signal, less
+    SIGTERM while it has no Python handler (one ``getsignal``, then a cached set)."""
+    handled = callable(signal.getsignal(signal.SIGTERM))
     mask = _masks.get(handled)
     if mask is None:
-        mask = _masks[handled] = _asynchronous_signals(
-            [signum for signum, has_handler in zip(_ENDING_SIGNALS, handled) if not has_handler])
+        mask = _masks[handled] = _asynchronous_signals([] if handled else [signal.SIGTERM])
     return mask
 
 
 _held_mask = None                              # what the main thread blocks while holding back
 _saved_mask = _sigset_t()                      # the main thread's mask before we held back
 _deferring = 0                                 # how deeply the main thread holds them back
-_main_thread = threading.main_thread().ident
+#: The ident of the thread in which Python runs signal handlers (after a
+#: fork: the thread that forked).  Read it as ``signals.main_thread_ident``.
+main_thread_ident = threading.main_thread().ident
 
 
 def _after_fork_in_child():
     # The forking thread is the child's main thread, with its own mask.
-    global _main_thread, _deferring
-    _main_thread = _get_ident()
+    global main_thread_ident, _deferring
+    main_thread_ident = _get_ident()
     _deferring = 0
 
 

@@ -33,19 +33,23 @@ How a primitive reaches another process (the spec's sharing rules, 16.6.3):
   name that may already be gone, and nothing else.
 
 A signal's exception (Ctrl-C) must never leave a primitive half changed: in
-the main thread ``SemLock.acquire`` holds signals back (``signals.py``
-explains why and how), ``Condition.wait`` and ``notify`` hold them back over
-their several steps, and ``Event`` over the whole hold of its lock, which it
-takes on the caller's behalf.
+the main thread ``SemLock.acquire`` notes the outcome of its C call and
+undoes what an exception cut short (``signals.py`` explains why and how),
+``Condition.wait`` and ``notify`` hold signals back over their several
+steps, and ``Event`` over the whole hold of its lock, which it takes on the
+caller's behalf.
 """
 
 import os
 import sys
+import threading
 import time
 
 from . import heap, spawn, util
 from .semlock import RECURSIVE_MUTEX, SEM_VALUE_MAX, SEMAPHORE, SemLock
 from .signals import signals_held_back
+
+_get_ident = threading.get_ident
 
 # SemLock and SEM_VALUE_MAX are defined in semlock.py; this module offers them
 # too, where CPython's multiprocessing.synchronize does.
@@ -105,7 +109,7 @@ class Lock(SemLock):
         self._handed_off = self._flag_block.create_memoryview()
 
     def _count_after_release(self):
-        if not self._is_mine():
+        if not (self._count and self._owner == _get_ident()):     # not self._is_mine()
             self._check_not_full()
             self._handed_off[0] = 1      # released by someone else: check from now on
         elif self._handed_off[0]:
@@ -139,14 +143,8 @@ class RLock(SemLock):
     def __init__(self):
         SemLock.__init__(self, RECURSIVE_MUTEX, 1, 1)
 
-    def _acquire(self, block, timeout, interruptible=True):
-        if self._is_mine():
-            self._count += 1             # already ours: no semaphore call at all
-            return True
-        return SemLock._acquire(self, block, timeout, interruptible)
-
     def _count_after_release(self):
-        if not self._is_mine():
+        if not (self._count and self._owner == _get_ident()):     # not self._is_mine()
             raise AssertionError('attempt to release recursive lock not owned by thread')
         return self._count - 1           # we hold it, so it is at 0: no over-release check
 
@@ -261,7 +259,6 @@ class Condition:
         if not self._lock._is_mine():
             raise RuntimeError('cannot notify on un-acquired lock')
         with signals_held_back:
-            self._post_for_dead_waiters()
             # Waiters that timed out since the last notify are both "sleeping"
             # and "woken": cancel them out so we do not wake someone who left.
             while self._woken_count._take(False):

@@ -12,7 +12,7 @@ Two measurements, each for ``mpref.Pipe`` and the stdlib's
   ``recv_bytes()``\\ s them; here the copying through the kernel dominates.
 
 The child acknowledges each batch, so the clock stops only when every message
-has been received.  Each figure is the best of three batches.
+has been received.  Each figure is the median of three batches, with its spread.
 
 The floor of the first two rows is the same work with bare OS calls
 (``floor.pipe_objects_rate``, ``floor.pipe_bytes_rate``: ``os.pipe``,
@@ -40,7 +40,7 @@ import tracemalloc
 
 import mpref
 from mpref.benchmarks import floor
-from mpref.benchmarks.yardstick import stdlib_multiprocessing
+from mpref.benchmarks.yardstick import Rate, stdlib_multiprocessing
 
 #: size -> (number of 256-byte objects, number of 1 MiB messages) per batch
 SIZES = {'tiny': (1000, 8), 'small': (20000, 64), 'large': (200000, 512)}
@@ -83,21 +83,21 @@ def _measure(context, n_objects, n_messages):
     child.start()
     child_end.close()
     try:
-        objects, megabytes = 0.0, 0.0
+        objects, megabytes = [], []
         for _ in range(REPEAT):
             parent_end.send(('objects', n_objects))
             t0 = time.perf_counter()
             for _ in range(n_objects):
                 parent_end.send(OBJECT)
             parent_end.recv()
-            objects = max(objects, n_objects / (time.perf_counter() - t0))
+            objects.append(n_objects / (time.perf_counter() - t0))
 
             parent_end.send(('bytes', n_messages))
             t0 = time.perf_counter()
             for _ in range(n_messages):
                 parent_end.send_bytes(MESSAGE)
             parent_end.recv()
-            megabytes = max(megabytes, n_messages * len(MESSAGE) / 1e6 / (time.perf_counter() - t0))
+            megabytes.append(n_messages * len(MESSAGE) / 1e6 / (time.perf_counter() - t0))
         parent_end.send(None)
     finally:
         child.join(30)
@@ -105,7 +105,7 @@ def _measure(context, n_objects, n_messages):
             child.terminate()
             child.join(5)
         parent_end.close()
-    return objects, megabytes
+    return Rate.of(objects), Rate.of(megabytes)
 
 
 def receive_peak_memory(nbytes, implementation='mpref'):

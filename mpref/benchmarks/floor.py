@@ -11,18 +11,22 @@ is the question ``notebooks/13_benchmarks.ipynb`` asks.
   ``recv`` must do at least (pickle, frame, write; read, unpickle);
 * ``pipe_bytes_rate`` -- the same with raw byte messages, no pickling;
 * ``fork_waitpid_rate`` -- ``os.fork`` a child that ``os._exit``\\ s at once,
-  then ``os.waitpid``: what starting and joining a process costs at least.
+  then ``os.waitpid``: what starting and joining a process costs at least;
+* ``semaphore_pairs_rate`` -- ``sem_wait`` + ``sem_post`` on a process-shared
+  (named) POSIX semaphore through bare ``ctypes`` calls: what a lock built
+  from ``ctypes`` calls, as mpref's is, costs at least.
 
 Spec section 16.6.4 (the benchmark program).
 """
 
+import ctypes
 import fcntl
 import os
 import pickle
 import struct
 import time
 
-from mpref.benchmarks.yardstick import best_rate
+from mpref.benchmarks.yardstick import median_rate
 
 HEADER = struct.Struct('!i')
 
@@ -105,21 +109,21 @@ def _pipe_rate(count, message, pickled):
             os.close(data_w)
             os.close(ack_r)
             os.waitpid(pid, 0)
-    return best_rate(once)
+    return median_rate(once)
 
 
 def pipe_objects_rate(count, obj):
-    """Objects per second (best of 3): ``count`` pickled ``obj`` through an os.pipe."""
+    """Objects per second (median of 3, with its spread): ``count`` pickled ``obj`` through an os.pipe."""
     return _pipe_rate(count, obj, pickled=True)
 
 
 def pipe_bytes_rate(count, message):
-    """Bytes per second (best of 3): ``count`` copies of ``message`` through an os.pipe."""
+    """Bytes per second (median of 3, with its spread): ``count`` copies of ``message`` through an os.pipe."""
     return _pipe_rate(count, message, pickled=False) * len(message)
 
 
 def fork_waitpid_rate(count):
-    """Children per second (best of 3): ``os.fork`` + ``os._exit(0)`` + ``os.waitpid``."""
+    """Children per second (median of 3, with its spread): ``os.fork`` + ``os._exit(0)`` + ``os.waitpid``."""
     def once():
         t0 = time.perf_counter()
         for _ in range(count):
@@ -128,4 +132,44 @@ def fork_waitpid_rate(count):
                 os._exit(0)
             os.waitpid(pid, 0)
         return count, time.perf_counter() - t0
-    return best_rate(once)
+    return median_rate(once)
+
+
+def semaphore_pairs_rate(calls):
+    """``sem_wait`` + ``sem_post`` pairs per second (median of 3, with its
+    spread) on a new process-shared POSIX semaphore, nobody else using it.
+
+    The calls keep the GIL (``ctypes.PyDLL``) and save no ``errno``: the
+    cheapest way Python has to reach them, and the way mpref makes its own
+    calls that never block.  Nothing is checked or counted: an upper bound
+    for any lock built from ``ctypes`` calls.
+    """
+    from mpref.semaphore_tracker import LIBRARY_PATH     # which library has sem_open
+    libc = ctypes.PyDLL(LIBRARY_PATH, use_errno=True)
+    sem_open = libc.sem_open
+    sem_open.restype = ctypes.c_void_p
+    sem_open.argtypes = [ctypes.c_char_p, ctypes.c_int]
+    sem_wait, sem_post, sem_close, sem_unlink = (libc.sem_wait, libc.sem_post,
+                                                 libc.sem_close, libc.sem_unlink)
+    for function in (sem_wait, sem_post, sem_close):
+        function.restype = ctypes.c_int
+        function.argtypes = [ctypes.c_void_p]
+    sem_unlink.restype = ctypes.c_int
+    sem_unlink.argtypes = [ctypes.c_char_p]
+    name = ('/mpref-floor-%d-%d' % (os.getpid(), time.monotonic_ns() % 10 ** 9)).encode()
+    handle = sem_open(name, os.O_CREAT | os.O_EXCL, ctypes.c_uint(0o600), ctypes.c_uint(1))
+    if handle in (None, ctypes.c_void_p(-1).value):
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+    sem_unlink(name)                # nothing left in /dev/shm, whatever happens next
+
+    def once():
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            sem_wait(handle)
+            sem_post(handle)
+        return calls, time.perf_counter() - t0
+    try:
+        return median_rate(once)
+    finally:
+        sem_close(handle)

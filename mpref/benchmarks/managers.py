@@ -19,7 +19,7 @@ Each row's ``threading`` figure is the same program on the plain objects
 two threads of one process would share (``list``, ``dict``, ``queue.Queue``
 with a producer thread, ``threading.Lock``): what the round trips cost.
 
-Each figure is the best of ``REPEAT`` runs, mpref's and the stdlib's taken in
+Each figure is the median of ``REPEAT`` runs (with its spread), mpref's and the stdlib's taken in
 turn, so a noisy machine disturbs both alike.
 """
 
@@ -29,7 +29,7 @@ import time
 import types
 
 import mpref
-from mpref.benchmarks.yardstick import stdlib_multiprocessing
+from mpref.benchmarks.yardstick import Rate, stdlib_multiprocessing
 
 #: size -> number of operations per run
 SIZES = {'tiny': 300, 'small': 5000, 'large': 50000}
@@ -112,14 +112,15 @@ def run(size='small'):
     try:
         rows = []
         for name, unit, case in CASES:
-            best = [0.0, 0.0, 0.0]
+            rates = [[], [], []]
             for _ in range(REPEAT):
                 for i, (manager, context) in enumerate(zip(managers + [PLAIN_OBJECTS],
                                                            contexts + [THREADS])):
                     done, seconds = case(manager, count, context)
-                    best[i] = max(best[i], done / seconds)
-            rows.append({'name': name, 'mpref': best[0], 'stdlib': best[1],
-                         'threading': best[2], 'unit': unit})
+                    rates[i].append(done / seconds)
+            ours, theirs, threads = map(Rate.of, rates)
+            rows.append({'name': name, 'mpref': ours, 'stdlib': theirs,
+                         'threading': threads, 'unit': unit})
         return rows
     finally:
         for manager in managers:

@@ -12,7 +12,7 @@ measured in the same run:
 * ``apply_async(noop, (None,)).get()`` one after another: the round trip of
   one task through an idle pool (submit, dispatch, run, result, wake up).
 
-Every figure is a rate (higher is better) and the best of ``REPEAT`` runs,
+Every figure is a rate (higher is better) and the median of ``REPEAT`` runs (with its spread),
 mpref's and the stdlib's taken in turn so that a noisy machine disturbs both
 alike.  The large size is the spec's (N = 100000, M = 1000000).
 """
@@ -20,7 +20,7 @@ alike.  The large size is the spec's (N = 100000, M = 1000000).
 import time
 
 import mpref
-from mpref.benchmarks.yardstick import stdlib_multiprocessing
+from mpref.benchmarks.yardstick import Rate, stdlib_multiprocessing
 from mpref.targets.tasks import noop, pow3
 
 #: size -> (N for pow3, M for noop, apply_async round trips)
@@ -76,17 +76,17 @@ def run(size='small'):
     cases = _cases(n, m, trips)
     pools = [mpref.get_context('fork').Pool(PROCESSES),
              stdlib_multiprocessing().get_context('fork').Pool(PROCESSES)]
-    best = [[0.0, 0.0] for _ in cases]
+    rates = [[[], []] for _ in cases]
     try:
         for pool in pools:
             pool.map(noop, range(100), chunksize=1)        # every worker up and running
         for _ in range(REPEAT):
             for row, (_name, _unit, case) in enumerate(cases):
                 for i, pool in enumerate(pools):
-                    best[row][i] = max(best[row][i], _rate(pool, case))
+                    rates[row][i].append(_rate(pool, case))
     finally:
         for pool in pools:
             pool.terminate()
             pool.join()
-    return [{'name': name, 'mpref': ours, 'stdlib': theirs, 'unit': unit}
-            for (name, unit, _case), (ours, theirs) in zip(cases, best)]
+    return [{'name': name, 'mpref': Rate.of(ours), 'stdlib': Rate.of(theirs), 'unit': unit}
+            for (name, unit, _case), (ours, theirs) in zip(cases, rates)]

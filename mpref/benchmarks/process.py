@@ -14,7 +14,7 @@ import time
 import mpref
 from mpref.targets import process as targets
 from mpref.benchmarks import floor
-from mpref.benchmarks.yardstick import best_rate, stdlib_multiprocessing
+from mpref.benchmarks.yardstick import median_rate, stdlib_multiprocessing
 
 SIZES = {'tiny': 4, 'small': 20, 'large': 200}
 
@@ -27,7 +27,7 @@ def _starts_per_second(context, count):
             p.start()
             p.join()
         return count, time.perf_counter() - t0
-    return best_rate(once)
+    return median_rate(once)
 
 
 def _threads_per_second(count):
@@ -38,7 +38,7 @@ def _threads_per_second(count):
             t.start()
             t.join()
         return count, time.perf_counter() - t0
-    return best_rate(once)
+    return median_rate(once)
 
 
 def run(size='small'):

@@ -17,7 +17,7 @@ in the same run:
 
 The producer first puts ``'START'``; the clock runs from its arrival to the
 arrival of ``'STOP'``, so starting the process is not counted.  Each figure
-is the best of five runs, mpref's and
+is the median of five runs (with its spread, min-max), mpref's and
 the stdlib's taken in turn so that a noisy machine disturbs both alike.
 """
 
@@ -27,7 +27,7 @@ import time
 
 import mpref
 from mpref.benchmarks import floor
-from mpref.benchmarks.yardstick import stdlib_multiprocessing
+from mpref.benchmarks.yardstick import Rate, stdlib_multiprocessing
 
 #: size -> number of objects per run
 SIZES = {'tiny': 1000, 'small': 20000, 'large': 200000}
@@ -65,28 +65,28 @@ def _one_run(context, q, count):
 
 
 def _between_processes(contexts, count):
-    """Best rate for each context; their runs alternate, so noise hits both."""
+    """Median rate for each context; their runs alternate, so noise hits both."""
     queues = [context.Queue() for context in contexts]
-    best = [0.0] * len(contexts)
+    rates = [[] for _ in contexts]
     for _ in range(REPEAT):
         for i, (context, q) in enumerate(zip(contexts, queues)):
-            best[i] = max(best[i], _one_run(context, q, count))
+            rates[i].append(_one_run(context, q, count))
     for q in queues:
         q.close()
         q.join_thread()
-    return best
+    return [Rate.of(each) for each in rates]
 
 
 def _between_threads(count):
-    best = 0.0
+    rates = []
     q = queue.Queue()
     for _ in range(REPEAT):
         t = threading.Thread(target=producer, args=(q, count))
         t.start()
         seconds = _consume(q)
         t.join()
-        best = max(best, count / seconds)
-    return best
+        rates.append(count / seconds)
+    return Rate.of(rates)
 
 
 def run(size='small'):

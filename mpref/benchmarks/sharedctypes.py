@@ -22,7 +22,7 @@ Chapter: ``notebooks/05_shared_ctypes.ipynb``.
 import time
 
 import mpref
-from mpref.benchmarks.yardstick import best_rate, stdlib_multiprocessing
+from mpref.benchmarks.yardstick import median_rate, stdlib_multiprocessing
 
 #: How many items each pass reads: (unlocked, locked).  Locked reads cost
 #: microseconds each, so they get fewer.
@@ -35,7 +35,7 @@ def _reads_per_second(sequence, count):
         for i in range(count):
             sequence[i]
         return count, time.perf_counter() - t0
-    return best_rate(once)
+    return median_rate(once)
 
 
 def run(size='small'):

@@ -8,8 +8,9 @@ Two measurements, each made for all three implementations in the same run:
 * **uncontended acquire+release** of a ``Lock``, ``RLock`` and ``Semaphore``
   by one thread, and ``with lock:`` -- the pure cost of the calls, since
   nobody ever waits; once more for a ``Lock`` from a second thread, where
-  mpref does not hold signals back (only the main thread runs signal
-  handlers), so the difference between the two rows is that cost;
+  no signal handler can run, so mpref's ``acquire`` takes its plain way (no
+  note of the C call's outcome, no ``check_signals``): the difference
+  between the two rows is what being safe from signals costs;
 * **Condition round trips** between two parties (two processes for mpref
   and the stdlib, two threads for ``threading``): each waits for its turn,
   flips a shared turn flag and notifies the other.  The flag lives in a
@@ -17,7 +18,10 @@ Two measurements, each made for all three implementations in the same run:
   needs nothing but this module's subject.
 
 Rows carry ``mpref``, ``stdlib`` and ``threading`` rates (operations per
-second); ``benchmarks.format_rows`` prints the mpref/stdlib ratio.
+second), the acquire+release rows also ``floor``: ``sem_wait`` + ``sem_post``
+through bare ``ctypes`` calls (``floor.semaphore_pairs_rate``), measured in
+the same thread as the row; ``benchmarks.format_rows`` prints the
+mpref/stdlib and mpref/floor ratios.
 """
 
 import mmap
@@ -25,7 +29,8 @@ import threading
 import time
 
 import mpref
-from mpref.benchmarks.yardstick import best_rate, stdlib_multiprocessing
+from mpref.benchmarks import floor
+from mpref.benchmarks.yardstick import median_rate, stdlib_multiprocessing
 
 SIZES = {'tiny': {'calls': 2000, 'rounds': 50},
          'small': {'calls': 100000, 'rounds': 500},
@@ -33,7 +38,7 @@ SIZES = {'tiny': {'calls': 2000, 'rounds': 50},
 
 
 def acquire_release_rate(lock, calls):
-    """Best-of-3 rate of uncontended ``lock.acquire(); lock.release()`` pairs.
+    """Median rate (of 3, with its spread) of uncontended ``lock.acquire(); lock.release()`` pairs.
 
     Written as programs write it (the spec's examples too): the methods are
     looked up on each call, not bound to locals first.
@@ -44,18 +49,18 @@ def acquire_release_rate(lock, calls):
             lock.acquire()
             lock.release()
         return calls, time.perf_counter() - t0
-    return best_rate(once)
+    return median_rate(once)
 
 
 def with_rate(lock, calls):
-    """Best-of-3 rate of uncontended ``with lock: pass``."""
+    """Median rate (of 3, with its spread) of uncontended ``with lock: pass``."""
     def once():
         t0 = time.perf_counter()
         for _ in range(calls):
             with lock:
                 pass
         return calls, time.perf_counter() - t0
-    return best_rate(once)
+    return median_rate(once)
 
 
 def in_a_thread(measure, *args):
@@ -95,7 +100,7 @@ def condition_round_trip_rate(cond, start_other, rounds):
         finally:
             turn.close()
         return rounds, seconds
-    return best_rate(once)
+    return median_rate(once)
 
 
 def _starter(context):
@@ -117,12 +122,17 @@ def run(size='small'):
     calls, rounds = SIZES[size]['calls'], SIZES[size]['rounds']
     stdlib = stdlib_multiprocessing()
     rows = []
+    # The floor of a lock made of ctypes calls, in the main thread and in a
+    # second one: the rows' mpref/floor ratio is the fraction of it reached.
+    floor_main = floor.semaphore_pairs_rate(calls)
+    floor_thread = in_a_thread(floor.semaphore_pairs_rate, calls)
     for kind in ('Lock', 'RLock', 'Semaphore'):
         rows.append({
             'name': '%s acquire+release' % kind,
             'mpref': acquire_release_rate(getattr(mpref, kind)(), calls),
             'stdlib': acquire_release_rate(getattr(stdlib, kind)(), calls),
             'threading': acquire_release_rate(getattr(threading, kind)(), calls),
+            'floor': floor_main,
             'unit': 'pairs/s',
         })
     rows.append({
@@ -130,6 +140,7 @@ def run(size='small'):
         'mpref': in_a_thread(acquire_release_rate, mpref.Lock(), calls),
         'stdlib': in_a_thread(acquire_release_rate, stdlib.Lock(), calls),
         'threading': in_a_thread(acquire_release_rate, threading.Lock(), calls),
+        'floor': floor_thread,
         'unit': 'pairs/s',
     })
     rows.append({

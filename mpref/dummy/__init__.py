@@ -44,6 +44,7 @@ from ..exceptions import AuthenticationError, BufferTooShort, ProcessError, Time
 from ..managers import Namespace
 from ..process import cpu_count, freeze_support
 from ..sharedctypes import to_ctype
+from ..signals import signals_held_back
 from .connection import Pipe
 from .pool import Pool
 from .process import Process, active_children, current_process, thread_timeout
@@ -230,6 +231,12 @@ class _ThreadLocked:
 
     _new_lock = RLock
     _lock_types = (Lock,)               # RLock is a Lock here
+
+    def _locked(self, operation, *args):
+        # A thread lock keeps no note of its owner to undo by: signals are
+        # held back over the whole hold instead (``signals.signals_held_back``).
+        with signals_held_back, self._lock:
+            return operation(*args)
 
 
 class Synchronized(_ThreadLocked, sharedctypes.Synchronized):
