@@ -108,6 +108,9 @@ class Queue:
                              % (maxsize, SEM_VALUE_MAX))
         self._maxsize = maxsize
         self._reader, self._writer = Pipe(duplex=False)
+        # Reads never wait; ``get`` waits in poll, up to its deadline
+        # (``Connection.recv_bytes_by``).
+        os.set_blocking(self._reader.fileno(), False)
         self._rlock = Lock()
         self._wlock = Lock()
         self._free_slots = BoundedSemaphore(maxsize)
@@ -162,32 +165,68 @@ class Queue:
         ``queue.Empty``); with ``block=False`` raises ``queue.Empty`` unless
         an object is already in the pipe.  ``timeout`` as for ``put``.
         Raises ``ValueError`` if the queue is closed.
+
+        The timeout bounds the whole call, including the reading of a
+        message that arrives only in part (a large object whose writer is
+        slow, or was killed half-way): the part read is kept, with the read
+        lock, and the next ``get`` in this process continues it.
         """
         self._check_closed()
         timeout = util.check_timeout(timeout)
         if not block:
             timeout = 0.0
         deadline = None if timeout is None else time.monotonic() + timeout
-        # A signal's exception (Ctrl-C) landing between a message's header
-        # and its payload would leave the rest in the pipe, to be misread as
-        # the next header: the queue would be broken for every process.  So
-        # signals are held back (``signals``) while the lock is ours, and
-        # let in only while nothing is taken yet: between the slices of the
-        # waits for the lock and for a message.
+        # A signal's exception (Ctrl-C) must not leave a message half read
+        # and the lock released: the rest would be misread as the next
+        # header, breaking the queue for every process.  So signals are held
+        # back (``signals``) and let in only between the slices of a wait,
+        # where either nothing is taken yet or the half message is kept.
         with signals_held_back:
-            if not self._rlock.acquire(block, timeout):
+            if not self._take_turn(block, timeout, deadline):
                 raise Empty
             try:
-                if not self._wait_for_message(deadline):
+                data = self._reader.recv_bytes_by(deadline, self._wait_readable)
+                if data is None:
                     raise Empty
-                data = self._reader.recv_bytes()
                 self._free_slots.release()
             finally:
-                self._rlock.release()
+                if not self._reader.in_message():
+                    self._rlock.release()
+                self._turn.release()
         return _loads(data)
 
-    def _wait_for_message(self, deadline):
-        """Wait until a message starts to arrive (True) or ``deadline``
+    def _take_turn(self, block, timeout, deadline):
+        """Become the one reader: first among this process's threads
+        (``_turn``), then among processes (``_rlock``) -- unless this
+        process already holds ``_rlock`` because a message is half read
+        (``Connection.in_message``).  False if the deadline passes first."""
+        if not block:
+            if not self._turn.acquire(False):
+                return False
+        elif holding_back():
+            # Signals held back: wait in slices and let them in between.
+            while not self._turn.acquire(timeout=SIGNAL_SLICE if deadline is None else
+                                         max(0.0, min(SIGNAL_SLICE, deadline - time.monotonic()))):
+                if deadline is not None and time.monotonic() >= deadline:
+                    return False
+                let_signals_in()
+        elif not self._turn.acquire(timeout=-1 if deadline is None else
+                                    max(0.0, deadline - time.monotonic())):
+            return False
+        if self._reader.in_message():
+            return True
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        try:
+            if self._rlock.acquire(block, remaining):
+                return True
+        except BaseException:
+            self._turn.release()
+            raise
+        self._turn.release()
+        return False
+
+    def _wait_readable(self, fd, deadline):
+        """Wait until the pipe has bytes to read (True) or ``deadline``
         passes (False; None: no deadline).  Holding signals back, wait in
         slices and let them in between (an exception then ends the wait)."""
         if not holding_back():
@@ -197,7 +236,7 @@ class Queue:
         # for the reader, no per-call set-up.
         if self._poller is None:
             self._poller = select.poll()
-            self._poller.register(self._reader.fileno(), select.POLLIN)
+            self._poller.register(fd, select.POLLIN)
         while True:
             wait = SIGNAL_SLICE
             if deadline is not None:
@@ -318,6 +357,10 @@ class Queue:
         self._closed = False
         self._close = None
         self._poller = None             # made by the first get in the main thread
+        # The reading turn among this process's threads; a half-read message
+        # (and the read lock held for it) stays with the process that read it.
+        self._turn = threading.Lock()
+        self._reader._partial = None
 
     def _check_closed(self):
         if self._closed:

@@ -495,6 +495,7 @@ def test_cancel_join_thread_makes_join_thread_return_at_once():
     q.put('X' * BIG)                        # nobody reads: the feeder blocks
     feeder = q._thread
     drain = os.dup(q._reader.fileno())
+    os.set_blocking(drain, True)            # a queue's reader never waits in read()
     q.close()
     q.cancel_join_thread()
     q.join_thread()                         # returns although the feeder is stuck
