@@ -53,6 +53,10 @@ Only whole messages are ever written (``send()`` pickles to bytes *before*
 writing), so a failed pickle leaves the stream intact.  A peer that dies in
 the middle of writing a message leaves a truncated one; the reader notices the
 end of file inside a message and raises ``OSError``, never returning garbage.
+But while someone else still holds a write end, no end of file comes: a
+reader that must give up in time (a queue's ``get(timeout=...)``) reads with
+``Connection.recv_bytes_by(deadline)``, which stops at the deadline and keeps
+the part it has read, so that the next read continues the same message.
 """
 
 import io

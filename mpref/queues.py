@@ -11,6 +11,8 @@ A queue is built from pieces that already exist one layer down:
 ``_writer``         its sending end; every process holding the queue has both
 ``_rlock``          a ``synchronize.Lock``: one reader at a time takes a whole
                     message out of the pipe
+``_turn``           a per-process ``threading.Lock``: one thread of this process
+                    at a time reads (it may continue a message half read)
 ``_wlock``          a ``synchronize.Lock``: one writer at a time puts whole
                     messages into the pipe, so messages never interleave
 ``_free_slots``     a ``synchronize.BoundedSemaphore(maxsize)`` counting the
@@ -32,9 +34,12 @@ How one object travels (``put`` to ``get``):
 3. The feeder thread takes everything in ``_buffer``, acquires ``_wlock`` and
    writes the messages into the pipe with ``Connection.send_bytes``.
 4. ``get()`` acquires ``_rlock``, reads one message with
-   ``Connection.recv_bytes``, releases it, gives the slot back to ``_free_slots`` and
-   unpickles the bytes (after releasing the lock, so other readers need not
-   wait for the unpickling).
+   ``Connection.recv_bytes_by`` (bounded by its timeout as a whole), releases
+   it, gives the slot back to ``_free_slots`` and unpickles the bytes (after
+   releasing the lock, so other readers need not wait for the unpickling).
+   If the timeout expires with a message half read, ``get`` raises
+   ``queue.Empty`` and keeps both the part read and ``_rlock``: the next
+   ``get`` in this process continues that message.
 
 **Why a feeder thread?**  A pipe holds only so much (64 KiB on Linux).  If
 ``put`` wrote to the pipe itself, it would block whenever nobody was reading
