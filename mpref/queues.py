@@ -187,7 +187,7 @@ class Queue:
         # back (``signals``) and let in only between the slices of a wait,
         # where either nothing is taken yet or the half message is kept.
         with signals_held_back:
-            if not self._take_turn(block, timeout, deadline):
+            if not self._take_turn(block, deadline):
                 raise Empty
             try:
                 data = self._reader.recv_bytes_by(deadline, self._wait_readable)
@@ -200,7 +200,7 @@ class Queue:
                 self._turn.release()
         return _loads(data)
 
-    def _take_turn(self, block, timeout, deadline):
+    def _take_turn(self, block, deadline):
         """Become the one reader: first among this process's threads
         (``_turn``), then among processes (``_rlock``) -- unless this
         process already holds ``_rlock`` because a message is half read
@@ -208,16 +208,19 @@ class Queue:
         if not block:
             if not self._turn.acquire(False):
                 return False
-        elif holding_back():
-            # Signals held back: wait in slices and let them in between.
-            while not self._turn.acquire(timeout=SIGNAL_SLICE if deadline is None else
-                                         max(0.0, min(SIGNAL_SLICE, deadline - time.monotonic()))):
+        else:
+            # In slices: held back, signals are let in between; elsewhere a
+            # slice keeps any timeout within what a threading lock accepts.
+            held_back = holding_back()
+            step = SIGNAL_SLICE if held_back else util.MAX_WAIT_SLICE
+            while True:
+                wait = step if deadline is None else max(0.0, min(step, deadline - time.monotonic()))
+                if self._turn.acquire(timeout=wait):
+                    break
                 if deadline is not None and time.monotonic() >= deadline:
                     return False
-                let_signals_in()
-        elif not self._turn.acquire(timeout=-1 if deadline is None else
-                                    max(0.0, deadline - time.monotonic())):
-            return False
+                if held_back:
+                    let_signals_in()
         if self._reader.in_message():
             return True
         remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
