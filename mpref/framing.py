@@ -53,6 +53,10 @@ Only whole messages are ever written (``send()`` pickles to bytes *before*
 writing), so a failed pickle leaves the stream intact.  A peer that dies in
 the middle of writing a message leaves a truncated one; the reader notices the
 end of file inside a message and raises ``OSError``, never returning garbage.
+But while someone else still holds a write end, no end of file comes: a
+reader that must give up in time (a queue's ``get(timeout=...)``) reads with
+``Connection.recv_bytes_by(deadline)``, which stops at the deadline and keeps
+the part it has read, so that the next read continues the same message.
 """
 
 import io
@@ -107,6 +111,7 @@ class Connection:
     """
 
     _handle = None       # so __del__ is safe even if __init__ failed
+    _partial = None      # the part of a message that ``recv_bytes_by`` has read
     _why_unreadable = 'this end can only send (like conn2 of Pipe(duplex=False))'
 
     def __init__(self, fd, readable=True, writable=True):
@@ -266,7 +271,63 @@ class Connection:
                           % (len(arrived), size))
         return _loads(self._read_into_new_bytes(size, arrived))
 
+    def recv_bytes_by(self, deadline, wait=None):
+        """Receive one message, waiting at most until ``deadline`` *in all*.
+
+        Beyond the spec: the reading under ``Queue.get(timeout=...)``.
+        ``deadline`` is a ``time.monotonic()`` value (None: no limit).  The
+        descriptor must be non-blocking (``os.set_blocking(fd, False)``, as a
+        queue's reader is): every read takes what has arrived and never
+        waits; the waiting is done by ``wait(fd, deadline)``, which returns
+        False once the deadline has passed (default: ``_wait_until``).
+
+        Returns the payload as ``bytes``, or ``None`` if the whole message
+        did not arrive in time.  What did arrive is kept in this Connection
+        (``in_message()`` is then True) and the next call continues the same
+        message: a writer that is slow -- or dead half-way through a message
+        -- costs the reader a timeout, never a hang, and the bytes that
+        follow are not misread as a header.  If ``wait`` raises (a signal's
+        exception), the part read is kept just the same.
+
+        Raises ``EOFError`` at end of file between messages, and ``OSError``
+        when the stream ends inside one: every writer has gone, the last one
+        in the middle of a message, so it can never be completed.
+        """
+        if self._handle is None or not self._readable:
+            self._check_readable()
+        fd = self._handle
+        message = self._partial
+        if message is None:
+            message = self._partial = _PartialMessage()
+        while True:
+            wanted = message.wanted()
+            if not wanted:
+                self._partial = None
+                return message.payload()
+            try:
+                got = message.read_from(fd, wanted)
+            except BlockingIOError:                 # nothing has arrived yet
+                if not (wait or _wait_until)(fd, deadline):
+                    return None
+                continue
+            except ValueError as exc:               # a header no writer writes
+                self._partial = None
+                self._bad_message_length('the header announces %d bytes' % exc.args[0])
+            if not got:
+                self._partial = None
+                if message.is_empty():
+                    raise EOFError
+                raise OSError('got end of file during message: the writer died mid-message '
+                              '(%s)' % message.describe())
+
+    def in_message(self):
+        """True while ``recv_bytes_by`` holds part of a message (beyond the spec)."""
+        return self._partial is not None and not self._partial.is_empty()
+
     def _recv_message(self, maxlength):
+        if self.in_message():
+            # A timed read stopped half-way through a message: finish it first.
+            return self.recv_bytes_by(None)
         size = self._read_header()
         if maxlength is not None and size > maxlength:
             self._bad_message_length()
@@ -451,6 +512,93 @@ class Connection:
         fd = spawn.duplicate_for_child(self._handle)
         return _rebuild_connection, (fd, self._readable, self._writable)
 
+
+
+class _PartialMessage:
+    """One message as far as ``Connection.recv_bytes_by`` has read it.
+
+    First the header (4 bytes, or 12 after the ``-1`` escape), then the
+    payload.  ``wanted()`` says how many bytes to ask for next; each read
+    asks for no more, so nothing past the message is ever taken.  The
+    payload usually arrives in one read and is kept as it came; a long one
+    goes into one buffer that grows in steps as bytes arrive, as in
+    ``Connection._read_into_new_bytes``.
+    """
+
+    __slots__ = ('header', 'size', 'data', 'buffer', 'got')
+
+    def __init__(self):
+        self.header = b''       # the header bytes read so far
+        self.size = None        # the payload's length, once the header is whole
+        self.data = None        # a payload that came in one read
+        self.buffer = None      # else: an io.BytesIO holding it so far
+        self.got = 0            # payload bytes read so far
+
+    def wanted(self):
+        """How many bytes to read next (at most); 0 when the message is whole."""
+        if self.size is None:
+            return (12 if self.header[:4] == b'\xff\xff\xff\xff' else 4) - len(self.header)
+        return self.size - self.got
+
+    def read_from(self, fd, wanted):
+        """Read up to ``wanted`` bytes of the message from ``fd``; return how
+        many came (0: end of file).  ``BlockingIOError``: none has arrived."""
+        if self.size is None:
+            chunk = _read(fd, wanted)
+            self.header += chunk
+            if len(self.header) >= 4:
+                self._parse_header()
+            return len(chunk)
+        if self.got == 0 and self.size <= _CONCATENATE_LIMIT:
+            chunk = _read(fd, wanted)
+            if len(chunk) == self.size:
+                self.data = chunk           # the usual case: all of it at once
+            elif chunk:
+                self.buffer = io.BytesIO()
+                self.buffer.write(chunk)
+            self.got = len(chunk)
+            return len(chunk)
+        if self.buffer is None:
+            self.buffer = io.BytesIO()
+        step_end = min(self.size, max(2 * self.got, _FIRST_STEP))
+        if self.buffer.seek(0, io.SEEK_END) < step_end:
+            self.buffer.seek(step_end - 1)
+            self.buffer.write(b'\0')        # the buffer now holds `step_end` bytes
+        with self.buffer.getbuffer() as view:
+            n = os.readv(fd, [view[self.got:step_end]])
+        self.got += n
+        return n
+
+    def _parse_header(self):
+        size, = _unpack_header_from(self.header)
+        if size >= 0:
+            self.size = size
+        elif size != -1:
+            raise ValueError(size)          # not a length anyone writes: corrupt
+        elif len(self.header) == 12:
+            self.size, = _unpack_long_length_from(self.header, 4)
+
+    def payload(self):
+        if self.data is not None:
+            return self.data
+        if self.buffer is None:
+            return b''                      # an empty message
+        return self.buffer.getvalue()
+
+    def is_empty(self):
+        return not self.header
+
+    def describe(self):
+        if self.size is None:
+            return 'got %d bytes of its header' % len(self.header)
+        return 'expected %d bytes, got %d' % (self.size, self.got)
+
+
+def _wait_until(fd, deadline):
+    """``recv_bytes_by``'s default wait: until ``fd`` is readable (True) or
+    ``deadline`` has passed (False)."""
+    timeout = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+    return util.wait_readable(fd, timeout)
 
 
 def Pipe(duplex=True):

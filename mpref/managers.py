@@ -38,9 +38,9 @@ from .process import AuthenticationString, Process, current_process
 from .pool import Pool
 from .proxies import (AutoProxy, BaseProxy, RemoteError, Token, connect_to_server, dispatch,
                       forget_address, new_session, sending_to)
-from .proxytypes import (AcquirerProxy, ArrayProxy, AsyncResultProxy, ConditionProxy,
-                         DictProxy, EventProxy, IteratorProxy, ListProxy, NamespaceProxy,
-                         PoolProxy, ValueProxy)
+from .proxytypes import (AcquirerProxy, ArrayProxy, AsyncResultProxy, BarrierProxy,
+                         ConditionProxy, DictProxy, EventProxy, IteratorProxy, ListProxy,
+                         NamespaceProxy, PoolProxy, ValueProxy)
 from .serializers import check_serializer
 from .server import RegistryEntry, Server, public_methods
 
@@ -440,7 +440,7 @@ class SyncManager(BaseManager):
 
     Its methods create shared ``threading`` primitives, queues, namespaces,
     values, arrays, dicts and lists -- and, beyond the spec's page, a
-    ``Pool`` -- and return proxies for them.  They are added by the
+    ``Pool`` and a ``Barrier`` -- and return proxies for them.  They are added by the
     ``register`` calls below this class.
     """
 
@@ -453,6 +453,7 @@ SyncManager.register('RLock', threading.RLock, AcquirerProxy)
 SyncManager.register('Semaphore', threading.Semaphore, AcquirerProxy)
 SyncManager.register('BoundedSemaphore', threading.BoundedSemaphore, AcquirerProxy)
 SyncManager.register('Condition', threading.Condition, ConditionProxy)
+SyncManager.register('Barrier', threading.Barrier, BarrierProxy)     # beyond the spec: 3.2
 SyncManager.register('Namespace', Namespace, NamespaceProxy)
 SyncManager.register('Value', Value, ValueProxy)
 SyncManager.register('Array', Array, ArrayProxy)

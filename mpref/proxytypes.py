@@ -15,7 +15,8 @@ from .proxies import PROXYTYPE_WITHOUT_MANAGER, BaseProxy, MakeProxyType, forwar
 from .synchronize import Condition
 
 __all__ = ['IteratorProxy', 'AcquirerProxy', 'ConditionProxy', 'EventProxy', 'NamespaceProxy',
-           'ValueProxy', 'ListProxy', 'DictProxy', 'ArrayProxy', 'PoolProxy', 'AsyncResultProxy']
+           'ValueProxy', 'ListProxy', 'DictProxy', 'ArrayProxy', 'PoolProxy', 'AsyncResultProxy',
+           'BarrierProxy']
 
 
 class IteratorProxy(BaseProxy):
@@ -90,6 +91,37 @@ class EventProxy(BaseProxy):
 
     def wait(self, timeout=None):
         return self._callmethod('wait', (timeout,))
+
+
+class BarrierProxy(BaseProxy):
+    """A proxy for a ``threading.Barrier`` in the server.
+
+    Beyond the spec (``Barrier`` is Python 3.2's), as CPython's
+    ``SyncManager.Barrier``: ``wait``, ``abort``, ``reset`` and the
+    read-only ``parties``, ``n_waiting``, ``broken``, each one call.
+    """
+    _exposed_ = ('__getattribute__', 'wait', 'abort', 'reset')
+
+    def wait(self, timeout=None):
+        return self._callmethod('wait', (timeout,))
+
+    def abort(self):
+        return self._callmethod('abort')
+
+    def reset(self):
+        return self._callmethod('reset')
+
+    @property
+    def parties(self):
+        return self._callmethod('__getattribute__', ('parties',))
+
+    @property
+    def n_waiting(self):
+        return self._callmethod('__getattribute__', ('n_waiting',))
+
+    @property
+    def broken(self):
+        return self._callmethod('__getattribute__', ('broken',))
 
 
 class NamespaceProxy(BaseProxy):

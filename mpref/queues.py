@@ -11,6 +11,8 @@ A queue is built from pieces that already exist one layer down:
 ``_writer``         its sending end; every process holding the queue has both
 ``_rlock``          a ``synchronize.Lock``: one reader at a time takes a whole
                     message out of the pipe
+``_turn``           a per-process ``threading.Lock``: one thread of this process
+                    at a time reads (it may continue a message half read)
 ``_wlock``          a ``synchronize.Lock``: one writer at a time puts whole
                     messages into the pipe, so messages never interleave
 ``_free_slots``     a ``synchronize.BoundedSemaphore(maxsize)`` counting the
@@ -32,9 +34,12 @@ How one object travels (``put`` to ``get``):
 3. The feeder thread takes everything in ``_buffer``, acquires ``_wlock`` and
    writes the messages into the pipe with ``Connection.send_bytes``.
 4. ``get()`` acquires ``_rlock``, reads one message with
-   ``Connection.recv_bytes``, releases it, gives the slot back to ``_free_slots`` and
-   unpickles the bytes (after releasing the lock, so other readers need not
-   wait for the unpickling).
+   ``Connection.recv_bytes_by`` (bounded by its timeout as a whole), releases
+   it, gives the slot back to ``_free_slots`` and unpickles the bytes (after
+   releasing the lock, so other readers need not wait for the unpickling).
+   If the timeout expires with a message half read, ``get`` raises
+   ``queue.Empty`` and keeps both the part read and ``_rlock``: the next
+   ``get`` in this process continues that message.
 
 **Why a feeder thread?**  A pipe holds only so much (64 KiB on Linux).  If
 ``put`` wrote to the pipe itself, it would block whenever nobody was reading
@@ -108,6 +113,9 @@ class Queue:
                              % (maxsize, SEM_VALUE_MAX))
         self._maxsize = maxsize
         self._reader, self._writer = Pipe(duplex=False)
+        # Reads never wait; ``get`` waits in poll, up to its deadline
+        # (``Connection.recv_bytes_by``).
+        os.set_blocking(self._reader.fileno(), False)
         self._rlock = Lock()
         self._wlock = Lock()
         self._free_slots = BoundedSemaphore(maxsize)
@@ -179,32 +187,71 @@ class Queue:
         ``queue.Empty``); with ``block=False`` raises ``queue.Empty`` unless
         an object is already in the pipe.  ``timeout`` as for ``put``.
         Raises ``ValueError`` if the queue is closed.
+
+        The timeout bounds the whole call, including the reading of a
+        message that arrives only in part (a large object whose writer is
+        slow, or was killed half-way): the part read is kept, with the read
+        lock, and the next ``get`` in this process continues it.
         """
         self._check_closed()
         timeout = util.check_timeout(timeout)
         if not block:
             timeout = 0.0
         deadline = None if timeout is None else time.monotonic() + timeout
-        # A signal's exception (Ctrl-C) landing between a message's header
-        # and its payload would leave the rest in the pipe, to be misread as
-        # the next header: the queue would be broken for every process.  So
-        # signals are held back (``signals``) while the lock is ours, and
-        # let in only while nothing is taken yet: between the slices of the
-        # waits for the lock and for a message.
+        # A signal's exception (Ctrl-C) must not leave a message half read
+        # and the lock released: the rest would be misread as the next
+        # header, breaking the queue for every process.  So signals are held
+        # back (``signals``) and let in only between the slices of a wait,
+        # where either nothing is taken yet or the half message is kept.
         with signals_held_back:
-            if not self._rlock.acquire(block, timeout):
+            if not self._take_turn(block, deadline):
                 raise Empty
             try:
-                if not self._wait_for_message(deadline):
+                data = self._reader.recv_bytes_by(deadline, self._wait_readable)
+                if data is None:
                     raise Empty
-                data = self._reader.recv_bytes()
                 self._free_slots.release()
             finally:
-                self._rlock.release()
+                if not self._reader.in_message():
+                    self._rlock.release()
+                self._turn.release()
         return _loads(data)
 
-    def _wait_for_message(self, deadline):
-        """Wait until a message starts to arrive (True) or ``deadline``
+    def _take_turn(self, block, deadline):
+        """Become the one reader: first among this process's threads
+        (``_turn``), then among processes (``_rlock``) -- unless this
+        process already holds ``_rlock`` because a message is half read
+        (``Connection.in_message``).  False if the deadline passes first."""
+        if not block:
+            if not self._turn.acquire(False):
+                return False
+        else:
+            # In slices: held back, signals are let in between; elsewhere a
+            # slice keeps any timeout within what a threading lock accepts.
+            held_back = holding_back()
+            step = SIGNAL_SLICE if held_back else util.MAX_WAIT_SLICE
+            while True:
+                wait = step if deadline is None else max(0.0, min(step, deadline - time.monotonic()))
+                if self._turn.acquire(timeout=wait):
+                    break
+                if deadline is not None and time.monotonic() >= deadline:
+                    return False
+                if held_back:
+                    let_signals_in()
+        if self._reader.in_message():
+            return True
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        try:
+            if self._rlock.acquire(block, remaining):
+                return True
+        except BaseException:
+            self._turn.release()
+            raise
+        self._turn.release()
+        return False
+
+    def _wait_readable(self, fd, deadline):
+        """Wait until the pipe has bytes to read (True) or ``deadline``
         passes (False; None: no deadline).  Holding signals back, wait in
         slices and let them in between (an exception then ends the wait)."""
         if not holding_back():
@@ -214,7 +261,7 @@ class Queue:
         # for the reader, no per-call set-up.
         if self._poller is None:
             self._poller = select.poll()
-            self._poller.register(self._reader.fileno(), select.POLLIN)
+            self._poller.register(fd, select.POLLIN)
         while True:
             wait = SIGNAL_SLICE
             if deadline is not None:
@@ -336,6 +383,10 @@ class Queue:
         self._closed = False
         self._close = None
         self._poller = None             # made by the first get in the main thread
+        # The reading turn among this process's threads; a half-read message
+        # (and the read lock held for it) stays with the process that read it.
+        self._turn = threading.Lock()
+        self._reader._partial = None
 
     def _check_closed(self):
         if self._closed:

@@ -510,6 +510,24 @@ def test_event_between_processes(impl, lab, start_method, children):
     assert not event.is_set()
 
 
+def test_barrier_beyond_the_spec(lab):
+    # Python 3.2's Barrier, as CPython's SyncManager offers it.
+    barrier = lab.Barrier(2)
+    assert (barrier.parties, barrier.n_waiting, barrier.broken) == (2, 0, False)
+    other = []
+    t = threading.Thread(target=lambda: other.append(barrier.wait(WAIT)))
+    t.start()
+    mine = barrier.wait(WAIT)
+    t.join(WAIT)
+    assert sorted([mine] + other) == [0, 1]             # each party gets its index
+    barrier.abort()
+    assert barrier.broken
+    with pytest.raises(threading.BrokenBarrierError):
+        barrier.wait(WAIT)
+    barrier.reset()
+    assert not barrier.broken
+
+
 @pytest.mark.parametrize('lock_kind', [None, 'Lock', 'RLock'])
 def test_condition_forms_and_notify_from_a_child(impl, lab, start_method, lock_kind, children):
     if impl.name == 'stdlib' and lock_kind == 'RLock':

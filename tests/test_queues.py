@@ -44,6 +44,12 @@ def put_big_then_cancel(q, size=BIG):
     q.cancel_join_thread()
 
 
+def put_big_pause_then_cancel(q):
+    q.put('X' * BIG)
+    time.sleep(0.3)                 # the feeder has filled the pipe and waits
+    q.cancel_join_thread()
+
+
 def put_squares(q, sleep=0.0):
     for i in range(30):
         if sleep and i % 10 == 9:
@@ -495,6 +501,7 @@ def test_cancel_join_thread_makes_join_thread_return_at_once():
     q.put('X' * BIG)                        # nobody reads: the feeder blocks
     feeder = q._thread
     drain = os.dup(q._reader.fileno())
+    os.set_blocking(drain, True)            # a queue's reader never waits in read()
     q.close()
     q.cancel_join_thread()
     q.join_thread()                         # returns although the feeder is stuck
@@ -834,3 +841,122 @@ def test_terminate_ends_a_reader_stuck_in_a_message_whose_writer_died():
             conn.close()
         broken.close()
         broken.join_thread()
+
+
+# --------------------------------------------------------------------------
+# A timed get is bounded as a whole: a message that arrives only in part
+# --------------------------------------------------------------------------
+
+def timed_get_fails_fast(q, timeout=0.5):
+    """``q.get(timeout)`` raises ``queue.Empty`` within a few times its timeout."""
+    started = time.monotonic()
+    with pytest.raises(queue.Empty):
+        q.get(timeout=timeout)
+    assert time.monotonic() - started < timeout + 5
+
+
+def test_timed_get_of_a_message_whose_producer_was_killed_mid_write(ctx):
+    # The child's feeder writes a 1 MB item; the pipe takes 64 KiB and the
+    # feeder blocks.  Killed then, the child leaves the message half written,
+    # and this process still holds a write end: no end of file will come.
+    q = mpref.Queue()
+    p = ctx.Process(target=put_big, args=(q,))
+    p.start()
+    assert q._reader.poll(WAIT)              # the message has started to arrive
+    time.sleep(0.2)                          # the pipe fills, the feeder blocks
+    p.kill()
+    p.join(WAIT)
+    timed_get_fails_fast(q)                  # reads what came, then gives up in time
+    assert q._reader.in_message()            # ... keeping the half message
+    timed_get_fails_fast(q, timeout=0.1)     # the next get continues it, also bounded
+    with pytest.raises(queue.Empty):
+        q.get(block=False)
+    q.close()
+
+
+def test_timed_get_after_a_producer_cancelled_and_exited_mid_write(ctx):
+    # cancel_join_thread(): the child exits while its feeder is stuck in the
+    # middle of a write; the item is cut off.
+    q = mpref.Queue()
+    p = ctx.Process(target=put_big_pause_then_cancel, args=(q,))
+    p.start()
+    p.join(WAIT)
+    assert p.exitcode == 0
+    timed_get_fails_fast(q)
+    assert q._reader.in_message()
+    q.close()
+
+
+def test_a_timed_out_half_message_is_continued_by_the_next_get():
+    # A slow writer, played by hand: half a message, a timeout, the rest.
+    # The next get must return the whole object and leave the framing intact
+    # for the message after it.
+    q = mpref.Queue()
+    message = pickle.dumps('Y' * 300_000, pickle.HIGHEST_PROTOCOL)
+    framed = len(message).to_bytes(4, 'big') + message
+    following = pickle.dumps('next', pickle.HIGHEST_PROTOCOL)
+    writer = q._writer.fileno()
+    os.write(writer, framed[:2])             # not even the whole header
+    timed_get_fails_fast(q, timeout=0.1)
+    assert q._reader.in_message()
+    os.write(writer, framed[2:50_000])
+    timed_get_fails_fast(q, timeout=0.1)
+    # The read lock stays with this process meanwhile: no other reader can
+    # take the rest of the message for a header.
+    assert not q._rlock.acquire(False)
+    rest = threading.Thread(target=os.write, args=(writer, framed[50_000:] +
+                                                   len(following).to_bytes(4, 'big') + following))
+    rest.start()
+    # Two items were never put() through this queue, so give their slots back
+    # as get() will take them.
+    q._free_slots.acquire(False)
+    q._free_slots.acquire(False)
+    assert q.get(timeout=WAIT) == 'Y' * 300_000
+    assert q.get(timeout=WAIT) == 'next'
+    rest.join(WAIT)
+    assert not q._reader.in_message()
+    assert q._rlock.acquire(False)           # released once the message was whole
+    q._rlock.release()
+    closed_and_joined(q)
+
+
+def test_a_half_message_survives_a_signal_that_interrupts_get():
+    # Ctrl-C while a get waits for the rest of a message: the part read is
+    # kept, and the get after it returns the object.
+    q = mpref.Queue()
+    message = pickle.dumps(list(range(20_000)), pickle.HIGHEST_PROTOCOL)
+    framed = len(message).to_bytes(4, 'big') + message
+    writer = q._writer.fileno()
+    os.write(writer, framed[:1000])
+    q._free_slots.acquire(False)
+    previous = signal.signal(signal.SIGALRM, lambda *args: 1 / 0)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        with pytest.raises(ZeroDivisionError):
+            q.get(timeout=WAIT)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert q._reader.in_message()
+    os.write(writer, framed[1000:])
+    assert q.get(timeout=WAIT) == list(range(20_000))
+    closed_and_joined(q)
+
+
+def test_a_message_cut_off_by_the_last_writer_is_a_clear_error(ctx):
+    # When nobody else holds a write end, the end of file inside the message
+    # says the writer died mid-message (not a hang, not garbage).
+    q = mpref.Queue()
+    p = ctx.Process(target=put_big, args=(q,))
+    p.start()
+    q._writer.close()                        # this process will only read
+    assert q._reader.poll(WAIT)
+    time.sleep(0.2)
+    p.kill()
+    p.join(WAIT)
+    with pytest.raises(OSError, match='the writer died mid-message'):
+        q.get(timeout=WAIT)
+    assert not q._reader.in_message()
+    assert q._rlock.acquire(False)           # the read lock is free again
+    q._rlock.release()
+    q.close()

@@ -859,6 +859,56 @@ def test_sigint_interrupts_even_if_the_runner_blocked_it(what):
                 [sys.executable, '-c', SIGINT_OFF, sys.executable, '-c', SIGINT_SCRIPT, what, 'native'])
 
 
+# CPython's test_wait_result, stressed: a child notifies, then sends its parent
+# a SIGINT after a random delay, so that it lands at every point of the next
+# wait (registering, sleeping, between two slices, waking); a thread that
+# does not block signals runs meanwhile, so the kernel may hand the signal to
+# it rather than to the main thread.  Every wait must end in KeyboardInterrupt.
+WAIT_RESULT_STRESS = textwrap.dedent('''
+    import os, random, signal, sys, threading, time
+    import mpref
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def child(cond, pid, delay):
+        with cond:
+            cond.notify()
+        time.sleep(delay)
+        os.kill(pid, signal.SIGINT)
+
+    def noise(stop):
+        while not stop.wait(0.0005):
+            pass
+
+    if __name__ == '__main__':
+        stop = threading.Event()
+        threading.Thread(target=noise, args=(stop,), daemon=True).start()
+        lost = 0
+        for i in range(int(sys.argv[1])):
+            cond = mpref.Condition()
+            with cond:
+                p = mpref.Process(target=child, args=(cond, os.getpid(), random.random() * 0.03))
+                p.start()
+                assert cond.wait(10), 'round %d: not notified' % i
+                try:
+                    cond.wait(5)
+                    lost += 1
+                except KeyboardInterrupt:
+                    pass
+                assert cond._lock._is_mine()        # wait() left the lock held
+            p.join(10)
+        stop.set()
+        print('lost', lost)
+''')
+
+
+def test_condition_wait_never_loses_a_sigint_from_a_child():
+    result = subprocess.run([sys.executable, '-c', WAIT_RESULT_STRESS, '40'],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ['lost', '0']
+
+
 def sigint_test(what, path, command):
     proc = subprocess.Popen(command,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -37,10 +37,10 @@ def draw():
 
     get = d.box(424, 58, 214, heading='its thread: `queues.Queue.get`', lines=[
         '`_rlock.acquire()`: one reader',
-        '`queues.Queue._wait_for_message`:',
-        '  a poll; nothing in time: `queue.Empty`',
-        '`framing.Connection.recv_bytes`:',
-        '  exactly one message',
+        '`framing.Connection.recv_bytes_by`:',
+        '  one message, read as it comes',
+        '`queues.Queue._wait_readable`: poll',
+        '  till the deadline, then `queue.Empty`',
         'releases a slot of _free_slots, _rlock',
         '`pickle.loads`: a copy of the object',
     ])
