@@ -46,7 +46,8 @@ def put_big_then_cancel(q, size=BIG):
 
 def put_big_pause_then_cancel(q):
     q.put('X' * BIG)
-    time.sleep(0.3)                 # the feeder has filled the pipe and waits
+    q._reader.poll(WAIT)            # the feeder has begun to write ...
+    time.sleep(0.2)                 # ... and fills the pipe, and waits
     q.cancel_join_thread()
 
 
@@ -929,7 +930,14 @@ def test_a_half_message_survives_a_signal_that_interrupts_get():
     writer = q._writer.fileno()
     os.write(writer, framed[:1000])
     q._free_slots.acquire(False)
-    previous = signal.signal(signal.SIGALRM, lambda *args: 1 / 0)
+    def interrupt(*args):
+        # Ctrl-C's like: an exception out of a handler -- once get() is
+        # inside the message (earlier, try again a little later).
+        if q._reader.in_message():
+            raise ZeroDivisionError
+        signal.setitimer(signal.ITIMER_REAL, 0.05)
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
     try:
         signal.setitimer(signal.ITIMER_REAL, 0.2)
         with pytest.raises(ZeroDivisionError):

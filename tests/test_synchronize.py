@@ -891,7 +891,7 @@ WAIT_RESULT_STRESS = textwrap.dedent('''
                 p.start()
                 assert cond.wait(10), 'round %d: not notified' % i
                 try:
-                    cond.wait(5)
+                    cond.wait(20)
                     lost += 1
                 except KeyboardInterrupt:
                     pass
