@@ -41,7 +41,8 @@ def test_chapter_0s_reference_solutions_pass(exercise, answers):
 def test_a_wrong_prediction_is_explained_line_by_line():
     predict = ("def predict_seen():\n"
                "    return [['parent', 'thread', 'process'], ['parent', 'thread', 'process'], 0]\n")
-    result = ch00.seen.result(answer(predict, 'predict_seen'), answer(CH00['ch00-ex1-program'], 'seen_program'))
+    program = answer(CH00['ch00-ex1-program'], 'seen_program')
+    result = ch00.seen.result(answer(predict, 'predict_seen'), program)
     assert result.status == 'wrong'
     assert result.message.startswith("1 of your 3 predictions differ from the run:\n1. the parent's `log`")
     assert 'appended \'process\' to its own copy of the list' in result.message
@@ -65,7 +66,8 @@ def test_a_print_left_outside_the_guard_is_found():
 
 
 def test_going_back_to_fork_is_not_a_fix():
-    fork = CH00['ch00-ex2-program'].replace("'spawn'", "'fork'").replace('def broken_script', 'def fixed_script')
+    fork = CH00['ch00-ex2-program'].replace("'spawn'", "'fork'")
+    fork = fork.replace('def broken_script', 'def fixed_script')
     result = ch00.guard.result(answer(fork, 'fixed_script'))
     assert result.message.startswith("the program no longer asks for 'spawn'")
 

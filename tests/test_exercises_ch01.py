@@ -51,7 +51,8 @@ def test_signals_predicted_as_positive_codes_are_explained():
 
 def test_a_spawned_child_seeing_the_parents_global_is_explained():
     predict = "def predict_views():\n    return [42, 42, 'stuck', 'took the lock', 21, 'PicklingError']\n"
-    result = ch01.views.result(answer(predict, 'predict_views'), answer(CH01['ch01-ex2-program'], 'views_program'))
+    program = answer(CH01['ch01-ex2-program'], 'views_program')
+    result = ch01.views.result(answer(predict, 'predict_views'), program)
     assert result.message.startswith('1 of your 6 predictions differ from the run:\nstep 2 ')
     assert 'imports mpref.targets.process afresh' in result.message
 
@@ -92,4 +93,5 @@ def test_the_daemonic_supervisor_is_named():
     result = ch01.daemon.result(broken)
     assert result.status == 'wrong'
     assert result.message.startswith('Under mpref with fork, a child failed with "AssertionError: daemonic '
-                                     'processes are not allowed to have children": the supervisor is still daemonic')
+                                     'processes are not allowed to have children": the supervisor is still '
+                                     'daemonic')

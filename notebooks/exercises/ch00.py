@@ -43,14 +43,15 @@ def _seen_trial(program):
 def _seen_test(predict, program):
     predicted = predict()
     if not isinstance(predicted, (list, tuple)) or len(predicted) != len(SEEN_STEPS):
-        raise Wrong('predict_seen() should return a list of %d things, one per line of the run; it returned %r.'
-                    % (len(SEEN_STEPS), predicted))
+        raise Wrong('predict_seen() should return a list of %d things, one per line of the run; '
+                    'it returned %r.' % (len(SEEN_STEPS), predicted))
     actual = program()
     mistakes = []
     for number, ((what, why), guess, result) in enumerate(zip(SEEN_STEPS, predicted, actual), 1):
         if _same(guess, result):
             continue
-        mistakes.append('%d. %s: you predicted %r, the run gave %r -- %s.' % (number, what, guess, result, why))
+        mistakes.append('%d. %s: you predicted %r, the run gave %r -- %s.'
+                        % (number, what, guess, result, why))
     if mistakes:
         raise Wrong('%d of your %d predictions differ from the run:\n' % (len(mistakes), len(SEEN_STEPS))
                     + '\n'.join(mistakes))
@@ -84,7 +85,8 @@ def _run_program(source):
 def _first_error(stderr):
     """The line of ``stderr`` that names an exception (its first sentence), or ''."""
     for line in stderr.splitlines():
-        if line and not line.startswith((' ', 'Traceback', 'Process ')) and ('Error' in line or 'Exception' in line):
+        names_an_error = 'Error' in line or 'Exception' in line
+        if line and not line.startswith((' ', 'Traceback', 'Process ')) and names_an_error:
             return line.split('. ')[0].rstrip('.') + '.'
     return ''
 
@@ -102,7 +104,8 @@ def _guard_trial(program):
 def _guard_test(program):
     source = program()
     if not isinstance(source, str):
-        raise Wrong('fixed_script() should return the text of the program, a str; it returned %r.' % (source,))
+        raise Wrong('fixed_script() should return the text of the program, a str; it returned %r.'
+                    % (source,))
     if 'spawn' not in source:
         raise Wrong("the program no longer asks for 'spawn'. The exercise is to make it right under spawn, "
                     "where a child imports the main module -- not to go back to fork, where the bug hides.")
@@ -110,21 +113,21 @@ def _guard_test(program):
     said = done.stdout.splitlines()
     if 'RuntimeError' in done.stderr and 'importing' in done.stderr:
         raise Wrong('under spawn, the child started a process of its own while it was importing your program '
-                    '(%s) A spawned child imports the main module to find `greet`; everything at the top level '
-                    'runs again there. Put the start-up code under `if __name__ == \'__main__\':`.'
+                    '(%s) A spawned child imports the main module to find `greet`; everything at the top '
+                    'level runs again there. Put the start-up code under `if __name__ == \'__main__\':`.'
                     % _first_error(done.stderr))
     if said.count('starting') > 1:
-        raise Wrong("'starting' was printed %d times: the child printed it too, because a spawned child imports "
-                    'your program and runs every statement at its top level. Only definitions (and imports) '
-                    "belong there; move the print under the `if __name__ == '__main__':` guard."
+        raise Wrong("'starting' was printed %d times: the child printed it too, because a spawned child "
+                    'imports your program and runs every statement at its top level. Only definitions (and '
+                    "imports) belong there; move the print under the `if __name__ == '__main__':` guard."
                     % said.count('starting'))
     if done.stdout != GUARD_OUTPUT or done.returncode != 0:
-        raise Wrong('under spawn the program printed %r and ended with status %d; it should print %r (the same '
-                    'three lines as the broken program meant to) and end with status 0.%s'
+        raise Wrong('under spawn the program printed %r and ended with status %d; it should print %r '
+                    '(the same three lines as the broken program meant to) and end with status 0.%s'
                     % (done.stdout, done.returncode, GUARD_OUTPUT,
                        ' Its stderr: %s' % _first_error(done.stderr) if _first_error(done.stderr) else ''))
-    return ("under spawn the program printed 'starting', the child's 'hello bob' and 'exit code 0', once each, "
-            'and ended with status 0.')
+    return ("under spawn the program printed 'starting', the child's 'hello bob' and 'exit code 0', "
+            'once each, and ended with status 0.')
 
 
 guard = Exercise('0.2', 'The missing guard', test=_guard_test, trial=_guard_trial, timeout=90)
@@ -155,12 +158,13 @@ def _results_test(map_in_processes):
         if not isinstance(got, list):
             raise Wrong('%s, map_in_processes() returned %r; it should return a list.' % (what, got))
         if got == []:
-            raise Wrong('%s, map_in_processes() returned an empty list. A child that appends to a list appends to '
-                        'its own copy, in its own memory: send each result back through the queue.' % what)
+            raise Wrong('%s, map_in_processes() returned an empty list. A child that appends to a list '
+                        'appends to its own copy, in its own memory: send each result back through the '
+                        'queue.' % what)
         if sorted(got) == expected and got != expected:
             raise Wrong('%s, map_in_processes() returned %r: the right results in the order the children '
-                        'finished, not in the order of the items. Send the index of the item with its result, '
-                        'and put each result in its place.' % (what, got))
+                        'finished, not in the order of the items. Send the index of the item with its '
+                        'result, and put each result in its place.' % (what, got))
         if got != expected:
             raise Wrong('%s, map_in_processes() returned %r; expected %r.' % (what, got, expected))
         if active():
@@ -171,12 +175,13 @@ def _results_test(map_in_processes):
         if os.getpid() in pids:
             raise Wrong('Under %s, some items were computed in the parent itself, not in a child.' % label)
         if len(set(pids)) != 4:
-            raise Wrong('Under %s, 4 items were computed by %d different processes; the exercise asks for one '
-                        'process per item.' % (label, len(set(pids))))
+            raise Wrong('Under %s, 4 items were computed by %d different processes; the exercise asks '
+                        'for one process per item.' % (label, len(set(pids))))
     return ('map_in_processes() returned the squares of range(6) in order although the children finished in '
-            "reverse, one child per item, all joined, under mpref with fork and with spawn and under the stdlib's "
-            'multiprocessing with fork.')
+            'reverse, one child per item, all joined, under mpref with fork and with spawn and under the '
+            "stdlib's multiprocessing with fork.")
 
 
 results = Exercise('0.3', 'Results back, in order', test=_results_test, timeout=150,
-                   on_timeout='Each child must put one result on the queue, and the parent must get one per item.')
+                   on_timeout='Each child must put one result on the queue, and the parent must get one '
+                              'per item.')

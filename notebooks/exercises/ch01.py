@@ -62,9 +62,10 @@ def _compare(predicted, actual, steps, name):
 ENDING_STEPS = [
     ('the target returns', 'a target that returns ends the child normally: exit code 0'),
     ('sys.exit(3)', 'sys.exit with an integer makes that integer the exit code'),
-    ("sys.exit('something went wrong')", 'sys.exit with anything but an integer (or None) prints it to stderr '
-                                         'and gives exit code 1'),
-    ('the target raises KeyError', 'an uncaught exception prints its traceback to stderr and gives exit code 1'),
+    ("sys.exit('something went wrong')",
+     'sys.exit with anything but an integer (or None) prints it to stderr and gives exit code 1'),
+    ('the target raises KeyError',
+     'an uncaught exception prints its traceback to stderr and gives exit code 1'),
     ('terminate()', 'terminate() sends SIGTERM (15); a child killed by signal N has exit code -N'),
     ('kill()', 'kill() sends SIGKILL (9): exit code -9'),
 ]
@@ -91,18 +92,19 @@ endings = Exercise('1.1', 'How did each child end?', test=_endings_test, trial=_
 # -- 1.2: what does the child see? ------------------------------------------------------
 
 VIEW_STEPS = [
-    ('fork: COUNTER after the parent set it to 42', "a forked child is a copy of the parent's memory at start(): "
-                                                   'it sees 42'),
-    ('spawn: COUNTER after the parent set it to 42', 'a spawned child imports mpref.targets.process afresh: '
-                                                    'it sees the value of the module, 0'),
+    ('fork: COUNTER after the parent set it to 42',
+     "a forked child is a copy of the parent's memory at start(): it sees 42"),
+    ('spawn: COUNTER after the parent set it to 42',
+     'a spawned child imports mpref.targets.process afresh: it sees the value of the module, 0'),
     ('fork: take LIBRARY_LOCK while a thread of the parent holds it',
      "the child's copy of the lock is locked by a thread that does not exist in the child: it waits for "
      "ever ('stuck'), until the program terminates it"),
     ('spawn: the same', "a spawned child has a fresh, never-taken lock: 'took the lock'"),
-    ('fork: a lambda computing 3 * 7 as the target', 'under fork nothing is pickled: the child simply calls '
-                                                      'the lambda and reports 21'),
-    ('spawn: a lambda as the target', 'under spawn the target is pickled, and a lambda has no name to be found '
-                                      "by: start() raises 'PicklingError' in the parent"),
+    ('fork: a lambda computing 3 * 7 as the target',
+     'under fork nothing is pickled: the child simply calls the lambda and reports 21'),
+    ('spawn: a lambda as the target',
+     "under spawn the target is pickled, and a lambda has no name to be found by: start() raises "
+     "'PicklingError' in the parent"),
 ]
 
 
@@ -172,10 +174,11 @@ def _bounded_test(run_bounded):
                 what = 'Under %s, with a child that %s and seconds=%d' % (label, {
                     quick: 'ends at once', sleepy: 'would sleep for a minute',
                     stubborn: 'ignores SIGTERM and would sleep for a minute'}[target], seconds)
-                hint = {quick: '', sleepy: ' Wait at most `seconds` with join(timeout), then terminate() the child.',
+                hint = {quick: '',
+                        sleepy: ' Wait at most `seconds` with join(timeout), then terminate() the child.',
                         stubborn: ' terminate() sends SIGTERM, which this child ignores, so a join() without '
-                                  'a timeout after it waits for ever: join with a timeout, and kill() the child '
-                                  'if it is still alive.'}[target]
+                                  'a timeout after it waits for ever: join with a timeout, and kill() the '
+                                  'child if it is still alive.'}[target]
                 started = time.monotonic()
                 code = within(patience, '%s, run_bounded() had not returned after %d seconds.%s'
                               % (what, patience, hint), run_bounded, api, target, (path,), seconds)
@@ -190,19 +193,21 @@ def _bounded_test(run_bounded):
                     raise Wrong('%s, run_bounded() returned %r; expected %s.%s' % (
                         what, code, ' or '.join(map(str, expected)), hint))
                 if target is quick and took > 8:
-                    raise Wrong('%s, run_bounded() took %.0f seconds for a child that ends at once: join(timeout) '
-                                'returns as soon as the child has ended -- do not sleep.' % (what, took))
+                    raise Wrong('%s, run_bounded() took %.0f seconds for a child that ends at once: '
+                                'join(timeout) returns as soon as the child has ended -- do not sleep.'
+                                % (what, took))
                 if pid is not None and _state(pid) == 'Z':
-                    raise Wrong('%s, the child was left a zombie: it had ended, but nobody collected its exit '
-                                'status. join() it after terminate() or kill().' % what)
+                    raise Wrong('%s, the child was left a zombie: it had ended, but nobody collected its '
+                                'exit status. join() it after terminate() or kill().' % what)
                 if pid is not None and _state(pid) != 'gone':
-                    raise Wrong('%s, the child was still running when run_bounded() returned.%s' % (what, hint))
+                    raise Wrong('%s, the child was still running when run_bounded() returned.%s'
+                                % (what, hint))
                 if active():
-                    raise Wrong('%s, a child was still listed by active_children() after run_bounded() returned.'
-                                % what)
-    return ('run_bounded() returned 0 for a quick child, -15 for a sleeper it terminated, -9 for a child that '
-            "ignored SIGTERM, and left no zombie, under mpref with fork and with spawn and under the stdlib's "
-            'multiprocessing with fork.')
+                    raise Wrong('%s, a child was still listed by active_children() after run_bounded() '
+                                'returned.' % what)
+    return ('run_bounded() returned 0 for a quick child, -15 for a sleeper it terminated, -9 for a child '
+            'that ignored SIGTERM, and left no zombie, under mpref with fork and with spawn and under the '
+            "stdlib's multiprocessing with fork.")
 
 
 bounded = Exercise('1.3', 'A bounded run', test=_bounded_test, timeout=180,
@@ -212,7 +217,8 @@ bounded = Exercise('1.3', 'A bounded run', test=_bounded_test, timeout=180,
 # -- 1.4: a daemon that starts a worker -----------------------------------------------------
 
 def _daemon_run(job, ctx):
-    """Run ``job(ctx)`` with stderr captured; return (result or exception text, the error line a child wrote)."""
+    """Run ``job(ctx)`` with stderr captured; return (its result, or what it raised; the last error
+    line a child wrote)."""
     with stderr_to_file() as written:
         try:
             result = within(30, 'job() had not returned after 30 seconds.', job, ctx)
@@ -236,8 +242,9 @@ def _daemon_test(job):
         result, error = _daemon_run(job, api)
         what = 'Under %s' % label
         if 'daemonic' in error:
-            raise Wrong('%s, a child failed with "%s": the supervisor is still daemonic, and a daemonic process '
-                        'may not start children. Start it with daemon=False (the default), and join it.'
+            raise Wrong('%s, a child failed with "%s": the supervisor is still daemonic, and a daemonic '
+                        'process may not start children. Start it with daemon=False (the default), and '
+                        'join it.'
                         % (what, error))
         if result != 'work done':
             raise Wrong("%s, job() gave %r; it should return 'work done', what the worker put on the queue.%s"
@@ -245,7 +252,8 @@ def _daemon_test(job):
         if mpref.active_children():
             raise Wrong('%s, job() returned while a child was still running: join the supervisor before '
                         'returning.' % what)
-    return "job() returned 'work done' from a worker started by its supervisor, under mpref with fork and spawn."
+    return ("job() returned 'work done' from a worker started by its supervisor, under mpref with fork "
+            'and spawn.')
 
 
 daemon = Exercise('1.4', 'A daemon that starts a worker', test=_daemon_test, trial=_daemon_trial, timeout=120)
