@@ -30,3 +30,11 @@ def send_numbered(conn, tag, count, size):
     for _ in range(count):
         conn.send_bytes(tag * size)
     conn.close()
+
+
+def send_numbered_locked(conn, lock, tag, count, size):
+    """``send_numbered``, with ``lock`` held around each message: one writer on the end at a time."""
+    for _ in range(count):
+        with lock:
+            conn.send_bytes(tag * size)
+    conn.close()

@@ -7,6 +7,7 @@ their targets here, in an importable module, rather than in a notebook cell
 
 import os
 import sys
+import threading
 import time
 
 #: A module-level variable for the chapter's "global variables" lesson
@@ -123,8 +124,6 @@ def start_worker_thread(path, daemonic, delay):
     A non-daemonic thread holds the child until it is done; a daemonic one
     dies with the child.
     """
-    import threading
-
     def work():
         time.sleep(delay)
         save_report(path, 'the thread finished')
@@ -138,3 +137,30 @@ def report_parent(path):
     parent = parent_process()
     save_report(path, {'name': parent.name, 'pid': parent.pid, 'alive': parent.is_alive(),
                        'repr': repr(parent)})
+
+
+# --------------------------------------------------------------------------
+# Fork in a multi-threaded process
+#
+# ``fork()`` copies the whole memory of the parent, every lock included, but
+# only the thread that called it.  A lock that another thread of the parent
+# held at that moment is locked in the child for ever: its owner does not
+# exist there.  ``LIBRARY_LOCK`` stands for any lock a library keeps at module
+# level (logging's, an I/O buffer's, an allocator's).
+# --------------------------------------------------------------------------
+
+#: A module-level lock, as a library would have one.
+LIBRARY_LOCK = threading.Lock()
+
+
+def hold_library_lock(taken, release):
+    """In a thread of the parent: take ``LIBRARY_LOCK``, set ``taken``, keep it until ``release`` is set."""
+    with LIBRARY_LOCK:
+        taken.set()
+        release.wait(60)
+
+
+def use_library_lock(path):
+    """In the child: take ``LIBRARY_LOCK``, as library code would, then report."""
+    with LIBRARY_LOCK:
+        save_report(path, 'took the lock')
