@@ -65,3 +65,20 @@ def test_an_increment_without_the_lock_loses_counts():
     result = ch11.count.result(answer(unlocked, 'count'))
     assert result.status == 'wrong'
     assert 'two children that read the same value lose an increment' in result.message, result
+
+
+def test_chapter_11s_guarded_script_passes_and_the_unguarded_one_is_explained():
+    assert ch11.script.result(answer(CH11['ch11-ex4-answer'], 'guarded_script')).status == 'solved'
+    unguarded = answer(CH11['ch11-ex4-program'].replace('def unguarded_script', 'def guarded_script'),
+                       'guarded_script')
+    result = ch11.script.result(unguarded)
+    assert result.status == 'wrong'
+    assert result.message.startswith('A spawned child stopped with a RuntimeError')
+    assert "if __name__ == '__main__':" in result.message
+
+
+def test_a_script_that_avoids_spawn_is_not_a_fix():
+    under_fork = answer(CH11['ch11-ex4-program'].replace('def unguarded_script', 'def guarded_script')
+                        .replace("mpref.set_start_method('spawn')\n", ''), 'guarded_script')
+    result = ch11.script.result(under_fork)
+    assert 'not to avoid spawn' in result.message

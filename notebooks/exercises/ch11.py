@@ -3,6 +3,7 @@
 * 11.1 ``refusals`` -- what may travel? (predict, then run; warm-up)
 * 11.2 ``collect`` -- join, then get (break it, fix it; medium)
 * 11.3 ``count`` -- a counter through a global (break it, fix it; medium)
+* 11.4 ``script`` -- the unguarded main module (break it, fix it; medium)
 
 Everything below the ``Exercise`` objects runs in the sandbox, never in the
 notebook's kernel.
@@ -130,3 +131,46 @@ def _count_test(count):
 
 count = Exercise('11.3', 'A counter through a global', test=_count_test, trial=_count_trial, timeout=200,
                  on_timeout='Is every lock released, and every child joined?')
+
+
+# -- 11.4: the unguarded main module ----------------------------------------------------------------
+
+def _run_text(script):
+    """Run the text of a script as a program's main module; return (exit status, stdout, a child refused)."""
+    import subprocess
+    from mpref.targets.introduction import run_script
+    try:
+        done = run_script(script, timeout=60)
+    except subprocess.TimeoutExpired:
+        return None, '', False
+    return done.returncode, done.stdout.strip(), 'RuntimeError' in done.stderr
+
+
+def _script_trial(unguarded):
+    status, stdout, refused = _run_text(unguarded())
+    print('exit status %s, printed %r, a spawned child stopped with RuntimeError: %s' % (status, stdout, refused))
+
+
+def _script_test(guarded):
+    text = guarded()
+    if not isinstance(text, str):
+        raise Wrong('guarded_script() should return the text of the script, a str; it returned %r.' % (text,))
+    if 'spawn' not in text or 'Pool' not in text:
+        raise Wrong('The script should still start a Pool under the spawn start method (the point is to make '
+                    'it safe under spawn, not to avoid spawn).')
+    status, stdout, refused = _run_text(text)
+    if status is None:
+        raise Wrong('The script was still running after 60 seconds.')
+    if refused:
+        raise Wrong('A spawned child stopped with a RuntimeError (exit status %s, printed %r): the child '
+                    'imports the main module and ran its start-up again. Put everything that starts '
+                    "processes under `if __name__ == '__main__':`, and leave only imports and definitions "
+                    'outside it.' % (status, stdout))
+    if status != 0 or stdout != '[1, 4, 9]':
+        raise Wrong('The script ended with exit status %s and printed %r; it should print [1, 4, 9] and '
+                    'exit with 0.' % (status, stdout))
+    return ('the script ran its Pool under spawn, printed [1, 4, 9] and exited with 0; no child re-ran its '
+            'start-up.')
+
+
+script = Exercise('11.4', 'The unguarded main module', test=_script_test, trial=_script_trial, timeout=150)
