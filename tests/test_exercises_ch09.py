@@ -37,8 +37,8 @@ def test_a_prediction_that_ignores_the_level_is_explained():
 
 
 def test_the_broken_program_mixes_records_and_is_told_so():
-    broken = answer(CH09['ch09-ex2-program'].replace('def broken_log_from_children', 'def log_from_children'),
-                    'log_from_children')
+    broken = answer(CH09['ch09-ex2-program'].replace('def broken_log_from_children',
+                                                     'def log_from_children'), 'log_from_children')
     result = ch09.pieces.result(broken)
     assert result.status == 'wrong'
     assert result.message.startswith('With 3 children logging 10 records each, under mpref with fork (run ')
@@ -47,8 +47,8 @@ def test_the_broken_program_mixes_records_and_is_told_so():
 
 
 def test_a_threading_lock_is_not_enough():
-    threading_lock = CH09['ch09-ex2-answer'].replace('    shared_lock = ctx.Lock()',
-                                                     '    import threading\n    shared_lock = threading.RLock()')
+    threading_lock = CH09['ch09-ex2-answer'].replace(
+        '    shared_lock = ctx.Lock()', '    import threading\n    shared_lock = threading.RLock()')
     result = ch09.pieces.result(answer(threading_lock, 'log_from_children'))
     assert result.status == 'wrong'
     assert 'were not whole records' in result.message or 'pickle' in result.message, result

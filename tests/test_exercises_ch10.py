@@ -21,7 +21,8 @@ def test_chapter_10s_reference_solutions_pass(exercise, answers):
 
 def test_a_prediction_that_a_child_process_shares_the_list_is_explained():
     predict = 'def predict_apart():\n    return [1, 1, "MainProcess", "MainProcess", 3]\n'
-    result = ch10.apart.result(answer(predict, 'predict_apart'), answer(CH10['ch10-ex1-program'], 'apart_program'))
+    result = ch10.apart.result(answer(predict, 'predict_apart'),
+                               answer(CH10['ch10-ex1-program'], 'apart_program'))
     assert result.status == 'wrong'
     assert result.message.startswith('2 of your 5 predictions differ from the run:\nstep 1 ')
     assert "appended to its own copy of the list" in result.message
@@ -55,8 +56,8 @@ def test_joining_before_getting_is_a_deadlock_with_a_message():
     assert join_first != reference
     result = ch10.squares.result(answer(join_first, 'squares'))
     assert result.status == 'wrong'
-    assert result.message.startswith('With 30000 numbers and 3 workers, under mpref with fork, squares() was '
-                                     'still running after 60 seconds.')
+    assert result.message.startswith('With 30000 numbers and 3 workers, under mpref with fork, squares() '
+                                     'was still running after 60 seconds.')
     assert 'get every result first, then join' in result.message
 
 
@@ -75,4 +76,5 @@ def test_results_out_of_order_are_told_so():
     result = ch10.parallel_map.result(answer(unordered, 'parallel_map'))
     assert result.status == 'wrong'
     assert result.message.startswith('Mapping late_first over 10 items with 2 workers, under mpref.dummy '
-                                     '(threads), parallel_map() returned the right results in the wrong order')
+                                     '(threads), parallel_map() returned the right results in the wrong '
+                                     'order')

@@ -24,8 +24,8 @@ def test_a_prediction_that_a_lock_travels_through_a_queue_is_explained():
     result = ch11.refusals.result(answer(predict, 'predict_refusals'),
                                   answer(CH11['ch11-ex1-program'], 'refusals_program'))
     assert result.status == 'wrong'
-    assert result.message.startswith('2 of your 6 predictions differ from the run:\nstep 1 (put an mpref.Lock '
-                                     "on a queue): you predicted 'ok', the run gave 'refused'")
+    assert result.message.startswith('2 of your 6 predictions differ from the run:\nstep 1 (put an '
+                                     "mpref.Lock on a queue): you predicted 'ok', the run gave 'refused'")
     assert 'under fork nothing is pickled' in result.message
 
 

@@ -312,8 +312,8 @@ def test_a_failing_finalizer_is_a_subwarning(capsys):
 def test_records_written_in_pieces_get_mixed_without_a_shared_lock():
     # The race is made wide on purpose (8-byte pieces, a pause after each):
     # three runs without a single mixed line would mean it no longer shows.
-    mixed = [any(not logs.RECORD_LINE.match(line) for line in logs.run('piecemeal', 'fork', 3, 10, 'unlocked'))
-             for _ in range(3)]
+    runs = [logs.run('piecemeal', 'fork', 3, 10, 'unlocked') for _ in range(3)]
+    mixed = [any(not logs.RECORD_LINE.match(line) for line in lines) for lines in runs]
     assert any(mixed)
 
 
