@@ -305,3 +305,24 @@ def test_a_failing_finalizer_is_a_subwarning(capsys):
                         "exitpriority=1001> raised ValueError(\"invalid literal for int() "
                         "with base 10: 'x'\")")]
     assert 'ValueError' in capsys.readouterr().err      # and the traceback, as before
+
+
+# -- the spec's warning made to happen: records written in pieces (chapter 9) ----------
+
+def test_records_written_in_pieces_get_mixed_without_a_shared_lock():
+    # The race is made wide on purpose (8-byte pieces, a pause after each):
+    # three runs without a single mixed line would mean it no longer shows.
+    runs = [logs.run('piecemeal', 'fork', 3, 10, 'unlocked') for _ in range(3)]
+    mixed = [any(not logs.RECORD_LINE.match(line) for line in lines) for lines in runs]
+    assert any(mixed)
+
+
+@pytest.mark.parametrize('start_method', ['fork', 'spawn'])
+def test_a_shared_lock_keeps_records_written_in_pieces_whole(start_method):
+    lines = logs.run('piecemeal', start_method, 3, 10, 'locked')
+    assert len(lines) == 30
+    assert all(logs.RECORD_LINE.match(line) for line in lines), lines
+    for n in (1, 2, 3):
+        mine = [line for line in lines if line.startswith('[INFO/Process-%d]' % n)]
+        assert [line.split(':')[0] for line in mine] == ['[INFO/Process-%d] record %d of 10' % (n, k)
+                                                          for k in range(1, 11)]

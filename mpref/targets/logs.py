@@ -10,6 +10,9 @@ lines it wrote to stderr, all of them, once it has ended::
     child METHOD LEVEL          one child, started with METHOD, logs a line
     mixed METHOD N COUNT        N children each log COUNT records to the shared stderr
     queue METHOD N COUNT        the same, but through a queue to one writer (the parent)
+    piecemeal METHOD N COUNT LOCK   N children log COUNT records each, every record
+                                written in small pieces (``PiecemealHandler``); LOCK is
+                                ``locked`` (one ``mpref.Lock`` held per record) or ``unlocked``
 
 ``LEVEL`` is a level name (``INFO``, ``SUBDEBUG``...), ``METHOD`` is ``fork``
 or ``spawn``.
@@ -21,10 +24,12 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 import mpref
 
-__all__ = ['run', 'tidy', 'say', 'say_many', 'say_through_queue']
+__all__ = ['run', 'tidy', 'say', 'say_many', 'say_through_queue', 'PiecemealHandler',
+           'say_in_pieces', 'RECORD_LINE']
 
 
 def run(*args, timeout=60):
@@ -93,6 +98,62 @@ def say_through_queue(queue, count):
             logger.addHandler(handler)
 
 
+class PiecemealHandler(logging.Handler):
+    """Write each record to the file descriptor ``fd`` in pieces of ``piece``
+    bytes, pausing ``pause`` seconds after each, as a slow or small-buffered
+    stream would.  This widens, on purpose, the race the spec warns about: a
+    record is no longer one ``write()``, so another process can write in the
+    middle of it.
+
+    ``shared_lock`` (an ``mpref.Lock`` every writing process holds a copy of)
+    is held for a whole record when given.  ``logging.Handler``'s own lock
+    only keeps out the other *threads* of this process.
+    """
+
+    def __init__(self, fd=2, shared_lock=None, piece=8, pause=0.0005):
+        super().__init__()
+        self.fd = fd
+        self.shared_lock = shared_lock
+        self.piece = piece
+        self.pause = pause
+        self.setFormatter(logging.Formatter(mpref.util.DEFAULT_LOGGING_FORMAT))
+
+    def emit(self, record):
+        data = (self.format(record) + '\n').encode()
+        if self.shared_lock is None:
+            self.write_in_pieces(data)
+        else:
+            with self.shared_lock:
+                self.write_in_pieces(data)
+
+    def write_in_pieces(self, data):
+        for start in range(0, len(data), self.piece):
+            os.write(self.fd, data[start:start + self.piece])
+            time.sleep(self.pause)
+
+
+#: What a whole line of ``say_in_pieces`` looks like.
+RECORD_LINE = re.compile(r'^\[INFO/[\w-]+\] record \d+ of \d+: the quick brown fox jumps over the lazy dog$')
+
+
+def say_in_pieces(count, shared_lock=None):
+    """Log ``count`` records at INFO through a ``PiecemealHandler`` on stderr
+    (in place of any handler inherited), holding ``shared_lock`` per record if given."""
+    logger = mpref.get_logger()
+    inherited = list(logger.handlers)
+    for handler in inherited:
+        logger.removeHandler(handler)
+    handler = PiecemealHandler(2, shared_lock)
+    logger.addHandler(handler)
+    try:
+        for number in range(count):
+            logger.info('record %d of %d: the quick brown fox jumps over the lazy dog', number + 1, count)
+    finally:
+        logger.removeHandler(handler)
+        for handler in inherited:
+            logger.addHandler(handler)
+
+
 # --------------------------------------------------------------------------
 # The programs
 # --------------------------------------------------------------------------
@@ -147,6 +208,20 @@ def through_queue(method, children, count):
     queue.join_thread()
 
 
+def piecemeal(method, children, count, locked):
+    """``children`` children log ``count`` records each to the one stderr, each
+    record written in pieces; with ``locked``, one ``mpref.Lock`` shared by all
+    of them is held for each record."""
+    mpref.get_logger().setLevel(logging.INFO)
+    ctx = mpref.get_context(method)
+    shared_lock = ctx.Lock() if locked else None
+    processes = [ctx.Process(target=say_in_pieces, args=(count, shared_lock)) for _ in range(children)]
+    for p in processes:
+        p.start()
+    for p in processes:
+        p.join()
+
+
 def main(argv):
     program, *args = argv
     if program == 'session':
@@ -157,6 +232,8 @@ def main(argv):
         mixed(args[0], int(args[1]), int(args[2]))
     elif program == 'queue':
         through_queue(args[0], int(args[1]), int(args[2]))
+    elif program == 'piecemeal':
+        piecemeal(args[0], int(args[1]), int(args[2]), args[3] == 'locked')
     else:
         raise SystemExit('unknown program %r: see the docstring of %s' % (program, __name__))
 
