@@ -28,8 +28,9 @@ mpref's pool is built so that it always knows which worker runs which task::
   ``WorkerLostError`` ("worker PoolWorker-3 died with exit code -9 (SIGKILL)
   while running task 17 (...)", or "... before taking task 17" when the task
   was still unread in its pipe: the worker died in its initializer or while
-  starting) and starts a replacement; every other task goes on.  CPython's workers share one task queue, so a dead worker takes its
-  task's identity with it and ``get()`` waits for ever.
+  starting) and starts a replacement; every other task goes on.  CPython's
+  workers share one task queue, so a dead worker takes its task's identity
+  with it and ``get()`` waits for ever.
 * **No task-handler thread.**  Whoever makes work possible dispatches it,
   under the pool's lock: the caller right after pickling its tasks, or the
   result thread when a worker becomes idle.  An ``apply_async`` to an idle

@@ -41,7 +41,8 @@ def test_the_reference_solutions_pass(exercise, answers):
 
 
 def test_a_wrong_prediction_is_explained_step_by_step():
-    wrong = answer('def predict_outcomes():\n    return [[0, 1, 4, 9, 16], [0, 1, 2, 3, 4, "ValueError", 6, 7], '
+    wrong = answer('def predict_outcomes():\n'
+                   '    return [[0, 1, 4, 9, 16], [0, 1, 2, 3, 4, "ValueError", 6, 7], '
                    '[0, 1, 2, 3, 4, "ValueError", 6, 7], "TimeoutError", "late", "ValueError"]\n',
                    'predict_outcomes')
     result = ch07.outcomes.result(wrong, cell(*PROGRAM))
@@ -70,7 +71,8 @@ def test_a_first_over_that_leaves_its_workers_is_told_so():
 
 def test_a_tiny_pool_that_returns_results_as_they_finish_is_told_about_the_order():
     unordered = cell('ch07-ex3-answer', 'TinyPool',
-                     ('        values, error = [None] * len(items), None\n', '        values, error = [], None\n'),
+                     ('        values, error = [None] * len(items), None\n',
+                      '        values, error = [], None\n'),
                      ('                values[index] = value\n', '                values.append(value)\n'))
     result = ch07.tiny_pool.result(unordered)
     # With three workers, squares finishing out of order is likely but not certain: the

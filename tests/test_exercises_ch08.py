@@ -46,14 +46,14 @@ def test_a_wrong_prediction_is_explained_case_by_case():
                   "'key only at the listener': ('AuthenticationError', 'AuthenticationError')"))
     result = ch08.handshake.result(wrong, cell(*PROGRAM))
     assert result.status == 'wrong'
-    assert result.message.startswith('1 of your 4 predictions differ from the run:\nkey only at the listener: '
-                                     "you predicted client 'AuthenticationError'")
+    assert result.message.startswith('1 of your 4 predictions differ from the run:\n'
+                                     "key only at the listener: you predicted client 'AuthenticationError'")
     assert 'a Client without a key runs no handshake' in result.message
 
 
 def test_a_prediction_of_the_wrong_shape_is_told_so():
-    result = ch08.handshake.result(answer('def predict_handshake():\n    return ["hello"]\n', 'predict_handshake'),
-                                   cell(*PROGRAM))
+    wrong = answer('def predict_handshake():\n    return ["hello"]\n', 'predict_handshake')
+    result = ch08.handshake.result(wrong, cell(*PROGRAM))
     assert result.status == 'wrong'
     assert result.message.startswith('predict_handshake() should return a dict with the four cases as keys')
 
@@ -68,8 +68,9 @@ def test_the_broken_ask_is_stopped_and_explained():
 
 
 def test_an_ask_that_returns_none_on_timeout_is_told_so():
-    quiet = cell('ch08-ex2-answer', 'ask', ("            raise TimeoutError('no reply from %r after %s s' % (address, timeout))",
-                                            '            return None'))
+    quiet = cell('ch08-ex2-answer', 'ask',
+                 ("            raise TimeoutError('no reply from %r after %s s' % (address, timeout))",
+                  '            return None'))
     result = ch08.ask.result(quiet)
     assert result.status == 'wrong'
     assert 'returned instead of raising TimeoutError' in result.message

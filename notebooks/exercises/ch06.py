@@ -115,7 +115,8 @@ def _count_test(count):
                             'the processes ended with exit codes %s.' % (label, codes))
             if counts['n'] != 400:
                 raise Wrong('With two processes started with %s, each running count(counts, lock, 2, 100) on '
-                            'the same dict and lock, counts["n"] ended at %r, not 400. Use the lock you were given: '
+                            'the same dict and lock, counts["n"] ended at %r, not 400. Use the lock you were '
+                            'given: '
                             'a threading.Lock made inside count() keeps out the threads of one process, '
                             "not another process's." % (label, counts['n']))
     return ('count() added every 1 from 4 threads of one process, and from two processes (fork and spawn) '
@@ -145,8 +146,8 @@ def _tally_test(register_tally):
                     "manager_class.register('Tally', Tally, proxytype=TallyProxy).")
     TallyProxy = entry.proxytype
     if not (isinstance(TallyProxy, type) and issubclass(TallyProxy, BaseProxy)):
-        raise Wrong("'Tally' is registered without a proxy class of your own (its proxies would be made by %s): "
-                    'pass proxytype=TallyProxy, a class derived from mpref.managers.BaseProxy.'
+        raise Wrong("'Tally' is registered without a proxy class of your own (its proxies would be made "
+                    'by %s): pass proxytype=TallyProxy, a class derived from mpref.managers.BaseProxy.'
                     % getattr(TallyProxy, '__name__', repr(TallyProxy)))
     exposed = tuple(getattr(TallyProxy, '_exposed_', ()) or ())
     if sorted(exposed) != ['add', 'value']:
@@ -158,11 +159,12 @@ def _tally_test(register_tally):
         within(60, 'TallyManager().start() did not return within 60 s (%s).' % label, manager.start)
         try:
             if not hasattr(manager, 'Tally'):
-                raise Wrong("After register_tally(TallyManager), the manager has no method Tally(): do not pass "
-                            'create_method=False to register().')
+                raise Wrong('After register_tally(TallyManager), the manager has no method Tally(): do not '
+                            'pass create_method=False to register().')
             tally = manager.Tally(10)
             if not isinstance(tally, TallyProxy):
-                raise Wrong('manager.Tally(10) returned a %s, not a %s.' % (type(tally).__name__, TallyProxy.__name__))
+                raise Wrong('manager.Tally(10) returned a %s, not a %s.'
+                            % (type(tally).__name__, TallyProxy.__name__))
             first = tally.add(5)
             if first != 15:
                 raise Wrong('After manager.Tally(10), tally.add(5) returned %r; it should return the new '
@@ -195,8 +197,8 @@ def _tally_test(register_tally):
             raise Wrong('Under %s, using the manager and its proxy raised %s.' % (label, exception_name(exc)))
         finally:
             manager.shutdown()
-    return ('TallyManager().Tally(10) made a Tally in the server and gave a TallyProxy; add() returned the new '
-            'total, value() the total after 150 add(1) from three processes, under fork and spawn; '
+    return ('TallyManager().Tally(10) made a Tally in the server and gave a TallyProxy; add() returned the '
+            'new total, value() the total after 150 add(1) from three processes, under fork and spawn; '
             'only add and value were exposed.')
 
 

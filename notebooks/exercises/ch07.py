@@ -122,8 +122,8 @@ def _first_over_test(first_over):
     if leftover:
         raise Wrong('first_over() returned with %d worker processes still running: end the pool before '
                     'returning (a `with mpref.Pool(...) as pool:` block terminates it).' % len(leftover))
-    return ('first_over() found the first square over 10000, 50 and 0 on an endless input, read only a little '
-            'ahead of what it needed, and left no worker behind.')
+    return ('first_over() found the first square over 10000, 50 and 0 on an endless input, read only a '
+            'little ahead of what it needed, and left no worker behind.')
 
 
 first_over = Exercise('7.2', 'An endless input', test=_first_over_test, trial=_first_over_trial, timeout=120,
@@ -145,17 +145,17 @@ def _tiny_pool_test(TinyPool):
             raise Wrong('Under %s, right after TinyPool(3, context) its workers should be running: start '
                         'them in __init__.' % label)
         items = list(range(40))
-        got = within(60, 'Under %s, tiny_pool.map(tasks.f, range(40)) was still running after 60 s: does every '
-                         'task reach a worker, and every result come back on the result queue?' % label,
+        got = within(60, 'Under %s, tiny_pool.map(tasks.f, range(40)) was still running after 60 s: does '
+                         'every task reach a worker, and every result come back on the result queue?' % label,
                      pool.map, tasks.f, items)
         if got != [x * x for x in items]:
             if isinstance(got, list) and sorted(got) == [x * x for x in items]:
-                raise Wrong('Under %s, tiny_pool.map(tasks.f, range(40)) returned every square but not in the '
-                            'order of the input: results come back in the order they finish; send each '
+                raise Wrong('Under %s, tiny_pool.map(tasks.f, range(40)) returned every square but not in '
+                            'the order of the input: results come back in the order they finish; send each '
                             "task's index with it and put each result in its place." % label)
             raise Wrong('Under %s, tiny_pool.map(tasks.f, range(40)) returned %r.' % (label, got))
-        again = within(60, 'Under %s, a second map() on the same TinyPool was still running after 60 s.' % label,
-                       pool.map, tasks.pow3, [3, 1, 2])
+        again = within(60, 'Under %s, a second map() on the same TinyPool was still running after 60 s.'
+                       % label, pool.map, tasks.pow3, [3, 1, 2])
         if again != [27, 1, 8]:
             raise Wrong('Under %s, a second map, tiny_pool.map(tasks.pow3, [3, 1, 2]), returned %r, not '
                         '[27, 1, 8]: the workers must keep taking tasks after a first map.' % (label, again))
@@ -171,8 +171,8 @@ def _tiny_pool_test(TinyPool):
             raise Wrong('Under %s, tiny_pool.map(tasks.reciprocal, range(10)) raised %s; it should raise the '
                         "task's own ZeroDivisionError (item 5)." % (label, exception_name(exc)))
         else:
-            raise Wrong('Under %s, tiny_pool.map(tasks.reciprocal, range(10)) returned, but item 5 divides by '
-                        "zero: send the task's exception back and raise it in map()." % label)
+            raise Wrong('Under %s, tiny_pool.map(tasks.reciprocal, range(10)) returned, but item 5 divides '
+                        "by zero: send the task's exception back and raise it in map()." % label)
         stale = ('a failing task must not kill its worker, and map() must collect every outcome before it '
                  'raises, or the outcomes it left on the result queue are read by the next map')
         try:
@@ -181,9 +181,11 @@ def _tiny_pool_test(TinyPool):
         except Wrong:
             raise
         except Exception as exc:
-            raise Wrong('Under %s, map() after a failed map raised %s: %s.' % (label, exception_name(exc), stale))
+            raise Wrong('Under %s, map() after a failed map raised %s: %s.'
+                        % (label, exception_name(exc), stale))
         if after != [16]:
-            raise Wrong('Under %s, map() after a failed map returned %r, not [16]: %s.' % (label, after, stale))
+            raise Wrong('Under %s, map() after a failed map returned %r, not [16]: %s.'
+                        % (label, after, stale))
         within(20, 'Under %s, tiny_pool.close() was still running after 20 s: send each worker a stop '
                    'message, then join it.' % label, pool.close)
         alive = [w for w in workers if w.is_alive()]

@@ -1,4 +1,6 @@
-"""The exercises of chapter 8, listeners, clients and authentication (``notebooks/08_listeners_clients_auth.ipynb``).
+"""The exercises of chapter 8, listeners, clients and authentication.
+
+The chapter: ``notebooks/08_listeners_clients_auth.ipynb``.
 
 * 8.1 ``handshake`` -- who trusts whom? (predict, then run; warm-up)
 * 8.2 ``ask`` -- a server that never answers (break it, fix it; medium)
@@ -59,8 +61,8 @@ def _handshake_test(predict, program):
     predicted = predict()
     cases = [case for case, _ in HANDSHAKE_CASES]
     if not isinstance(predicted, dict) or sorted(predicted) != sorted(cases):
-        raise Wrong('predict_handshake() should return a dict with the four cases as keys (%s); it returned %r.'
-                    % (', '.join(repr(c) for c in cases), predicted))
+        raise Wrong('predict_handshake() should return a dict with the four cases as keys (%s); it '
+                    'returned %r.' % (', '.join(repr(c) for c in cases), predicted))
     actual = program()
     mistakes = []
     for case, why in HANDSHAKE_CASES:
@@ -70,8 +72,8 @@ def _handshake_test(predict, program):
                         'got); it is %r.' % (case, guess))
         guess = tuple(_outcome(g) for g in guess)
         if guess != tuple(actual[case]):
-            mistakes.append('%s: you predicted client %r, listener %r; the run gave client %r, listener %r -- %s.'
-                            % (case, guess[0], guess[1], actual[case][0], actual[case][1], why))
+            mistakes.append('%s: you predicted client %r, listener %r; the run gave client %r, listener %r '
+                            '-- %s.' % (case, guess[0], guess[1], actual[case][0], actual[case][1], why))
     if mistakes:
         raise Wrong('%d of your 4 predictions differ from the run:\n' % len(mistakes) + '\n'.join(mistakes))
     return 'your prediction matches the run, case by case.'
