@@ -26,9 +26,11 @@ mpref's pool is built so that it always knows which worker runs which task::
   running.  When a worker dies (a signal, ``os._exit``, the OOM killer) its
   sentinel wakes the result thread, which fails exactly that task with a
   ``WorkerLostError`` ("worker PoolWorker-3 died with exit code -9 (SIGKILL)
-  while running task 17 (...)") and starts a replacement; every other task
-  goes on.  CPython's workers share one task queue, so a dead worker takes its
-  task's identity with it and ``get()`` waits for ever.
+  while running task 17 (...)", or "... before taking task 17" when the task
+  was still unread in its pipe: the worker died in its initializer or while
+  starting) and starts a replacement; every other task goes on.  CPython's
+  workers share one task queue, so a dead worker takes its task's identity
+  with it and ``get()`` waits for ever.
 * **No task-handler thread.**  Whoever makes work possible dispatches it,
   under the pool's lock: the caller right after pickling its tasks, or the
   result thread when a worker becomes idle.  An ``apply_async`` to an idle
@@ -54,7 +56,9 @@ thread, delivered to its result -- then what happens when a worker dies, and
 how the pool ends; each one's docstring says which thread runs it.
 """
 
+import array
 import collections
+import fcntl
 import io
 import itertools
 import os
@@ -62,6 +66,7 @@ import pickle
 import selectors
 import signal
 import sys
+import termios
 import threading
 import time
 import traceback
@@ -451,13 +456,18 @@ class Core:
             lost, worker.task = worker.task, None
             self.workers.remove(worker)
             replace = self.state == RUN or (self.state == CLOSE and (self.backlog or self.feeders))
+        # Task bytes still unread in its pipe: the worker died before taking
+        # the task -- in its initializer, or while starting -- not running it.
+        when = 'before taking' if lost is not None and _unread(worker.tasks) else 'while running'
         worker.tasks.close()
         worker.results.close()
         if lost is not None:
-            util.info('worker %s died while running task %d', worker.process.name, lost.number)
+            util.info('worker %s died %s task %d', worker.process.name, when, lost.number)
             self._deliver(lost, False, [Failure(WorkerLostError(
-                'worker %s died with exit code %s while running task %d (%s)'
-                % (worker.process.name, _describe_exitcode(exitcode), lost.number, lost.what)))])
+                'worker %s died with exit code %s %s task %d (%s)%s'
+                % (worker.process.name, _describe_exitcode(exitcode), when, lost.number, lost.what,
+                   ': it died in its initializer or while starting, and the task never ran'
+                   if when == 'before taking' else '')))])
         # Not if delivering that failure has just terminated the pool (its
         # callback did, or the result was the last reference to its Pool).
         if replace and self.state != TERMINATE:
@@ -608,6 +618,17 @@ def _chunks(iterable, chunksize):
             yield chunk, None
         if len(chunk) < chunksize:
             return
+
+
+def _unread(conn):
+    """How many bytes written to ``conn`` (a pipe's write end) nobody has read
+    yet; 0 where the system cannot say (``FIONREAD`` on a write end is Linux's)."""
+    count = array.array('i', [0])
+    try:
+        fcntl.ioctl(conn.fileno(), termios.FIONREAD, count)
+    except OSError:
+        return 0
+    return count[0]
 
 
 def _describe_exitcode(exitcode):

@@ -1069,7 +1069,8 @@ def test_beyond_stdlib_a_worker_dying_mid_task_fails_that_task_clearly(mp_impl, 
     message = str(info.value)
     assert isinstance(info.value, mpref.pool.WorkerLostError)
     assert isinstance(info.value, mpref.ProcessError)
-    assert re.search(r'worker PoolWorker-\d+ died with %s' % code_words, message), message
+    assert re.search(r'worker PoolWorker-\d+ died with %s( \(SIG\w+\))? while running task' % code_words,
+                     message), message
     if signal_name:
         assert signal_name in message
     assert dying.ready() and not dying.successful()
@@ -1078,6 +1079,18 @@ def test_beyond_stdlib_a_worker_dying_mid_task_fails_that_task_clearly(mp_impl, 
     assert pool.map(tasks.f, range(20)) == [x * x for x in range(20)]
     assert _eventually(lambda: len(_alive_pids(pool)) == 2)
     assert len(before - _alive_pids(pool)) == 1
+
+
+def test_beyond_stdlib_a_worker_dying_in_its_initializer_did_not_run_the_task(mp_impl):
+    # The task was written to the worker's pipe, but the worker died in its
+    # initializer before reading it: the message must not say "while running".
+    pool = mp_impl.Pool(1, initializer=targets.exit_mid_task, initargs=(3,))
+    with pytest.raises(mpref.pool.WorkerLostError) as info:
+        pool.apply(tasks.f, (2,))
+    message = str(info.value)
+    assert re.search(r'worker PoolWorker-\d+ died with exit code 3 before taking task \d+', message), message
+    assert 'in its initializer' in message and 'never ran' in message
+    assert 'while running' not in message
 
 
 def test_beyond_stdlib_a_worker_killed_from_outside_fails_its_task(mp_impl, tmp_path):

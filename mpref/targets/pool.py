@@ -62,8 +62,16 @@ def sleep_and_return(seconds, value=None):
     return value
 
 
-# -- ways to fail ---------------------------------------------------------------
+def spin(steps):
+    """CPU-bound work: a pure-Python loop of ``steps`` steps (it holds the GIL
+    all along, so only processes can run two of them at once); returns a checksum."""
+    total = 0
+    for i in range(steps):
+        total = (total + i * i) % 1000003
+    return total
 
+
+# -- ways to fail ---------------------------------------------------------------
 
 def fail_at(x, bad=5):
     """Return ``x``, but raise ``ValueError`` when ``x == bad``."""
@@ -201,3 +209,4 @@ def ignore_sigterm_then_sleep(path, seconds):
     with open(path, 'w') as f:
         f.write(str(os.getpid()))
     time.sleep(seconds)
+
