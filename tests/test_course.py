@@ -15,8 +15,7 @@
 * The glossary: a definition, and a link to the chapter that teaches it, for
   every term; the chapters that have exercises link it.
 
-A chapter without a ``## Exercises`` section is skipped: the chapters get their
-exercises one by one.
+Every chapter must have its ``## Exercises`` section: a chapter without one fails.
 """
 
 import importlib
@@ -53,12 +52,11 @@ def _number(path):
 
 
 def _section(path):
-    """The cells of the ``## Exercises`` section (to the end of the chapter), or skip."""
+    """The cells of the ``## Exercises`` section (to the end of the chapter); every chapter has one."""
     cells = _chapter(path)['cells']
     starts = [i for i, c in enumerate(cells) if c['cell_type'] == 'markdown'
               and _source(c).startswith('## Exercises')]
-    if not starts:
-        pytest.skip('%s has no exercises yet' % path.name)
+    assert starts, '%s has no `## Exercises` section: every chapter ends with exercises' % path.name
     return cells, starts[0]
 
 

@@ -16,20 +16,15 @@ import linecache
 import os
 import pathlib
 import signal
-import textwrap
 import time
 
 import pytest
 
 from notebooks.exercises import Answer, Result, ch02, sandbox, selftest
 
+from tests.exercise_cells import answer, chapter_cells
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-
-
-def answer(source, name='answer'):
-    """An ``Answer`` as a check gets it from a cell: the cell's imports and definitions."""
-    source, left_out = sandbox.cell_definitions(textwrap.dedent(source))
-    return Answer(name=name, source=source, left_out=left_out)
 
 
 def test_a_right_answer_is_solved():
@@ -200,12 +195,6 @@ def test_a_result_shows_only_the_end_of_a_long_output():
 
 
 # -- chapter 2: the reference solutions, from the chapter itself ----------------------------
-
-def chapter_cells(name):
-    """The cells of a chapter, by nbgrader grade_id."""
-    chapter = json.loads((ROOT / 'notebooks' / name).read_text(encoding='utf-8'))
-    return {cell['metadata']['nbgrader']['grade_id']: ''.join(cell['source'])
-            for cell in chapter['cells'] if 'nbgrader' in cell['metadata']}
 
 
 CH02 = chapter_cells('02_pipes_and_connections.ipynb')

@@ -1,28 +1,15 @@
 """Chapter 0's exercises (``notebooks/exercises/ch00.py``): the reference solutions, taken from
 the chapter itself, pass their checks, and typical wrong answers get the message meant for them."""
 
-import json
 import pathlib
-import textwrap
 
 import pytest
 
-from notebooks.exercises import Answer, ch00, sandbox
+from notebooks.exercises import ch00
+
+from tests.exercise_cells import answer, chapter_cells
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-
-
-def answer(source, name):
-    """An ``Answer`` as a check gets it from a cell: the cell's imports and definitions."""
-    source, left_out = sandbox.cell_definitions(textwrap.dedent(source))
-    return Answer(name=name, source=source, left_out=left_out)
-
-
-def chapter_cells(name):
-    """The cells of a chapter, by nbgrader grade_id."""
-    chapter = json.loads((ROOT / 'notebooks' / name).read_text(encoding='utf-8'))
-    return {cell['metadata']['nbgrader']['grade_id']: ''.join(cell['source'])
-            for cell in chapter['cells'] if 'nbgrader' in cell['metadata']}
 
 
 CH00 = chapter_cells('00_introduction.ipynb')

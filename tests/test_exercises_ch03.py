@@ -4,7 +4,7 @@ checks; typical mistakes get the message meant for them (``notebooks/exercises/c
 import pytest
 
 from notebooks.exercises import ch03
-from tests.test_exercises import answer, chapter_cells
+from tests.exercise_cells import answer, chapter_cells
 
 CH03 = chapter_cells('03_synchronization.ipynb')
 

@@ -4,7 +4,7 @@ checks; typical mistakes get the message meant for them (``notebooks/exercises/c
 import pytest
 
 from notebooks.exercises import ch05
-from tests.test_exercises import answer, chapter_cells
+from tests.exercise_cells import answer, chapter_cells
 
 CH05 = chapter_cells('05_shared_ctypes.ipynb')
 PARTICLES = [('ch05-ex3-answer', 'make_particles'), ('ch05-ex3-answer', 'move_all')]

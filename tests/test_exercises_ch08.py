@@ -2,21 +2,17 @@
 
 import json
 import pathlib
-import textwrap
 
 import pytest
 
-from notebooks.exercises import Answer, ch08, sandbox
+from notebooks.exercises import ch08
+
+from tests.exercise_cells import answer
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CHAPTER = json.loads((ROOT / 'notebooks' / '08_listeners_clients_auth.ipynb').read_text(encoding='utf-8'))
 CELLS = {cell['metadata']['nbgrader']['grade_id']: ''.join(cell['source'])
          for cell in CHAPTER['cells'] if 'nbgrader' in cell['metadata']}
-
-
-def answer(source, name):
-    source, left_out = sandbox.cell_definitions(textwrap.dedent(source))
-    return Answer(name=name, source=source, left_out=left_out)
 
 
 def cell(grade_id, name, *replacements):

@@ -4,7 +4,7 @@ chapter itself, pass their checks, and typical wrong answers are told what is wr
 import pytest
 
 from notebooks.exercises import ch09
-from tests.test_exercises import answer, chapter_cells
+from tests.exercise_cells import answer, chapter_cells
 
 CH09 = chapter_cells('09_logging.ipynb')
 

@@ -88,8 +88,7 @@ def test_the_student_chapters_exercises_run_clean(student_edition, name):
     path = student_edition / 'notebooks' / name
     chapter = nbformat.read(path, as_version=4)
     start = _exercises_start(chapter.cells)
-    if start is None:
-        pytest.skip('%s has no exercises yet' % name)
+    assert start is not None, '%s has no `## Exercises` section' % name
     chapter.cells = chapter.cells[start:]
     before = leakcheck.snapshot()
     kernel = KernelManager(kernel_name=CURRENT_ENV_KERNEL_NAME, kernel_spec_manager=NbvalKernelspecManager())
