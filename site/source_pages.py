@@ -20,7 +20,7 @@ from docutils.parsers import Parser
 from sphinx import addnodes
 
 #: The files that get a page, as Sphinx include patterns (relative to the repository root).
-SOURCE_FILES = ['mpref/**.py', 'lab/*.py', 'tests/*.py', 'tests/nbval_sanitize.cfg', 'pyproject.toml']
+SOURCE_FILES = ['mpref/**.py', 'lab/*.py', 'notebooks/measured.py', 'tests/*.py', 'tests/nbval_sanitize.cfg', 'pyproject.toml']
 
 #: File suffix -> Pygments lexer.
 LEXERS = {'.py': 'python', '.cfg': 'ini', '.toml': 'toml'}
