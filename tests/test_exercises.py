@@ -16,6 +16,8 @@ import linecache
 import os
 import pathlib
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -122,6 +124,44 @@ def test_a_hanging_answer_ends_in_time_and_leaves_nothing(tmp_path):
     assert not os.path.exists(made['folder'])
     if os.path.isdir('/dev/shm'):
         assert not os.path.exists('/dev/shm/sem.' + made['semaphore'].lstrip('/'))
+
+
+KERNEL = '''
+import sys
+from notebooks.exercises import Answer, selftest
+
+SOURCE = """
+import json, os, time
+import mpref
+
+def answer():
+    child = mpref.Process(target=time.sleep, args=(600,))
+    child.start()
+    with open(%r, 'w') as f:
+        json.dump({'child': child.pid, 'sandbox': os.getpid(), 'folder': os.getcwd()}, f)
+    time.sleep(600)
+"""
+selftest.patient.result(Answer(name='answer', source=SOURCE, left_out=[]))
+'''
+
+
+def test_a_sandbox_whose_checker_died_ends_by_itself_and_leaves_nothing(tmp_path):
+    # A kernel restarted or killed in the middle of a check cannot clean up its
+    # sandbox: the sandbox notices that its parent is gone and ends itself.
+    report = tmp_path / 'report.json'
+    kernel = subprocess.Popen([sys.executable, '-c', KERNEL % str(report)], cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 60
+        while not report.exists() or not report.read_text().endswith('}'):
+            assert time.monotonic() < deadline and kernel.poll() is None, 'the answer never started'
+            time.sleep(0.1)
+        made = json.loads(report.read_text())
+    finally:
+        kernel.kill()
+        kernel.wait()
+    for pid in (made['sandbox'], made['child']):
+        assert not _running(pid, patience=10), 'process %d outlived the kernel that checked it' % pid
+    assert not os.path.exists(made['folder'])
 
 
 def _running(pid, patience=5):

@@ -78,3 +78,12 @@ def test_results_out_of_order_are_told_so():
     assert result.message.startswith('Mapping late_first over 10 items with 2 workers, under mpref.dummy '
                                      '(threads), parallel_map() returned the right results in the wrong '
                                      'order')
+
+
+def test_a_result_missing_its_last_item_shows_the_difference():
+    short = ('def parallel_map(mp, function, items, workers=2):\n'
+             '    return [function(item) for item in items][:-1]\n')
+    result = ch10.parallel_map.result(answer(short, 'parallel_map'))
+    assert result.status == 'wrong'
+    got, _, expected = result.message.partition(' instead of ')
+    assert expected and got.split('returned ', 1)[1] != expected.rstrip('.'), result.message

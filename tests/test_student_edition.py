@@ -59,8 +59,22 @@ def test_the_edition_is_a_copy_of_the_repository(student_edition):
     for name in ('README.md', 'docs/glossary.md', 'mpref/framing.py', 'notebooks/exercises/ch02.py'):
         assert (student_edition / name).is_file(), name
     assert not (student_edition / '.git').exists() and not (student_edition / 'build').exists()
+    assert not (student_edition / 'tests').exists()     # the teacher's: they need the solutions
     with pytest.raises(FileExistsError):         # it never overwrites a folder that is not an edition
-        edition.write_student_edition(ROOT, ROOT / 'docs')
+        edition.write_student_edition(ROOT, ROOT / 'docs', replace=True)
+
+
+def test_an_earlier_edition_and_the_students_work_are_kept_unless_replace_is_asked(tmp_path, capsys):
+    folder = tmp_path / 'edition'
+    folder.mkdir()
+    (folder / edition.MARKER).write_text('an earlier edition')
+    answers = folder / 'my_answers.txt'
+    answers.write_text('two hours of work')
+    with pytest.raises(FileExistsError, match='perhaps with your answers in it.*--replace'):
+        edition.write_student_edition(ROOT, folder)
+    assert answers.read_text() == 'two hours of work'
+    edition.write_student_edition(ROOT, folder, replace=True)
+    assert not answers.exists() and (folder / 'notebooks' / '04_queues.ipynb').is_file()
 
 
 @pytest.mark.parametrize('name', CHAPTERS)

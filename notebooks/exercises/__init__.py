@@ -138,7 +138,9 @@ class Exercise:
         if outcome.status == 'timeout':
             message = 'your answer was %s. %s' % (message, self.on_timeout)
         elif outcome.status == 'broken':
-            message = 'the check itself failed (%s): please report it.' % message
+            message = ('the check ended without a verdict (%s). If your code ends the process itself '
+                       '(`os._exit()`, `os.kill(os.getpid(), ...)`, a signal), let it return instead; '
+                       'if it does not, the check itself failed: please report it.' % message)
         left_out = [line for answer in prepared for line in answer.left_out]
         if left_out:
             message += ('\n(The check ran only the imports and definitions of your cell; it left out: %s.)'

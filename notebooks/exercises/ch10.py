@@ -145,9 +145,8 @@ def _parallel_map_test(parallel_map):
                     raise Wrong('%s, parallel_map() returned the right results in the wrong order: results '
                                 'come back in the order the workers finish, so send each with its index '
                                 'and put it in its place.' % what)
-                raise Wrong('%s, parallel_map() returned %r instead of %r.'
-                            % (what, got if not isinstance(got, list) else got[:6],
-                               expected[:6]))
+                raise Wrong('%s, parallel_map() returned %s instead of %s.'
+                            % (what, _shown(got, expected), _shown(expected, got)))
             left = _children_of(label, mp)
             if left:
                 raise Wrong('%s, parallel_map() returned while %d worker(s) were still running: tell each '
@@ -160,3 +159,13 @@ def _parallel_map_test(parallel_map):
 
 parallel_map = Exercise('10.3', 'A pool on two queues', test=_parallel_map_test, timeout=180,
                         on_timeout='Does every worker get its "stop" and end?')
+
+
+def _shown(these, others):
+    """``these`` for a message: a short list whole; a long one as its length and the
+    first place where it differs from ``others``."""
+    if not isinstance(these, list) or len(these) <= 8:
+        return repr(these)
+    differ = next((i for i, (a, b) in enumerate(zip(these, others)) if a != b), min(len(these), len(others)))
+    return 'a list of %d results, [%d] = %s' % (len(these), differ,
+                                                 repr(these[differ]) if differ < len(these) else 'nothing')

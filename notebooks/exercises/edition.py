@@ -4,6 +4,7 @@ From the repository root (``pip install -e '.[course]'`` first)::
 
     python -m notebooks.exercises                    # writes build/student/
     python -m notebooks.exercises SOME/FOLDER        # or there
+    python -m notebooks.exercises --replace          # over an earlier edition (its answers are lost)
 
 The edition is a copy of the repository (the chapters' links to ``mpref/``
 and ``docs/`` keep working in it) in which each chapter went through two
@@ -17,14 +18,21 @@ preprocessors, as nbgrader's ``generate_assignment`` would put it through them:
 * nbconvert's ``ClearOutputPreprocessor`` clears every output.
 
 Everything else stays as it is, the checks included: in the student edition
-each check says "not solved yet" until its answer is written.
+each check says "not solved yet" until its answer is written.  Left out: the
+project's ``tests/`` (the teacher's: they check the reference solutions, which
+the edition does not have).
+
+An earlier edition may hold a student's answers, so it is replaced only when
+asked to (``--replace``); otherwise the command refuses and says so.
 """
 
 import os
 import shutil
 
-#: Folders that are not part of the course: version control, environments, caches, builds.
-NOT_COPIED = {'.git', 'build', '__pycache__', '.ipynb_checkpoints', '.pytest_cache', '.ruff_cache'}
+#: Folders that are not part of the course: version control, environments, caches, builds,
+#: and the project's tests (they check the reference solutions the edition leaves out).
+NOT_COPIED = {'.git', 'build', '__pycache__', '.ipynb_checkpoints', '.pytest_cache', '.ruff_cache',
+              'tests'}
 
 #: The file that marks a folder as a student edition (so that writing a new one may replace it).
 MARKER = 'STUDENT_EDITION.md'
@@ -40,16 +48,21 @@ README says, from this folder.
 """
 
 
-def write_student_edition(root, folder):
+def write_student_edition(root, folder, replace=False):
     """Write the student edition of the repository at ``root`` into ``folder``; return the chapters written.
 
-    ``folder`` must not exist, or be empty, or hold an earlier student
-    edition (which is replaced).
+    ``folder`` must not exist, or be empty, or -- with ``replace`` -- hold an
+    earlier student edition, which is then deleted with whatever a student
+    wrote in it.  Anything else raises ``FileExistsError`` and touches nothing.
     """
     root, folder = os.path.abspath(root), os.path.abspath(folder)
     if os.path.isdir(folder) and os.listdir(folder):
         if not os.path.exists(os.path.join(folder, MARKER)):
             raise FileExistsError('%s is not empty and holds no student edition: not touching it' % folder)
+        if not replace:
+            raise FileExistsError('%s already holds a student edition, perhaps with your answers in it: '
+                                  'move it away, or pass --replace to write a new one over it (what is '
+                                  'in it now is then lost)' % folder)
         shutil.rmtree(folder)
     shutil.copytree(root, folder, ignore=_not_copied(root, folder))
     with open(os.path.join(folder, MARKER), 'w', encoding='utf-8') as f:
@@ -90,7 +103,12 @@ def main(argv):
     root = os.getcwd()
     if not os.path.isdir(os.path.join(root, 'notebooks', 'exercises')):
         raise SystemExit('run this from the repository root: python -m notebooks.exercises [FOLDER]')
-    folder = argv[0] if argv else os.path.join('build', 'student')
-    chapters = write_student_edition(root, folder)
+    replace = '--replace' in argv
+    folders = [arg for arg in argv if arg != '--replace']
+    folder = folders[0] if folders else os.path.join('build', 'student')
+    try:
+        chapters = write_student_edition(root, folder, replace=replace)
+    except FileExistsError as error:
+        raise SystemExit(str(error))
     print('The student edition of %d chapters is in %s (open %s)'
           % (len(chapters), folder, os.path.join(folder, 'notebooks')))

@@ -14,8 +14,11 @@ A spawned child of the sandbox imports this module as its parent's main module
 import importlib
 import json
 import os
+import shutil
 import signal
 import sys
+import threading
+import time
 import traceback
 import warnings
 
@@ -29,6 +32,7 @@ def main(folder):
     # says why); a check's own threads are harmless, so keep its output clean.
     warnings.filterwarnings('ignore', category=DeprecationWarning,
                             message=r'This process .* is multi-threaded')
+    threading.Thread(target=_watchdog, args=(folder, job.get('timeout')), daemon=True).start()
     result = run_job(job)
     with open(os.path.join(folder, 'result.json.part'), 'w') as f:
         json.dump(result, f)
@@ -39,6 +43,25 @@ def main(folder):
     # stuck child printing its dying words after the verdict would only
     # confuse.  (mpref's semaphore trackers run in sessions of their own:
     # they stay, and unlink what the killed processes created.)
+    os.killpg(0, signal.SIGKILL)
+
+
+def _watchdog(folder, timeout, grace=30.0):
+    """End the sandbox if the process that checks it is gone.
+
+    The checking process (a notebook's kernel) kills the sandbox after its
+    timeout and cleans up.  If that process dies first (the kernel restarted
+    or killed in the middle of a check), nobody would: so the sandbox watches
+    it, and ends itself, with every process it started, once its parent has
+    gone or ``timeout`` plus a grace period has passed.  (mpref's semaphore
+    trackers, in sessions of their own, unlink what the killed processes
+    created.)
+    """
+    parent = os.getppid()
+    limit = None if timeout is None else time.monotonic() + timeout + grace
+    while os.getppid() == parent and (limit is None or time.monotonic() < limit):
+        time.sleep(0.5)
+    shutil.rmtree(folder, ignore_errors=True)
     os.killpg(0, signal.SIGKILL)
 
 
@@ -79,8 +102,9 @@ def _describe(exc, job, when=''):
     text = '%s: %s' % (type(exc).__name__, exc) if str(exc) else type(exc).__name__
     hint = ''
     if isinstance(exc, NameError):
-        hint = (' A cell that holds an answer must import what it uses (`import mpref`, ...): '
-                'the check runs that cell on its own.')
+        hint = (' The check runs only the cell that defines your answer, on its own: that cell must '
+                'import what it uses (`import mpref`, ...) and define every helper it calls (a function '
+                'defined in another cell is not there).')
     if where or when:
         return 'your code raised %s%s%s.%s' % (text, where, (' ' + when) if when else '', hint)
     return 'the check raised %s while using your answer.%s' % (text, hint)

@@ -189,7 +189,7 @@ def run_in_sandbox(module, function, answers, timeout):
     folder = tempfile.mkdtemp(prefix='mpref-exercise-')
     seen = set()
     try:
-        job = {'module': _importable(module), 'function': function, 'answers': []}
+        job = {'module': _importable(module), 'function': function, 'answers': [], 'timeout': timeout}
         for index, answer in enumerate(answers, 1):
             if answer.source is not None:
                 name = 'cell_%d' % index

@@ -47,3 +47,4 @@ forty_two = Exercise('0.1', 'Return 42', test=_returns_42, timeout=30)
 runs = Exercise('0.2', 'Run, within 3 seconds', test=_calls_it, timeout=3,
                 on_timeout='(A hint for a student whose answer hangs.)')
 spawned = Exercise('0.3', 'Return 42 in a spawned child', test=_in_a_spawned_child, timeout=60)
+patient = Exercise('0.4', 'Run, within 60 seconds', test=_calls_it, timeout=60)
