@@ -21,3 +21,13 @@ def chapter_cells(name):
     chapter = json.loads((ROOT / 'notebooks' / name).read_text(encoding='utf-8'))
     return {cell['metadata']['nbgrader']['grade_id']: ''.join(cell['source'])
             for cell in chapter['cells'] if 'nbgrader' in cell['metadata']}
+
+
+def edited_answer(cells, grade_id, name, *replacements):
+    """The answer in cell ``grade_id`` of ``cells`` (from ``chapter_cells``), with each
+    ``(old, new)`` of ``replacements`` made in its source first (each ``old`` must be there)."""
+    source = cells[grade_id]
+    for old, new in replacements:
+        assert old in source, old
+        source = source.replace(old, new)
+    return answer(source, name)

@@ -1,26 +1,15 @@
 """Chapter 7's exercises: the reference solutions pass their checks, typical mistakes get their message."""
 
-import json
-import pathlib
+import functools
 
 import pytest
 
 from notebooks.exercises import ch07
 
-from tests.exercise_cells import answer
+from tests.exercise_cells import answer, chapter_cells, edited_answer
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-CHAPTER = json.loads((ROOT / 'notebooks' / '07_pool.ipynb').read_text(encoding='utf-8'))
-CELLS = {cell['metadata']['nbgrader']['grade_id']: ''.join(cell['source'])
-         for cell in CHAPTER['cells'] if 'nbgrader' in cell['metadata']}
-
-
-def cell(grade_id, name, *replacements):
-    source = CELLS[grade_id]
-    for old, new in replacements:
-        assert old in source, old
-        source = source.replace(old, new)
-    return answer(source, name)
+CELLS = chapter_cells('07_pool.ipynb')
+cell = functools.partial(edited_answer, CELLS)     # cell(grade_id, name, *replacements)
 
 
 PROGRAM = ('ch07-ex1-program', 'outcomes_program')
