@@ -32,11 +32,13 @@ How one object travels (``put`` to ``get``):
    blocks, or raises ``queue.Full``), appends the bytes to ``_buffer`` and
    wakes the feeder thread.  It returns at once.
 3. The feeder thread takes everything in ``_buffer``, acquires ``_wlock`` and
-   writes the messages into the pipe with ``Connection.send_bytes``.
+   writes the messages into the pipe: small ones joined into few writes
+   (``Connection.send_bytes_many``), a large one alone (``send_bytes``).
 4. ``get()`` acquires ``_rlock``, reads one message with
-   ``Connection.recv_bytes_by`` (bounded by its timeout as a whole), releases
-   it, gives the slot back to ``_free_slots`` and unpickles the bytes (after
-   releasing the lock, so other readers need not wait for the unpickling).
+   ``Connection.recv_bytes_by`` (bounded by its timeout as a whole), gives
+   the slot back to ``_free_slots``, releases ``_rlock`` and unpickles the
+   bytes (after releasing the lock, so other readers need not wait for the
+   unpickling).
    If the timeout expires with a message half read, ``get`` raises
    ``queue.Empty`` and keeps both the part read and ``_rlock``: the next
    ``get`` in this process continues that message.
@@ -77,7 +79,7 @@ import weakref
 from queue import Empty, Full
 
 from . import spawn, util
-from .framing import Pipe
+from .framing import SMALL_MESSAGE, Pipe
 from .semlock import SEM_VALUE_MAX
 from .signals import (SIGNAL_SLICE, block_signals_in_this_thread, holding_back, let_signals_in,
                       signals_held_back)
@@ -158,7 +160,11 @@ class Queue:
                         self._start_thread()
                 self._buffer += (data,)             # no call: no handler between
                 slot = None                         # ... this and the line above
-                self._notempty.notify()
+                if len(self._buffer) == 1:
+                    # The feeder sleeps only on an empty buffer and takes all
+                    # of it at once: if others were waiting, the put that
+                    # found it empty has woken the feeder already.
+                    self._notempty.notify()
         except BaseException:
             if slot is None:
                 # The object is in the buffer: the feeder must hear of it,
@@ -193,16 +199,23 @@ class Queue:
         slow, or was killed half-way): the part read is kept, with the read
         lock, and the next ``get`` in this process continues it.
         """
-        self._check_closed()
-        timeout = util.check_timeout(timeout)
+        if self._closed:
+            self._check_closed()
+        deadline = None
         if not block:
-            timeout = 0.0
-        deadline = None if timeout is None else time.monotonic() + timeout
+            deadline = time.monotonic()                # wait not at all
+        elif timeout is not None:
+            timeout = util.check_timeout(timeout)
+            if timeout is not None:
+                deadline = time.monotonic() + timeout
         # A signal's exception (Ctrl-C) must not leave a message half read
         # and the lock released: the rest would be misread as the next
         # header, breaking the queue for every process.  So signals are held
         # back (``signals``) and let in only between the slices of a wait,
         # where either nothing is taken yet or the half message is kept.
+        # Held back, nothing can cut the steps apart, so the read lock and
+        # the free slots are used as bare semaphores (``_take``, ``_post``):
+        # no bookkeeping of an owner, which nobody here asks about.
         with signals_held_back:
             if not self._take_turn(block, deadline):
                 raise Empty
@@ -210,10 +223,10 @@ class Queue:
                 data = self._reader.recv_bytes_by(deadline, self._wait_readable)
                 if data is None:
                     raise Empty
-                self._free_slots.release()
+                self._free_slots._post()
             finally:
                 if not self._reader.in_message():
-                    self._rlock.release()
+                    self._rlock._post()
                 self._turn.release()
         return _loads(data)
 
@@ -222,33 +235,36 @@ class Queue:
         (``_turn``), then among processes (``_rlock``) -- unless this
         process already holds ``_rlock`` because a message is half read
         (``Connection.in_message``).  False if the deadline passes first."""
-        if not block:
-            if not self._turn.acquire(False):
-                return False
-        else:
-            # In slices: held back, signals are let in between; elsewhere a
-            # slice keeps any timeout within what a threading lock accepts.
-            held_back = holding_back()
-            step = SIGNAL_SLICE if held_back else util.MAX_WAIT_SLICE
-            while True:
-                wait = step if deadline is None else max(0.0, min(step, deadline - time.monotonic()))
-                if self._turn.acquire(timeout=wait):
-                    break
-                if deadline is not None and time.monotonic() >= deadline:
-                    return False
-                if held_back:
-                    let_signals_in()
-        if self._reader.in_message():
-            return True
-        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        if not self._turn.acquire(False) and not (block and self._wait_for_turn(deadline)):
+            return False
+        if self._reader.in_message() or self._rlock._take(False):
+            return True                                 # the usual case: nobody reading
         try:
-            if self._rlock.acquire(block, remaining):
-                return True
+            if block:
+                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+                if self._rlock._take(True, remaining):
+                    return True
         except BaseException:
             self._turn.release()
             raise
         self._turn.release()
         return False
+
+    def _wait_for_turn(self, deadline):
+        """Wait for ``_turn`` (another thread of this process is reading)
+        until ``deadline``; True once taken.  In slices: held back, signals
+        are let in between; elsewhere a slice keeps any timeout within what
+        a threading lock accepts."""
+        held_back = holding_back()
+        step = SIGNAL_SLICE if held_back else util.MAX_WAIT_SLICE
+        while True:
+            wait = step if deadline is None else max(0.0, min(step, deadline - time.monotonic()))
+            if self._turn.acquire(timeout=wait):
+                return True
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            if held_back:
+                let_signals_in()
 
     def _wait_readable(self, fd, deadline):
         """Wait until the pipe has bytes to read (True) or ``deadline``
@@ -482,39 +498,69 @@ def _dumps(obj):
 _loads = pickle.loads
 
 
+#: The feeder joins small messages into writes of about this many bytes.
+_GROUP_BYTES = 65536
+
+
 def _feed(buffer, notempty, writer, reader, wlock, free_slots):
     """The feeder thread: move pickled objects from ``buffer`` into the pipe.
 
     It takes whatever has accumulated in the buffer at once and writes it
-    under one hold of the write lock: a busy producer pays for the lock once
-    per batch rather than once per object, and each message is still written
-    whole.  On the sentinel it closes this process's pipe ends and exits.
+    under one hold of the write lock, small messages joined into writes of
+    up to ``_GROUP_BYTES`` (``Connection.send_bytes_many``): a busy producer
+    pays for the lock once per batch and for a system call once per group,
+    rather than once per object, and each message is still written whole.
+    On the sentinel it closes this process's pipe ends and exits.
     """
     util.debug('starting thread to feed data to pipe')
     # A signal the kernel gave this thread would be handled in the main
     # thread even while that holds signals back: block them all here.
     block_signals_in_this_thread()
-    send_bytes = writer.send_bytes
     while True:
         with notempty:
             while not buffer:
                 notempty.wait()
             batch = list(buffer)
             buffer.clear()
+        stop = _SENTINEL in batch
+        if stop:
+            batch = batch[:batch.index(_SENTINEL)]
         with wlock:
-            for data in batch:
-                if data is _SENTINEL:
-                    util.debug('feeder thread got sentinel -- exiting')
-                    reader.close()
-                    writer.close()
-                    return
+            for group in _groups(batch):
                 try:
-                    send_bytes(data)
+                    if len(group) == 1:
+                        writer.send_bytes(group[0])
+                    else:
+                        writer.send_bytes_many(group)
                 except Exception:
-                    # The object never reached the pipe: give its slot back,
-                    # as if it had been got, and say what happened.
-                    free_slots.release()
+                    # These objects never reached the pipe whole: give their
+                    # slots back, as if they had been got, and say what happened.
+                    for _ in group:
+                        free_slots.release()
                     traceback.print_exc()
+            if stop:
+                util.debug('feeder thread got sentinel -- exiting')
+                reader.close()
+                writer.close()
+                return
+
+
+def _groups(batch):
+    """Cut ``batch`` (pickled objects, in order) into lists to write at
+    once: runs of small ones, up to ``_GROUP_BYTES`` in all; a large one alone."""
+    group, size = [], 0
+    for data in batch:
+        n = len(data)
+        if group and (size + n > _GROUP_BYTES or n > SMALL_MESSAGE):
+            yield group
+            group, size = [], 0
+        group.append(data)
+        size += n
+        if n > SMALL_MESSAGE:
+            yield group
+            group, size = [], 0
+    if group:
+        yield group
 
 
 def _finalize_close(buffer, notempty):

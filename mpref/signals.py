@@ -47,7 +47,7 @@ from it, and mpref uses each where it is the cheaper:
    change together), ``Event``, ``JoinableQueue``, and ``Queue.get`` (an
    exception between a message's header and its payload would leave the
    rest in the pipe, to be misread as the next header).  It costs two
-   system calls and a ``signal.getsignal`` per block, which is why the hot
+   system calls and a look at SIGTERM's handler per block, which is why the hot
    paths do not use it.  A blocking wait with signals held back goes in
    slices of ``SIGNAL_SLICE`` and lets them in between
    (``let_signals_in``), so Ctrl-C still interrupts it at once, to the
@@ -75,8 +75,6 @@ What this module offers the rest of mpref:
 * ``main_thread_ident`` -- the thread in which handlers run;
 * ``with signals_held_back:`` -- hold signals back around a block: the one
   spelling mpref uses wherever a block fits;
-* ``defer_signals()`` / ``allow_signals()`` -- the two ends of that block as
-  calls;
 * ``holding_back()``, ``SIGNAL_SLICE``, ``let_signals_in()`` -- for a blocking
   wait that runs while signals are held back;
 * ``FAULT_SIGNALS``, ``block_signals_in_this_thread()`` -- for mpref's own
@@ -87,13 +85,13 @@ it holds back again); only the outermost end restores the mask.  Other
 threads never hold back: Python runs no handler there.
 """
 
+import _signal
 import ctypes
 import os
 import signal
 import threading
 
-__all__ = ['check_signals', 'main_thread_ident', 'signals_held_back', 'defer_signals',
-           'allow_signals', 'holding_back', 'let_signals_in', 'SIGNAL_SLICE', 'FAULT_SIGNALS',
+__all__ = ['check_signals', 'main_thread_ident', 'signals_held_back', 'holding_back', 'let_signals_in', 'SIGNAL_SLICE', 'FAULT_SIGNALS',
            'block_signals_in_this_thread']
 
 #: A blocking wait in the main thread lets signals in this often (seconds).
@@ -105,51 +103,43 @@ FAULT_SIGNALS = frozenset({signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.
                            signal.SIGTRAP, signal.SIGABRT})
 
 
-def defer_signals():
-    """In the main thread, start holding signals back and return True; elsewhere
-    (no handler ever runs there) do nothing and return False.  Nests."""
-    global _deferring, _held_mask
-    if _get_ident() != main_thread_ident:
-        return False
-    if _deferring == 0:             # before counting: a handler may still run here
-        _held_mask = _signals_to_hold_back()
-    _deferring += 1
-    if _deferring == 1:
-        try:
-            _pthread_sigmask(signal.SIG_BLOCK, _held_mask, _saved_mask)
-        except BaseException:       # a handler of an earlier signal ran just now
-            allow_signals()
-            raise
-    return True
-
-
-def allow_signals():
-    """End ``defer_signals``; the outermost end restores the mask, and the
-    handlers of what arrived meanwhile run as this returns (and may raise)."""
-    global _deferring
-    _deferring -= 1
-    if _deferring == 0:
-        _pthread_sigmask(signal.SIG_SETMASK, _saved_mask, None)
-
-
 class _SignalsHeldBack:
-    """``with signals_held_back:`` -- ``defer_signals`` to ``allow_signals``
-    as a block, for mpref's own code that takes a primitive and lets it go
-    again on the caller's behalf (``Event``, the queues).  A ``with lock:``
-    alone would leave the lock held for ever if a signal's exception landed
-    at the first instruction of ``release``, and the caller, who wrote no
-    ``with``, could never release it.  Inside the block no handler runs
-    (blocking waits still let signals in between their slices); what
-    arrived meanwhile is handled when the block ends, after the release."""
+    """``with signals_held_back:`` -- hold signals back around a block, for
+    mpref's own code that takes a primitive and lets it go again on the
+    caller's behalf (``Event``, the queues).  A ``with lock:`` alone would
+    leave the lock held for ever if a signal's exception landed at the first
+    instruction of ``release``, and the caller, who wrote no ``with``, could
+    never release it.  Inside the block no handler runs (blocking waits still
+    let signals in between their slices); what arrived meanwhile is handled
+    when the block ends, after the release.
+
+    In the main thread only: elsewhere no handler ever runs, and the block
+    costs nothing.  Blocks nest; only the outermost end restores the mask."""
 
     def __enter__(self):
-        defer_signals()
+        global _deferring, _held_mask
+        if _get_ident() != main_thread_ident:
+            return
+        if _deferring == 0:         # before counting: a handler may still run here
+            _held_mask = _signals_to_hold_back()
+        _deferring += 1
+        if _deferring == 1:
+            try:
+                _pthread_sigmask(_SIG_BLOCK, _held_mask, _saved_mask)
+            except BaseException:   # a handler of an earlier signal ran just now
+                self.__exit__()
+                raise
 
     def __exit__(self, *exc_info):
         # One object serves every block, so it keeps no note of what its
-        # __enter__ returned: the main thread is the one that deferred.
+        # __enter__ did: the main thread is the one that held back.  The
+        # handlers of what arrived meanwhile run as the mask is restored
+        # (and may raise).
+        global _deferring
         if _get_ident() == main_thread_ident:
-            allow_signals()
+            _deferring -= 1
+            if _deferring == 0:
+                _pthread_sigmask(_SIG_SETMASK, _saved_mask, None)
 
 
 signals_held_back = _SignalsHeldBack()
@@ -165,10 +155,10 @@ def let_signals_in():
     handlers of pending signals (an exception propagates: the wait has taken
     nothing), then hold signals back again."""
     try:
-        _pthread_sigmask(signal.SIG_SETMASK, _saved_mask, None)
+        _pthread_sigmask(_SIG_SETMASK, _saved_mask, None)
         check_signals()
     finally:
-        _pthread_sigmask(signal.SIG_BLOCK, _held_mask, None)
+        _pthread_sigmask(_SIG_BLOCK, _held_mask, None)
 
 
 def block_signals_in_this_thread():
@@ -191,9 +181,12 @@ def block_signals_in_this_thread():
 # which is exactly what must not happen in the middle of a change.
 # PyDLL: the call keeps the GIL (it never blocks), so no other thread can
 # take the GIL in between and make the main thread wait to get it back.
+# No ``argtypes``: every call passes an int and two sigset buffers (or None),
+# which ctypes hands over as they are -- declared as ``c_void_p``, each
+# buffer would first be converted, which doubles the cost of the call.
 _pthread_sigmask = ctypes.PyDLL(None).pthread_sigmask
 _pthread_sigmask.restype = ctypes.c_int
-_pthread_sigmask.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
+_SIG_BLOCK, _SIG_SETMASK = int(signal.SIG_BLOCK), int(signal.SIG_SETMASK)
 _sigset_t = ctypes.c_ubyte * 256               # bigger than any sigset_t (glibc's: 128 bytes)
 
 #: ``check_signals()``: run the handlers of the signals that arrived and wait
@@ -227,18 +220,19 @@ def _asynchronous_signals(left_out=()):
 #: so holding it back protects nothing -- and would keep ``terminate()`` from
 #: ending a process stuck in a wait that cannot be cut into slices (a reader
 #: waiting for the rest of a message whose writer was killed).  So it is left
-#: out of the mask then.  One ``getsignal`` call per outermost hold tells;
-#: the other signals whose default action ends the process (SIGINT, SIGHUP,
-#: SIGQUIT) are held back whatever their handler: asking for each costs more
-#: than a fast operation itself (the enum-converting ``signal.getsignal``),
-#: and only ``terminate()`` is promised to end a stuck process.
+#: out of the mask then.  One look at its handler per outermost hold tells
+#: (``_signal.getsignal``, the C function under ``signal.getsignal``: the
+#: same answer without converting it to an enum, which costs twenty times as
+#: much); the other signals whose default action ends the process (SIGINT,
+#: SIGHUP, SIGQUIT) are held back whatever their handler: only
+#: ``terminate()`` is promised to end a stuck process.
 _masks = {}     # does SIGTERM have a Python handler? -> the set to block
 
 
 def _signals_to_hold_back():
-    """The set ``defer_signals`` blocks: every asynchronous signal, less
-    SIGTERM while it has no Python handler (one ``getsignal``, then a cached set)."""
-    handled = callable(signal.getsignal(signal.SIGTERM))
+    """The set ``signals_held_back`` blocks: every asynchronous signal, less
+    SIGTERM while it has no Python handler (one look, then a cached set)."""
+    handled = callable(_signal.getsignal(signal.SIGTERM))
     mask = _masks.get(handled)
     if mask is None:
         mask = _masks[handled] = _asynchronous_signals([] if handled else [signal.SIGTERM])

@@ -757,7 +757,7 @@ def test_long_message_escape_is_understood(receiver_class):
 def test_long_message_escape_is_written(monkeypatch):
     # Pretend the 4-byte limit is 10 bytes to see the sender use the escape.
     monkeypatch.setattr(framing, '_MAX_SHORT_LENGTH', 10)
-    monkeypatch.setattr(framing, '_CONCATENATE_LIMIT', 0)
+    monkeypatch.setattr(framing, 'SMALL_MESSAGE', 0)
     payload = b'more than ten bytes'
     raw = _wire_bytes(Connection, [('bytes', payload)])
     assert raw == b'\xff\xff\xff\xff' + struct.pack('!Q', len(payload)) + payload
@@ -978,3 +978,108 @@ def test_recv_in_turn_on_a_closed_or_write_only_end(oneway):
     r.close()
     with pytest.raises(OSError, match='handle is closed'):
         r.recv_in_turn()
+
+
+# ---------------------------------------------------------------------------
+# send_bytes_many and recv_bytes_by (beyond the spec: a queue's two ends)
+# ---------------------------------------------------------------------------
+
+
+def test_send_bytes_many_writes_what_a_send_bytes_each_would():
+    payloads = [b'', b'one', b'x' * 300, bytearray(b'four'), memoryview(b'fifth')]
+    r1, w1 = raw_pipe()
+    r2, w2 = raw_pipe()
+    one_by_one, many = Connection(w1, readable=False), Connection(w2, readable=False)
+    for payload in payloads:
+        one_by_one.send_bytes(payload)
+    many.send_bytes_many(payloads)
+    one_by_one.close()
+    many.close()
+    try:
+        assert _read_all(r2) == _read_all(r1)
+    finally:
+        os.close(r1)
+        os.close(r2)
+
+
+def test_send_bytes_many_refuses_a_large_payload_before_writing_anything(oneway):
+    r, w = oneway
+    with pytest.raises(ValueError, match='at most %d bytes' % framing.SMALL_MESSAGE):
+        w.send_bytes_many([b'small', b'x' * (framing.SMALL_MESSAGE + 1)])
+    assert not r.poll(0)                     # not even the small one went out
+    w.send_bytes_many([b'after'])
+    assert r.recv_bytes() == b'after'
+
+
+def test_send_bytes_many_on_a_closed_or_reading_end(oneway):
+    r, w = oneway
+    with pytest.raises(OSError, match='only receive'):
+        r.send_bytes_many([b'x'])
+    w.close()
+    with pytest.raises(OSError, match='closed'):
+        w.send_bytes_many([b'x'])
+
+
+def _nonblocking_reader():
+    r, w = raw_pipe()
+    os.set_blocking(r, False)
+    return Connection(r, writable=False), w
+
+
+def test_recv_bytes_by_a_small_message_that_arrives_in_pieces():
+    # The usual case reads header and payload in two reads; when only part
+    # has come, what came is kept and the next call goes on from there.
+    reader, w = _nonblocking_reader()
+    try:
+        framed = struct.pack('!i', 5) + b'hello'
+        following = struct.pack('!i', 0)                 # an empty message
+        for cut in ([2, 4, 6], [4], [7]):
+            start = 0
+            for end in cut:
+                os.write(w, framed[start:end])
+                assert reader.recv_bytes_by(time.monotonic() + 0.05) is None
+                assert reader.in_message()
+                start = end
+            os.write(w, framed[start:] + following)
+            assert reader.recv_bytes_by(time.monotonic() + 5) == b'hello'
+            assert not reader.in_message()
+            assert reader.recv_bytes_by(time.monotonic() + 5) == b''
+        assert reader.recv_bytes_by(time.monotonic() + 0.05) is None
+        assert not reader.in_message()                   # nothing arrived, nothing held
+    finally:
+        reader.close()
+        os.close(w)
+
+
+def test_recv_bytes_by_the_long_message_escape_and_a_corrupt_header():
+    reader, w = _nonblocking_reader()
+    try:
+        os.write(w, struct.pack('!iQ', -1, 3) + b'abc')
+        assert reader.recv_bytes_by(None) == b'abc'
+        os.write(w, struct.pack('!i', -7))
+        with pytest.raises(OSError, match='bad message length.*-7'):
+            reader.recv_bytes_by(None)
+    finally:
+        reader.close()
+        os.close(w)
+
+
+def test_recv_bytes_by_an_end_of_file_between_or_inside_messages():
+    reader, w = _nonblocking_reader()
+    os.write(w, struct.pack('!i', 2) + b'ok')
+    os.close(w)
+    try:
+        assert reader.recv_bytes_by(None) == b'ok'
+        with pytest.raises(EOFError):
+            reader.recv_bytes_by(None)
+    finally:
+        reader.close()
+    reader, w = _nonblocking_reader()
+    os.write(w, struct.pack('!i', 10) + b'cut')
+    os.close(w)
+    try:
+        with pytest.raises(OSError, match='writer died mid-message.*expected 10 bytes, got 3'):
+            reader.recv_bytes_by(None)
+        assert not reader.in_message()
+    finally:
+        reader.close()

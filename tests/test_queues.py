@@ -968,3 +968,55 @@ def test_a_message_cut_off_by_the_last_writer_is_a_clear_error(ctx):
     assert q._rlock.acquire(False)           # the read lock is free again
     q._rlock.release()
     q.close()
+
+
+# --------------------------------------------------------------------------
+# The feeder writes what has piled up in groups (Connection.send_bytes_many)
+# --------------------------------------------------------------------------
+
+def pile_up(q, items):
+    """Put 'first', then ``items`` while the feeder, holding 'first', waits
+    for the write lock: they pile up in the buffer, to be written at once."""
+    with q._wlock:
+        q.put('first')
+        deadline = time.monotonic() + WAIT
+        while q._buffer and time.monotonic() < deadline:    # the feeder took it
+            time.sleep(0.01)
+        for item in items:
+            q.put(item)
+
+
+def test_a_pile_of_small_and_large_objects_arrives_whole_and_in_order():
+    # The feeder writes a pile as groups of small objects joined into one
+    # write, and each large one alone.
+    q = mpref.Queue()
+    items = []
+    for i in range(600):
+        items.append(i)
+        if i % 150 == 7:
+            items.append('L' * (queues.SMALL_MESSAGE + i))      # too large to join
+    pile_up(q, items)
+    assert q.get(timeout=WAIT) == 'first'
+    assert [q.get(timeout=WAIT) for _ in items] == items
+    assert q.qsize() == 0
+    closed_and_joined(q)
+
+
+def test_a_group_the_feeder_cannot_write_gives_its_slots_back(capfd):
+    q = mpref.Queue(10)
+
+    def refuse(payloads):
+        raise OSError('the pipe refused a group of %d' % len(payloads))
+
+    q._writer.send_bytes_many = refuse
+    pile_up(q, range(4))
+    deadline = time.monotonic() + WAIT
+    while q.qsize() > 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert q.qsize() == 1                               # 'first' only: 4 slots given back
+    assert 'the pipe refused a group of 4' in capfd.readouterr().err
+    assert q.get(timeout=WAIT) == 'first'
+    del q._writer.send_bytes_many
+    q.put('still works')
+    assert q.get(timeout=WAIT) == 'still works'
+    closed_and_joined(q)
