@@ -91,8 +91,8 @@ import os
 import signal
 import threading
 
-__all__ = ['check_signals', 'main_thread_ident', 'signals_held_back', 'holding_back', 'let_signals_in', 'SIGNAL_SLICE', 'FAULT_SIGNALS',
-           'block_signals_in_this_thread']
+__all__ = ['check_signals', 'main_thread_ident', 'signals_held_back', 'holding_back',
+           'let_signals_in', 'SIGNAL_SLICE', 'FAULT_SIGNALS', 'block_signals_in_this_thread']
 
 #: A blocking wait in the main thread lets signals in this often (seconds).
 SIGNAL_SLICE = 0.05
