@@ -1020,3 +1020,27 @@ def test_a_group_the_feeder_cannot_write_gives_its_slots_back(capfd):
     q.put('still works')
     assert q.get(timeout=WAIT) == 'still works'
     closed_and_joined(q)
+
+
+def test_a_group_cut_off_part_way_gives_back_only_the_slots_of_what_was_not_written(capfd):
+    # send_bytes_many documents that a failed write cuts the messages off
+    # "wherever it stopped": the messages before that point are in the pipe
+    # whole and will be got (each get gives its slot back).  The feeder must
+    # not give their slots back as well, or the queue counts more free slots
+    # than it has (qsize() below 0, a bounded queue taking more than maxsize).
+    q = mpref.Queue(10)
+    real = q._writer.send_bytes_many
+
+    def write_two_then_fail(payloads):
+        real(payloads[:2])                  # two whole messages reach the pipe
+        raise OSError('the pipe broke after 2 of %d' % len(payloads))
+
+    q._writer.send_bytes_many = write_two_then_fail
+    pile_up(q, range(4))
+    assert q.get(timeout=WAIT) == 'first'
+    assert q.get(timeout=WAIT) == 0
+    assert q.get(timeout=WAIT) == 1
+    assert 'the pipe broke after 2 of 4' in capfd.readouterr().err
+    del q._writer.send_bytes_many
+    assert q.qsize() == 0                   # fails: -2, two slots too many
+    closed_and_joined(q)
