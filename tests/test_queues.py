@@ -1044,3 +1044,16 @@ def test_a_group_cut_off_part_way_gives_back_only_the_slots_of_what_was_not_writ
     del q._writer.send_bytes_many
     assert q.qsize() == 0                   # fails: -2, two slots too many
     closed_and_joined(q)
+
+
+@pytest.mark.parametrize('flavour', [stdlib_mp, mpref])
+def test_get_without_blocking_still_refuses_a_timeout_that_is_not_a_number(flavour):
+    # The stdlib hands the timeout to its read lock's acquire even with
+    # block=False, which refuses a non-number (TypeError); mpref did the same
+    # (util.check_timeout), as its put still does.  get(False, '1') now
+    # raises queue.Empty instead, ignoring the bad argument.
+    q = flavour.Queue()
+    with pytest.raises(TypeError):
+        q.get(False, '1')
+    q.close()
+    q.join_thread()
