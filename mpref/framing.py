@@ -59,6 +59,7 @@ reader that must give up in time (a queue's ``get(timeout=...)``) reads with
 the part it has read, so that the next read continues the same message.
 """
 
+import bisect
 import io
 import os
 import pickle
@@ -154,22 +155,40 @@ class Connection:
         Beyond the spec: for a queue's feeder thread, which often has many
         small messages waiting at once.  The reader sees exactly what a
         ``send_bytes`` per payload would have written, for one system call
-        instead of one each.  Each payload must be at most
-        ``SMALL_MESSAGE`` bytes (they are copied, with their headers, into
-        one buffer; ``ValueError`` otherwise, before anything is written).
+        instead of one each.  A payload is any bytes-like object, counted in
+        bytes, of at most ``SMALL_MESSAGE`` bytes (they are copied, with
+        their headers, into one buffer; ``ValueError`` otherwise, before
+        anything is written).
+
         If the write fails part-way, the messages are cut off wherever it
-        stopped.
+        stopped, and the exception carries ``messages_sent``: how many of
+        the first payloads reached the pipe whole (their readers will get
+        them; the rest never arrive whole).
         """
         if self._handle is None or not self._writable:
             self._check_writable()
         pieces = []
+        ends = []                   # where each message ends in the joined bytes
+        end = 0
         for payload in payloads:
+            if type(payload) is not bytes:
+                payload = message_view(payload)     # its length in bytes, as send_bytes
             n = len(payload)
             if n > SMALL_MESSAGE:
                 raise ValueError('send_bytes_many() sends payloads of at most %d bytes, '
                                  'not %d' % (SMALL_MESSAGE, n))
             pieces += (_pack_header(n), payload)
-        self._write_all(b''.join(pieces))
+            end += 4 + n
+            ends.append(end)
+        data = b''.join(pieces)
+        written = 0
+        try:
+            written = _write(self._handle, data)
+            while written < len(data):
+                written += _write(self._handle, memoryview(data)[written:])
+        except BaseException as exc:
+            exc.messages_sent = bisect.bisect_right(ends, written)
+            raise
 
     def _send_message(self, payload):
         n = len(payload)

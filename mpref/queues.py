@@ -201,13 +201,13 @@ class Queue:
         """
         if self._closed:
             self._check_closed()
+        if timeout is not None:
+            timeout = util.check_timeout(timeout)     # checked even when not blocking
         deadline = None
         if not block:
             deadline = time.monotonic()                # wait not at all
         elif timeout is not None:
-            timeout = util.check_timeout(timeout)
-            if timeout is not None:
-                deadline = time.monotonic() + timeout
+            deadline = time.monotonic() + timeout
         # A signal's exception (Ctrl-C) must not leave a message half read
         # and the lock released: the rest would be misread as the next
         # header, breaking the queue for every process.  So signals are held
@@ -532,10 +532,12 @@ def _feed(buffer, notempty, writer, reader, wlock, free_slots):
                         writer.send_bytes(group[0])
                     else:
                         writer.send_bytes_many(group)
-                except Exception:
-                    # These objects never reached the pipe whole: give their
-                    # slots back, as if they had been got, and say what happened.
-                    for _ in group:
+                except Exception as exc:
+                    # The objects that never reached the pipe whole (all but
+                    # the first ``messages_sent``, which readers will get):
+                    # give their slots back, as if they had been got, and
+                    # say what happened.
+                    for _ in group[getattr(exc, 'messages_sent', 0):]:
                         free_slots.release()
                     traceback.print_exc()
             if stop:

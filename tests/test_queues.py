@@ -20,7 +20,7 @@ import multiprocessing as stdlib_mp
 import pytest
 
 import mpref
-from mpref import queues, semlock
+from mpref import framing, queues, semlock
 from tests import leakcheck
 
 WAIT = 20           # generous bound for anything that should happen "soon"
@@ -1022,38 +1022,33 @@ def test_a_group_the_feeder_cannot_write_gives_its_slots_back(capfd):
     closed_and_joined(q)
 
 
-def test_a_group_cut_off_part_way_gives_back_only_the_slots_of_what_was_not_written(capfd):
-    # send_bytes_many documents that a failed write cuts the messages off
-    # "wherever it stopped": the messages before that point are in the pipe
-    # whole and will be got (each get gives its slot back).  The feeder must
-    # not give their slots back as well, or the queue counts more free slots
-    # than it has (qsize() below 0, a bounded queue taking more than maxsize).
+def test_a_group_cut_off_part_way_gives_back_only_the_slots_of_what_was_not_written(
+        capfd, monkeypatch):
+    # send_bytes_many's write fails part-way: the messages before that point
+    # are in the pipe whole and will be got (each get gives its slot back);
+    # the feeder must give back only the slots of the others, or the queue
+    # counts more free slots than it has (qsize() below 0, a bounded queue
+    # taking more than maxsize).
     q = mpref.Queue(10)
-    real = q._writer.send_bytes_many
+    frames = [4 + len(pickle.dumps(i, pickle.HIGHEST_PROTOCOL)) for i in range(4)]
+    real_write = framing._write
 
-    def write_two_then_fail(payloads):
-        real(payloads[:2])                  # two whole messages reach the pipe
-        raise OSError('the pipe broke after 2 of %d' % len(payloads))
+    cut = []
 
-    q._writer.send_bytes_many = write_two_then_fail
+    def write_two_then_fail(fd, data):
+        if cut:                             # the rest of the group: the pipe breaks
+            raise OSError('the pipe broke after 2 of 4')
+        if len(data) != sum(frames):
+            return real_write(fd, data)     # not the group of four
+        cut.append(True)                    # a short write: two messages whole
+        return real_write(fd, bytes(data[:frames[0] + frames[1]]))
+
+    monkeypatch.setattr(framing, '_write', write_two_then_fail)
     pile_up(q, range(4))
     assert q.get(timeout=WAIT) == 'first'
     assert q.get(timeout=WAIT) == 0
     assert q.get(timeout=WAIT) == 1
     assert 'the pipe broke after 2 of 4' in capfd.readouterr().err
-    del q._writer.send_bytes_many
-    assert q.qsize() == 0                   # fails: -2, two slots too many
+    assert q.qsize() == 0                   # was -2: two slots too many
+    monkeypatch.undo()
     closed_and_joined(q)
-
-
-@pytest.mark.parametrize('flavour', [stdlib_mp, mpref])
-def test_get_without_blocking_still_refuses_a_timeout_that_is_not_a_number(flavour):
-    # The stdlib hands the timeout to its read lock's acquire even with
-    # block=False, which refuses a non-number (TypeError); mpref did the same
-    # (util.check_timeout), as its put still does.  get(False, '1') now
-    # raises queue.Empty instead, ignoring the bad argument.
-    q = flavour.Queue()
-    with pytest.raises(TypeError):
-        q.get(False, '1')
-    q.close()
-    q.join_thread()
