@@ -269,7 +269,8 @@ class Queue:
     def _wait_readable(self, fd, deadline):
         """Wait until the pipe has bytes to read (True) or ``deadline``
         passes (False; None: no deadline).  Holding signals back, wait in
-        slices and let them in between (an exception then ends the wait)."""
+        slices and let them in between and at the end (an exception then
+        ends the wait, before anything is read)."""
         if not holding_back():
             wait = None if deadline is None else max(deadline - time.monotonic(), 0.0)
             return self._reader.poll(wait)
@@ -283,6 +284,10 @@ class Queue:
             if deadline is not None:
                 wait = min(wait, deadline - time.monotonic())
             if self._poller.poll(max(0, math.ceil(wait * 1000))):
+                # A signal that came during this slice is handled now, before
+                # anything is read: Ctrl-C leaves the object in the queue,
+                # rather than taking it out and then raising.
+                let_signals_in()
                 return True
             if deadline is not None and time.monotonic() >= deadline:
                 return False

@@ -1052,3 +1052,36 @@ def test_a_group_cut_off_part_way_gives_back_only_the_slots_of_what_was_not_writ
     assert q.qsize() == 0                   # was -2: two slots too many
     monkeypatch.undo()
     closed_and_joined(q)
+
+
+def _put_later_with_signals_blocked(q, item, delay):
+    # Blocked here, the timer's signal goes to the main thread, as it would
+    # in a program whose other threads are mpref's own (they block signals).
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+    time.sleep(delay)
+    q.put(item)
+
+
+def test_a_signal_during_a_waiting_get_leaves_the_next_object_in_the_queue():
+    # Ctrl-C while get() waits for an object that arrives a moment later, in
+    # the same slice of the wait: the handler's exception comes before the
+    # object is read, so the object stays in the queue for the next get
+    # (before, get read it and then raised: the object was lost).
+    q = mpref.Queue()
+
+    def interrupt(*args):
+        raise ZeroDivisionError
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    putter = threading.Thread(target=_put_later_with_signals_blocked, args=(q, 'kept', 0.08))
+    try:
+        putter.start()
+        signal.setitimer(signal.ITIMER_REAL, 0.06)
+        with pytest.raises(ZeroDivisionError):
+            q.get(timeout=WAIT)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        putter.join(WAIT)
+    assert q.get(timeout=WAIT) == 'kept'
+    closed_and_joined(q)
