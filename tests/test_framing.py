@@ -985,8 +985,7 @@ def test_recv_in_turn_on_a_closed_or_write_only_end(oneway):
 # ---------------------------------------------------------------------------
 
 
-def test_send_bytes_many_writes_what_a_send_bytes_each_would():
-    payloads = [b'', b'one', b'x' * 300, bytearray(b'four'), memoryview(b'fifth')]
+def _assert_send_bytes_many_writes_what_a_send_bytes_each_would(payloads):
     r1, w1 = raw_pipe()
     r2, w2 = raw_pipe()
     one_by_one, many = Connection(w1, readable=False), Connection(w2, readable=False)
@@ -1000,26 +999,19 @@ def test_send_bytes_many_writes_what_a_send_bytes_each_would():
     finally:
         os.close(r1)
         os.close(r2)
+
+
+def test_send_bytes_many_writes_what_a_send_bytes_each_would():
+    _assert_send_bytes_many_writes_what_a_send_bytes_each_would(
+        [b'', b'one', b'x' * 300, bytearray(b'four'), memoryview(b'fifth')])
 
 
 def test_send_bytes_many_frames_a_buffer_of_wider_items_by_its_bytes():
     # send_bytes frames any buffer by its size in bytes (message_view); a
     # payload of 4-byte items must get the same header from send_bytes_many,
-    # which instead counts len() -- items -- and announces 2 bytes for 8.
-    payloads = [array.array('i', [1, 2]), b'next']
-    r1, w1 = raw_pipe()
-    r2, w2 = raw_pipe()
-    one_by_one, many = Connection(w1, readable=False), Connection(w2, readable=False)
-    for payload in payloads:
-        one_by_one.send_bytes(payload)
-    many.send_bytes_many(payloads)
-    one_by_one.close()
-    many.close()
-    try:
-        assert _read_all(r2) == _read_all(r1)
-    finally:
-        os.close(r1)
-        os.close(r2)
+    # not one counting len() -- items -- that announces 2 bytes for 8.
+    _assert_send_bytes_many_writes_what_a_send_bytes_each_would(
+        [array.array('i', [1, 2]), b'next'])
 
 
 def test_send_bytes_many_refuses_a_large_payload_before_writing_anything(oneway):
