@@ -38,6 +38,7 @@ lists what cannot cross).
 """
 
 import functools
+import itertools
 import os
 import socket
 import threading
@@ -85,6 +86,12 @@ def public_methods(obj):
             if not name.startswith('_') and callable(getattr(obj, name, None))]
 
 
+def no_such_referent(ident):
+    """The error for a request naming an id this server does not hold."""
+    return KeyError('no shared object with id %r in this manager (it was freed, or the '
+                    'proxy belongs to an earlier server at this address)' % (ident,))
+
+
 class Server:
     """The server a manager controls: referents and the threads serving them.
 
@@ -115,6 +122,13 @@ class Server:
         self.address = self.listener.address
         self.id_to_obj = {}
         self.id_to_refcount = {}
+        # An id names one referent of one server, once: ``id(obj)`` alone is
+        # reused -- by the next object at a freed address, and by a server
+        # forked from the same parent at the same address -- and a stale proxy
+        # would then call a stranger's referent.  This server's random name
+        # and a serial number make every id new (see ``create``).
+        self.incarnation = os.urandom(4).hex()
+        self._serials = itertools.count(1)
         self.id_to_transit = {}                  # id -> times of its references in transit
         self.mutex = threading.Lock()            # guards the three tables above
         self.stop_event = threading.Event()
@@ -268,9 +282,7 @@ class Server:
                 try:
                     obj, exposed, method_to_typeid = id_to_obj[ident]
                 except KeyError:
-                    raise KeyError('no shared object with id %r in this manager (it was freed, '
-                                   'or the proxy belongs to an earlier server at this address)'
-                                   % (ident,)) from None
+                    raise no_such_referent(ident) from None
                 if methodname in exposed:
                     function = _find_method(obj, methodname)
                 elif methodname in _FALLBACKS:
@@ -331,17 +343,17 @@ class Server:
             exposed = public_methods(obj)
         if method_to_typeid is not None:
             exposed = list(exposed) + list(method_to_typeid)
-        ident = '%x' % id(obj)
+        ident = '%x:%s:%d' % (id(obj), self.incarnation, next(self._serials))
         util.debug('%r callable returned object with id %r', typeid, ident)
         with self.mutex:
             self.id_to_obj[ident] = (obj, frozenset(exposed), method_to_typeid)
-            self.id_to_refcount[ident] = self.id_to_refcount.get(ident, 0) + 1
+            self.id_to_refcount[ident] = 1
         return ident, tuple(exposed)
 
     def incref(self, conn, ident):
         with self.mutex:
             if ident not in self.id_to_refcount:
-                raise KeyError('no shared object with id %r in this manager' % ident)
+                raise no_such_referent(ident)
             self.id_to_refcount[ident] += 1
 
     def decref(self, conn, ident):
@@ -349,7 +361,7 @@ class Server:
         with self.mutex:
             count = self.id_to_refcount.get(ident, 0)
             if count <= 0:
-                raise KeyError('no shared object with id %r in this manager' % ident)
+                raise no_such_referent(ident)
             if count > 1:
                 self.id_to_refcount[ident] = count - 1
                 return
@@ -372,7 +384,7 @@ class Server:
         """
         with self.mutex:
             if ident not in self.id_to_refcount:
-                raise KeyError('no shared object with id %r in this manager' % ident)
+                raise no_such_referent(ident)
             self.id_to_refcount[ident] += 1
             self.id_to_transit.setdefault(ident, []).append(time.monotonic())
 

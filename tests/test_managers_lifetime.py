@@ -77,9 +77,25 @@ def test_shutdown_timeout_must_be_seconds(value, error):
 # manager's proxies fail with EOFError or BrokenPipeError)
 # --------------------------------------------------------------------------
 
+FIXED = {}            # made before any server starts: at one address in every forked server
+
+
+def fixed():
+    """A referent that outlives its proxies (and is the same object, at the
+    same ``id()``, in every server forked from this process)."""
+    return FIXED
+
+
+class RestartedManager(mpref_managers.SyncManager):
+    pass
+
+
+RestartedManager.register('fixed', callable=fixed, proxytype=mpref_managers.DictProxy)
+
+
 def serve_sync_manager(address, conn):
     """A child: serve a SyncManager at ``address`` until asked to shut down."""
-    server = mpref_managers.SyncManager(address=address, authkey=KEY).get_server()
+    server = RestartedManager(address=address, authkey=KEY).get_server()
     conn.send(server.address)
     conn.close()
     server.serve_forever()
@@ -105,7 +121,7 @@ def stop_server(process, how, address):
 
 
 def connected_manager(address):
-    manager = mpref_managers.SyncManager(address=address, authkey=KEY)
+    manager = RestartedManager(address=address, authkey=KEY)
     manager.connect()
     return manager
 
@@ -157,6 +173,43 @@ def test_a_new_connect_after_a_restart_uses_new_connections(servers, how):
     helper.start()
     helper.join(WAIT)
     assert helper_proxies[-1][:] == [3, 4]
+
+
+def test_a_freed_id_is_never_given_again(servers):
+    """The same object shared again after its proxies were all gone gets a new
+    id: a stale id (a proxy pickled and unpickled too late) finds nothing,
+    not the new referent."""
+    _, address = servers()
+    with Client(address, authkey=KEY) as conn:
+        first, _ = dispatch(conn, None, 'create', ('fixed',))
+    with Client(address, authkey=KEY) as conn:
+        dispatch(conn, None, 'decref', (first,))          # freed (FIXED lives on here)
+    with Client(address, authkey=KEY) as conn:
+        second, _ = dispatch(conn, None, 'create', ('fixed',))
+    assert second != first
+    with Client(address, authkey=KEY) as conn:
+        with pytest.raises(mpref_managers.RemoteError, match='no shared object'):
+            dispatch(conn, None, 'incref', (first,))
+
+
+@pytest.mark.parametrize('how', ['killed', 'shut down'])
+def test_a_proxy_of_an_earlier_server_never_reaches_a_new_referent(servers, how):
+    """A server restarted at the same address shares an object that has the
+    same ``id()`` as the old proxy's referent (forked from one parent, it sits
+    at the same address): the old proxy is told its referent is gone; it does
+    not read or change the new one."""
+    first, address = servers()
+    old = connected_manager(address).fixed()
+    old['a'] = 1
+    stop_server(first, how, address)
+    servers(address)
+    new = connected_manager(address).fixed()
+    new['b'] = 2
+    with pytest.raises(mpref_managers.RemoteError, match='earlier server at this address'):
+        old['c'] = 3
+    with pytest.raises(mpref_managers.RemoteError, match='earlier server at this address'):
+        old.keys()
+    assert new.items() == [('b', 2)]
 
 
 def test_a_proxy_whose_server_died_says_so(servers):
