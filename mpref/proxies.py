@@ -483,7 +483,7 @@ def RebuildProxy(func, token, serializer, kwds):
     in_transit = kwds.pop('transit', False)
     server = _local_server
     if server is not None and server.address == token.address:
-        referent = server.id_to_obj[token.id][0]
+        referent = server.referent_entry(token.id)[0]
         if in_transit:
             server.drop_transit(token.id)
         return referent

@@ -125,10 +125,12 @@ class Server:
         # An id names one referent of one server, once: ``id(obj)`` alone is
         # reused -- by the next object at a freed address, and by a server
         # forked from the same parent at the same address -- and a stale proxy
-        # would then call a stranger's referent.  This server's random name
-        # and a serial number make every id new (see ``create``).
-        self.incarnation = os.urandom(4).hex()
-        self._serials = itertools.count(1)
+        # would then call a stranger's referent.  The random name of this
+        # serving and a serial number make every id new (see ``create``);
+        # they are set in the serving process (``serve_forever``), so two
+        # children forked from one Server object never share them.
+        self.incarnation = None
+        self._serials = None
         self.id_to_transit = {}                  # id -> times of its references in transit
         self.mutex = threading.Lock()            # guards the three tables above
         self.stop_event = threading.Event()
@@ -143,6 +145,8 @@ class Server:
         was given a lifeline (see ``BaseManager.start``), it also stops when
         the creating process is gone.  Returns after closing the listener.
         """
+        self.incarnation = os.urandom(4).hex()
+        self._serials = itertools.count(1)
         set_local_server(self)
         threading.Thread(target=self._accepter, name='manager accepter', daemon=True).start()
         if self._lifeline is not None:
@@ -265,7 +269,6 @@ class Server:
         """
         util.debug('starting server thread to service %r', threading.current_thread().name)
         send = conn.send
-        id_to_obj = self.id_to_obj
         while True:
             try:
                 request = conn.recv_in_turn()
@@ -274,40 +277,12 @@ class Server:
                            threading.current_thread().name)
                 return
             except Exception:
-                # Not a pickle this process can load: say why, and hang up.
-                send((TRACEBACK, traceback.format_exc()))
-                return
-            try:
-                ident, methodname, args, kwds = request
-                try:
-                    obj, exposed, method_to_typeid = id_to_obj[ident]
-                except KeyError:
-                    raise no_such_referent(ident) from None
-                if methodname in exposed:
-                    function = _find_method(obj, methodname)
-                elif methodname in _FALLBACKS:
-                    function = functools.partial(_FALLBACKS[methodname], obj)
-                else:
-                    raise AttributeError('method %r of %r object is not exposed (exposed=%r)'
-                                         % (methodname, type(obj).__name__, sorted(exposed)))
-            except Exception:
+                # The whole request was read, but this process cannot load it
+                # (say, a proxy of a referent gone): say why, and go on --
+                # the connection is still in step.
                 reply = (TRACEBACK, traceback.format_exc())
             else:
-                try:
-                    result = function(*args, **kwds)
-                except Exception as exc:
-                    # The caller re-raises it with its type -- if it can be
-                    # rebuilt there; if not, send the traceback as text.
-                    reply = (ERROR, exc) if survives(exc, self.serializer) else (
-                        TRACEBACK, traceback.format_exc())
-                else:
-                    typeid = method_to_typeid and method_to_typeid.get(methodname)
-                    if typeid:
-                        reply = self._share_result(conn, typeid, result)
-                    elif result.__class__ in _VIEW_TYPES:
-                        reply = (RETURN, list(result))   # dict views do not pickle
-                    else:
-                        reply = (RETURN, result)
+                reply = self._serve_request(conn, request)
             try:
                 send(reply)
             except Exception:
@@ -317,6 +292,47 @@ class Server:
                     util.info('exception in thread serving %r',
                               threading.current_thread().name)
                     return
+            # Hold nothing of this call while waiting for the next: its
+            # arguments may be proxies of other managers, and its result a
+            # referent freed meanwhile; both go now, not at the next call.
+            request = reply = None
+
+    def _serve_request(self, conn, request):
+        """The reply to one proxy call ``(id, methodname, args, kwds)``."""
+        try:
+            ident, methodname, args, kwds = request
+            obj, exposed, method_to_typeid = self.referent_entry(ident)
+            if methodname in exposed:
+                function = _find_method(obj, methodname)
+            elif methodname in _FALLBACKS:
+                function = functools.partial(_FALLBACKS[methodname], obj)
+            else:
+                raise AttributeError('method %r of %r object is not exposed (exposed=%r)'
+                                     % (methodname, type(obj).__name__, sorted(exposed)))
+        except Exception:
+            return (TRACEBACK, traceback.format_exc())
+        try:
+            result = function(*args, **kwds)
+        except Exception as exc:
+            # The caller re-raises it with its type -- if it can be
+            # rebuilt there; if not, send the traceback as text.
+            if survives(exc, self.serializer):
+                return (ERROR, exc)
+            return (TRACEBACK, traceback.format_exc())
+        typeid = method_to_typeid and method_to_typeid.get(methodname)
+        if typeid:
+            return self._share_result(conn, typeid, result)
+        if result.__class__ in _VIEW_TYPES:
+            return (RETURN, list(result))           # dict views do not pickle
+        return (RETURN, result)
+
+    def referent_entry(self, ident):
+        """``(referent, exposed names, method_to_typeid)`` for ``ident``, or
+        ``KeyError`` saying why there is none."""
+        try:
+            return self.id_to_obj[ident]
+        except KeyError:
+            raise no_such_referent(ident) from None
 
     def _share_result(self, conn, typeid, result):
         """The reply for a method in ``method_to_typeid``: a new referent's token."""
@@ -399,8 +415,8 @@ class Server:
         except KeyError:
             raise KeyError('no shared object with id %r in this manager: the pickled proxy '
                            'was unpickled after its referent was freed (more than %s s after '
-                           'pickling, when no other proxy was left)'
-                           % (ident, TRANSIT_TIMEOUT)) from None
+                           'pickling, when no other proxy was left), or it was pickled for an '
+                           'earlier server at this address' % (ident, TRANSIT_TIMEOUT)) from None
 
     def drop_transit(self, ident):
         """A pickled proxy was unpickled here, to its referent: its reference
@@ -436,7 +452,7 @@ class Server:
             self.decref(None, ident)
 
     def get_methods(self, conn, token):
-        return tuple(self.id_to_obj[token.id][1])
+        return tuple(self.referent_entry(token.id)[1])
 
     def dummy(self, conn):
         """Do nothing: ``BaseManager.connect()`` uses it to test the connection."""

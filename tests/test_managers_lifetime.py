@@ -9,7 +9,9 @@ behaves the same, the test runs on both (``impl``); where it fails its users
 Every wait is bounded; every server is stopped; every child is joined.
 """
 
+import gc
 import os
+import pickle
 import shutil
 import signal
 import sys
@@ -23,7 +25,7 @@ import mpref
 from mpref import managers as mpref_managers
 from mpref.connection import Client
 from mpref.managers import dispatch
-from tests.test_managers import IMPLS, KEY, WAIT, server_pid, wait_gone
+from tests.test_managers import IMPLS, KEY, WAIT, server_pid, wait_gone, wait_objects
 
 
 @pytest.fixture(params=['mpref', 'stdlib'])
@@ -201,6 +203,7 @@ def test_a_proxy_of_an_earlier_server_never_reaches_a_new_referent(servers, how)
     first, address = servers()
     old = connected_manager(address).fixed()
     old['a'] = 1
+    stale_pickle = pickle.dumps(old)
     stop_server(first, how, address)
     servers(address)
     new = connected_manager(address).fixed()
@@ -209,7 +212,81 @@ def test_a_proxy_of_an_earlier_server_never_reaches_a_new_referent(servers, how)
         old['c'] = 3
     with pytest.raises(mpref_managers.RemoteError, match='earlier server at this address'):
         old.keys()
+    process = mpref.current_process()
+    own_key, process.authkey = process.authkey, KEY      # an unpickled proxy uses this key
+    try:
+        with pytest.raises(mpref_managers.RemoteError, match='earlier server at this address'):
+            pickle.loads(stale_pickle)
+    finally:
+        process.authkey = own_key
+    # Sent to the new server as an argument: refused there, and said why.
+    box = connected_manager(address).list()
+    with pytest.raises(mpref_managers.RemoteError, match='earlier server at this address'):
+        box.append(old)
+    del old
+    gc.collect()                             # its decref must not free the new referent
     assert new.items() == [('b', 2)]
+    assert box[:] == []
+
+
+def test_every_serving_of_one_server_object_names_its_ids_afresh():
+    """One ``Server`` object served by two forked children in turn (the first
+    killed): the second must not give the ids the first gave."""
+    server = RestartedManager(address=('127.0.0.1', 0), authkey=KEY).get_server()
+    ctx = mpref.get_context('fork')
+    ids = []
+    try:
+        for _ in range(2):
+            child = ctx.Process(target=server.serve_forever, daemon=True)
+            child.start()
+            try:
+                with Client(server.address, authkey=KEY) as conn:
+                    ids.append(dispatch(conn, None, 'create', ('fixed',))[0])
+            finally:
+                child.kill()
+                child.join(WAIT)
+    finally:
+        server.listener.close()
+    assert len(ids) == 2 and ids[0] != ids[1], ids
+
+
+def refuse_to_load():
+    raise ValueError('this argument refuses to be unpickled')
+
+
+class Unloadable:
+    """Pickles fine; unpickling it raises."""
+    def __reduce__(self):
+        return refuse_to_load, ()
+
+
+def test_an_argument_the_server_cannot_load_fails_that_call_only(servers):
+    """The whole request was read: the server says why and goes on serving the
+    same connection (it used to hang up, and the thread's next call could
+    fail with a reset connection)."""
+    _, address = servers()
+    box = connected_manager(address).list()
+    box.append(0)
+    connection = box._tls.connection
+    for _ in range(3):
+        with pytest.raises(mpref_managers.RemoteError, match='refuses to be unpickled'):
+            box.append(Unloadable())
+        box.append(1)
+    assert box[:] == [0, 1, 1, 1]
+    assert box._tls.connection is connection
+
+
+def test_a_call_keeps_nothing_of_its_arguments_after_it_returns(start_method):
+    """A proxy of manager A given to a call on manager B is let go when the
+    call returns, not when the next call on that connection arrives."""
+    ctx = mpref.get_context(start_method)
+    with mpref_managers.SyncManager(ctx=ctx) as a, mpref_managers.SyncManager(ctx=ctx) as b:
+        base = a._number_of_objects()
+        shared = a.list([1])
+        box = b.list()
+        assert box.count(shared) == 0        # B's server holds a proxy of `shared` for the call
+        del shared
+        assert wait_objects(a, base) == base
 
 
 def test_a_proxy_whose_server_died_says_so(servers):
