@@ -301,7 +301,10 @@ class Server:
         """The reply to one proxy call ``(id, methodname, args, kwds)``."""
         try:
             ident, methodname, args, kwds = request
-            obj, exposed, method_to_typeid = self.referent_entry(ident)
+            entry = self.id_to_obj.get(ident)    # inline: this runs for every call
+            if entry is None:
+                raise no_such_referent(ident)
+            obj, exposed, method_to_typeid = entry
             if methodname in exposed:
                 function = _find_method(obj, methodname)
             elif methodname in _FALLBACKS:
