@@ -72,10 +72,8 @@ outcome of chunk ``index``: its values, or entries among which some are
 """
 
 import itertools
-import sys
 import threading
 import time
-import traceback
 import warnings
 
 from . import util
@@ -410,9 +408,9 @@ class AsyncResult:
             try:
                 callback(argument)
             except BaseException:       # even SystemExit: the result thread must go on
-                sys.stderr.write('mpref.pool: exception in %s of %r (ignored):\n'
-                                 % ('callback' if self._failure is None else 'error_callback', self))
-                traceback.print_exc()
+                util.report_error('mpref.pool: exception in %s of %r (ignored):\n'
+                                  % ('callback' if self._failure is None else 'error_callback',
+                                     self))
         self._event.set()
         # Last: this may drop the last reference to the pool, and terminate it.
         self._pool = None

@@ -65,11 +65,9 @@ import os
 import pickle
 import selectors
 import signal
-import sys
 import termios
 import threading
 import time
-import traceback
 
 from . import util
 from .framing import Pipe
@@ -380,8 +378,7 @@ class Core:
         except BaseException:
             # A bug: without this thread no result could ever arrive, so
             # rather than let callers wait for ever, end the pool.
-            sys.stderr.write('mpref.pool: the result thread failed; terminating the pool:\n')
-            traceback.print_exc()
+            util.report_error('mpref.pool: the result thread failed; terminating the pool:\n')
             self.terminate()
         finally:
             self._close_pipes()
@@ -428,8 +425,8 @@ class Core:
         try:
             task.result.set_outcome(task.index, ok, entries)
         except Exception:
-            sys.stderr.write('mpref.pool: could not store the outcome of task %d:\n' % task.number)
-            traceback.print_exc()
+            util.report_error('mpref.pool: could not store the outcome of task %d:\n'
+                              % task.number)
 
     # -- reaping a worker that has exited: the result thread -------------------
 
@@ -488,7 +485,7 @@ class Core:
     def _no_replacement(self, exc):
         """Starting a replacement failed: report it.  Thread: the result thread."""
         # With no worker left, queued tasks would wait for ever: fail them instead.
-        sys.stderr.write('mpref.pool: could not start a replacement worker: %r\n' % (exc,))
+        util.report_error('mpref.pool: could not start a replacement worker: %r\n' % (exc,))
         with self.lock:
             if self.workers:
                 return

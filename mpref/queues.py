@@ -74,7 +74,6 @@ import pickle
 import select
 import threading
 import time
-import traceback
 import weakref
 from queue import Empty, Full
 
@@ -541,10 +540,13 @@ def _feed(buffer, notempty, writer, reader, wlock, free_slots):
                     # The objects that never reached the pipe whole (all but
                     # the first ``messages_sent``, which readers will get):
                     # give their slots back, as if they had been got, and
-                    # say what happened.
-                    for _ in group[getattr(exc, 'messages_sent', 0):]:
+                    # say what happened (util.report_error: even a broken
+                    # stderr must not stop this thread).
+                    lost = group[getattr(exc, 'messages_sent', 0):]
+                    for _ in lost:
                         free_slots.release()
-                    traceback.print_exc()
+                    util.report_error('mpref.queues: the feeder thread could not write '
+                                      '%d object(s); they are dropped:\n' % len(lost))
             if stop:
                 util.debug('feeder thread got sentinel -- exiting')
                 reader.close()

@@ -255,9 +255,8 @@ def run_finalizers(minpriority=None):
         try:
             finalizer()
         except Exception as exc:
-            import traceback
             sub_warning('finalizer %s raised %r', finalizer, exc)
-            traceback.print_exc()
+            report_error('mpref: finalizer %r raised:\n' % (finalizer,))
 
 
 # --------------------------------------------------------------------------
@@ -388,6 +387,25 @@ def wait_readable(fd, timeout=None):
             return True
         if deadline - time.monotonic() <= 0:
             return False
+
+
+def report_error(heading):
+    """Write ``heading`` and the traceback of the exception being handled to
+    stderr; never raise.
+
+    The threads that keep mpref going in the background (a queue's feeder
+    thread, a pool's result thread, the finalizers at exit) report an error
+    this way and then go on.  If the report itself fails -- stderr closed,
+    replaced by something broken, or None -- the thread must still go on:
+    a feeder thread that died here would leave every later ``put`` unsent
+    and its readers waiting for ever.
+    """
+    import traceback
+    try:
+        sys.stderr.write(heading)
+        traceback.print_exc()
+    except Exception:
+        pass
 
 
 def flush_std_streams():

@@ -1,6 +1,8 @@
 """Shared fixtures and the after-suite leak check (``docs/rules.md``, "Tests").
 
 * ``start_method`` -- parametrises a test over ``fork`` and ``spawn``.
+* ``broken_stderr`` -- ``sys.stderr`` cannot be written to during the test
+  (a closed or broken stream): a background thread's report must not kill it.
 * ``no_leftover_children`` (autouse) -- after each test, no child of the test
   process may still be running: stragglers are killed and the test fails.
 * ``pytest_sessionfinish`` -- after the whole suite (tests *and* notebooks), no
@@ -40,6 +42,22 @@ def start_method(request):
 def ctx(start_method):
     """An mpref context for ``start_method``."""
     return mpref.get_context(start_method)
+
+
+class BrokenStream:
+    """A stream that cannot be written to, as a closed file."""
+
+    def write(self, text):
+        raise ValueError('I/O operation on closed file.')
+
+    def flush(self):
+        raise ValueError('I/O operation on closed file.')
+
+
+@pytest.fixture
+def broken_stderr(monkeypatch):
+    """``sys.stderr`` is a stream that cannot be written to, for the whole test."""
+    monkeypatch.setattr('sys.stderr', BrokenStream())
 
 
 @pytest.fixture(autouse=True)

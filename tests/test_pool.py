@@ -370,6 +370,23 @@ def test_beyond_stdlib_a_raising_callback_is_reported_and_the_pool_goes_on(mp_im
     assert 'callback failed on 9' in err
 
 
+def test_beyond_stdlib_a_report_that_cannot_be_written_does_not_stop_the_pool(mp_impl,
+                                                                                broken_stderr):
+    # The result thread reports a raising callback on stderr; if stderr is
+    # closed or broken the report fails, and the result must complete all the
+    # same (the report's own error killed the result thread: this result and
+    # every later one waited for ever).
+    pool = mp_impl.Pool(1)
+
+    def bad_callback(value):
+        raise RuntimeError('callback failed on %r' % (value,))
+
+    result = pool.apply_async(tasks.f, (3,), callback=bad_callback)
+    result.wait(GET)
+    assert result.ready() and result.get(0) == 9
+    assert pool.apply_async(tasks.f, (4,)).get(GET) == 16
+
+
 @pytest.mark.filterwarnings('ignore::pytest.PytestUnhandledThreadExceptionWarning')
 def test_stdlib_a_raising_callback_leaves_later_results_waiting(stdlib_impl):
     pool = stdlib_impl.Pool(2)

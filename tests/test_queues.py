@@ -986,6 +986,19 @@ def pile_up(q, items):
             q.put(item)
 
 
+def stderr_once_it_says(capfd, text):
+    """What was written to stderr, read until ``text`` is in it (or WAIT
+    passes): the feeder thread writes its report after giving the slots
+    back, so a test that reads stderr at once may come too early."""
+    err = ''
+    deadline = time.monotonic() + WAIT
+    while True:
+        err += capfd.readouterr().err
+        if text in err or time.monotonic() > deadline:
+            return err
+        time.sleep(0.01)
+
+
 def test_a_pile_of_small_and_large_objects_arrives_whole_and_in_order():
     # The feeder writes a pile as groups of small objects joined into one
     # write, and each large one alone.
@@ -1014,7 +1027,9 @@ def test_a_group_the_feeder_cannot_write_gives_its_slots_back(capfd):
     while q.qsize() > 1 and time.monotonic() < deadline:
         time.sleep(0.01)
     assert q.qsize() == 1                               # 'first' only: 4 slots given back
-    assert 'the pipe refused a group of 4' in capfd.readouterr().err
+    err = stderr_once_it_says(capfd, 'the pipe refused a group of 4')
+    assert 'the feeder thread could not write 4 object(s)' in err
+    assert 'the pipe refused a group of 4' in err
     assert q.get(timeout=WAIT) == 'first'
     del q._writer.send_bytes_many
     q.put('still works')
@@ -1048,9 +1063,33 @@ def test_a_group_cut_off_part_way_gives_back_only_the_slots_of_what_was_not_writ
     assert q.get(timeout=WAIT) == 'first'
     assert q.get(timeout=WAIT) == 0
     assert q.get(timeout=WAIT) == 1
-    assert 'the pipe broke after 2 of 4' in capfd.readouterr().err
+    err = stderr_once_it_says(capfd, 'the pipe broke after 2 of 4')
+    assert 'the feeder thread could not write 2 object(s)' in err
+    assert 'the pipe broke after 2 of 4' in err
     assert q.qsize() == 0                   # was -2: two slots too many
     monkeypatch.undo()
+    closed_and_joined(q)
+
+
+def test_the_feeder_goes_on_when_its_report_cannot_be_written(broken_stderr):
+    # The feeder reports a group it could not write on stderr.  If stderr is
+    # closed or broken, the report fails: the feeder must still go on (it
+    # died, and every later put stayed in the buffer, its get waiting for ever).
+    q = mpref.Queue(10)
+
+    def refuse(payloads):
+        raise OSError('the pipe refused a group of %d' % len(payloads))
+
+    q._writer.send_bytes_many = refuse
+    pile_up(q, range(4))
+    deadline = time.monotonic() + WAIT
+    while q.qsize() > 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert q.get(timeout=WAIT) == 'first'
+    del q._writer.send_bytes_many
+    q.put('still works')
+    assert q.get(timeout=WAIT) == 'still works'
+    assert q.qsize() == 0
     closed_and_joined(q)
 
 
