@@ -27,9 +27,9 @@ import os
 import pickle
 import reprlib
 import signal
-import sys
 import traceback
 
+from . import util
 from .exceptions import ProcessError
 from .process import current_process
 
@@ -80,8 +80,7 @@ def worker_main(tasks, results, initializer, initargs, maxtasks, inherited):
             # The task forked (a bare os.fork) and this is the copy, returning
             # into the worker's loop: it must neither answer (the pool would
             # get two outcomes for one task) nor compete for the next tasks.
-            sys.stdout.flush()
-            sys.stderr.flush()
+            util.flush_std_streams()        # never raises: a broken stream must not keep it here
             os._exit(0)
         try:
             results.send_bytes(_dump_outcome(outcome))

@@ -1643,6 +1643,19 @@ def test_beyond_stdlib_a_task_that_forks_a_copy_of_its_worker_does_not_confuse_t
     assert 'mpref.pool' not in capfd.readouterr().err
 
 
+def test_beyond_stdlib_a_forked_copy_of_a_worker_leaves_quietly_with_its_stdout_closed(mp_impl,
+                                                                                           capfd):
+    # The copy flushes its streams and leaves; a closed stdout made the flush
+    # raise, and the copy then unwound through the worker's own exit (its
+    # traceback on stderr, the worker's exit handlers run a second time).
+    pool = mp_impl.Pool(1)
+    assert pool.apply_async(targets.close_stdout_fork_and_return, (5,)).get(GET) == 5
+    assert pool.map_async(tasks.f, range(6), 1).get(GET) == [x * x for x in range(6)]
+    time.sleep(0.5)                         # time for the copy to leave (or to complain)
+    err = capfd.readouterr().err
+    assert 'Traceback' not in err and 'mpref.pool' not in err, err
+
+
 def test_beyond_stdlib_terminate_again_finishes_an_interrupted_terminate(tmp_path, monkeypatch):
     # Ctrl-C while terminate() waits for a worker that ignores SIGTERM: a
     # second terminate() must still stop that worker (and join() then return).

@@ -12,6 +12,7 @@ survive.  Workers never print: they return what they have to say.
 import os
 import random
 import signal
+import sys
 import threading
 import time
 
@@ -200,6 +201,14 @@ def fork_and_return(x):
     copy returns into the worker's loop, as if it were the worker."""
     os.fork()
     return x
+
+
+def close_stdout_fork_and_return(x):
+    """``fork_and_return`` in a worker whose ``sys.stdout`` is closed: the
+    copy's flush before it leaves fails, and it must leave all the same."""
+    sys.stdout = open(os.devnull, 'w')
+    sys.stdout.close()
+    return fork_and_return(x)
 
 
 def ignore_sigterm_then_sleep(path, seconds):
