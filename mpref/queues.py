@@ -68,6 +68,7 @@ Two deliberate differences from CPython (see ``docs/differences.md``):
 """
 
 import collections
+import functools
 import math
 import os
 import pickle
@@ -417,7 +418,7 @@ class Queue:
         self._thread = threading.Thread(
             target=_feed, name='QueueFeederThread', daemon=True,
             args=(self._buffer, self._notempty, self._writer, self._reader,
-                  self._wlock, self._free_slots))
+                  self._wlock, self._on_dropped()))
         self._thread.start()
         # join_thread() always joins; at exit the join happens only in a
         # process that is not the queue's creator (spec, join_thread()).
@@ -431,6 +432,13 @@ class Queue:
         # child reading the queue can still get everything).
         self._close = util.Finalize(
             self, _finalize_close, [self._buffer, self._notempty], exitpriority=10)
+
+
+    def _on_dropped(self):
+        # What the feeder thread calls with the number of objects it could not
+        # write: give their slots back.  A partial of module functions, not a
+        # bound method: the thread must not keep the queue alive.
+        return functools.partial(_give_back, self._free_slots)
 
 
 class JoinableQueue(Queue):
@@ -478,6 +486,12 @@ class JoinableQueue(Queue):
             while not self._unfinished_tasks._is_zero():
                 self._cond.wait()
 
+    def _on_dropped(self):
+        # The dropped objects' tasks are done too: nobody will get them, and
+        # join() must not wait for their task_done().
+        return functools.partial(_give_back_and_finish, self._free_slots,
+                                 self._unfinished_tasks, self._cond)
+
     def __getstate__(self):
         return Queue.__getstate__(self) + (self._unfinished_tasks, self._cond)
 
@@ -506,7 +520,7 @@ _loads = pickle.loads
 _GROUP_BYTES = 65536
 
 
-def _feed(buffer, notempty, writer, reader, wlock, free_slots):
+def _feed(buffer, notempty, writer, reader, wlock, on_dropped):
     """The feeder thread: move pickled objects from ``buffer`` into the pipe.
 
     It takes whatever has accumulated in the buffer at once and writes it
@@ -538,20 +552,37 @@ def _feed(buffer, notempty, writer, reader, wlock, free_slots):
                         writer.send_bytes_many(group)
                 except Exception as exc:
                     # The objects that never reached the pipe whole (all but
-                    # the first ``messages_sent``, which readers will get):
-                    # give their slots back, as if they had been got, and
-                    # say what happened (util.report_error: even a broken
-                    # stderr must not stop this thread).
-                    lost = group[getattr(exc, 'messages_sent', 0):]
-                    for _ in lost:
-                        free_slots.release()
+                    # the first ``messages_sent``, which readers will get) are
+                    # dropped: say so, then give their slots back (in that
+                    # order, so that a put waiting for a slot returns after
+                    # the report).  util.report_error never raises: even a
+                    # broken stderr must not stop this thread.
+                    lost = len(group) - getattr(exc, 'messages_sent', 0)
                     util.report_error('mpref.queues: the feeder thread could not write '
-                                      '%d object(s); they are dropped:\n' % len(lost))
+                                      '%d object(s); they are dropped:\n' % lost)
+                    on_dropped(lost)
             if stop:
                 util.debug('feeder thread got sentinel -- exiting')
                 reader.close()
                 writer.close()
                 return
+
+
+def _give_back(free_slots, count):
+    """``count`` objects were dropped: give their slots back, as if got."""
+    for _ in range(count):
+        free_slots.release()
+
+
+def _give_back_and_finish(free_slots, unfinished_tasks, cond, count):
+    """As ``_give_back``, and mark the dropped objects' tasks done (a
+    ``JoinableQueue``): ``join()`` must not wait for objects nobody will get."""
+    _give_back(free_slots, count)
+    with cond:
+        for _ in range(count):
+            unfinished_tasks.acquire(False)
+        if unfinished_tasks._is_zero():
+            cond.notify_all()
 
 
 def _groups(batch):

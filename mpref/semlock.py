@@ -181,12 +181,12 @@ class SemLock:
             break
         else:
             raise FileExistsError('cannot find an unused name for a semaphore')
-        util.debug('created semlock %s', name)
         _tracker.tell('REGISTER', name)
         self._setup(handle, kind, maxvalue, name)
         # The name stays until this object is collected or this process exits
         # after joining its children (module docstring: who unlinks).
         self._finalizer = util.Finalize(self, _close_and_unlink, (handle, name), exitpriority=-10)
+        util.debug('created semlock %s', name)      # last: nothing may come between open and register
 
     def _setup(self, handle, kind, maxvalue, name):
         self._handle = handle

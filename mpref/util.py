@@ -125,6 +125,23 @@ def has_log_handlers():
     return _logger is not None and bool(_logger.handlers)
 
 
+class _StderrHandler(logging.StreamHandler):
+    """The handler ``log_to_stderr()`` adds: a record it cannot write is lost,
+    never raised.
+
+    ``logging`` reports a failed write on stderr, and if stderr itself is
+    closed or broken, that report raises -- out of whatever mpref call was
+    logging: a pool's result thread would stop, ``Queue.close()`` would never
+    tell the feeder to stop, a new lock would leave its semaphore behind.
+    """
+
+    def handleError(self, record):
+        try:
+            super().handleError(record)
+        except Exception:
+            pass
+
+
 def log_to_stderr(level=None):
     """Return ``get_logger()`` after adding a handler that writes to stderr.
 
@@ -137,7 +154,7 @@ def log_to_stderr(level=None):
     global _log_to_stderr, _stderr_handler
     logger = get_logger()
     if _stderr_handler not in logger.handlers:
-        _stderr_handler = logging.StreamHandler()
+        _stderr_handler = _StderrHandler()
         _stderr_handler.setFormatter(logging.Formatter(DEFAULT_LOGGING_FORMAT))
         logger.addHandler(_stderr_handler)
     if level:
@@ -404,17 +421,18 @@ def report_error(heading):
     try:
         sys.stderr.write(heading)
         traceback.print_exc()
-    except Exception:
+    except BaseException:           # even a stream that raises SystemExit
         pass
 
 
 def flush_std_streams():
-    """Flush stdout and stderr; a child calls this before it exits."""
+    """Flush stdout and stderr, never raising (a stream that cannot be
+    flushed keeps its text): before a fork, and in a child about to exit."""
     for stream in (sys.stdout, sys.stderr):
         try:
             if stream is not None:
                 stream.flush()
-        except (AttributeError, ValueError, OSError):
+        except Exception:           # closed, broken, or not a stream at all
             pass
 
 

@@ -326,3 +326,53 @@ def test_a_shared_lock_keeps_records_written_in_pieces_whole(start_method):
         mine = [line for line in lines if line.startswith('[INFO/Process-%d]' % n)]
         assert [line.split(':')[0] for line in mine] == ['[INFO/Process-%d] record %d of 10' % (n, k)
                                                           for k in range(1, 11)]
+
+
+# --------------------------------------------------------------------------
+# A stderr that cannot be written to
+# --------------------------------------------------------------------------
+
+def test_a_closed_stderr_loses_the_records_and_nothing_else(tmp_path):
+    # log_to_stderr() and then stderr closed: each record mpref writes fails.
+    # logging reports that on stderr, which raises too -- out of whatever was
+    # logging.  Before, each of these failed: a new lock left its semaphore
+    # in /dev/shm (its name was logged before it was registered), close()
+    # never told the feeder to stop, the pool's result thread stopped (and
+    # the pool with it) on logging a dead worker, and a child lost its exit
+    # code and its finalizers.
+    out, _ = _run_script(tmp_path, """
+        import logging, os, sys
+        import mpref
+        from mpref import util
+        from mpref.targets import pool as targets
+
+        def leave_with_3(path):
+            util.Finalize(None, open, (path, 'w'), exitpriority=1)
+            sys.exit(3)
+
+        if __name__ == '__main__':
+            mpref.log_to_stderr(util.SUBDEBUG)
+            sys.stderr.close()
+            lock = mpref.Lock()
+            print('lock', lock._name)
+            q = mpref.Queue()
+            q.put('x')
+            print('queue', q.get(timeout=20))
+            q.close()
+            q.join_thread()
+            with mpref.Pool(1) as pool:
+                result = pool.apply_async(targets.exit_with, (7,))
+                try:
+                    result.get(20)
+                except mpref.pool.WorkerLostError:
+                    print('worker lost')
+                print('pool', pool.apply(targets.mul, (4, 4)))
+            p = mpref.Process(target=leave_with_3, args=('finalized',))
+            p.start()
+            p.join(20)
+            print('child', p.exitcode, os.path.exists('finalized'))
+    """)
+    lines = out.splitlines()
+    assert lines[1:] == ['queue x', 'worker lost', 'pool 16', 'child 3 True'], out
+    name = lines[0].split()[1]
+    assert not os.path.exists('/dev/shm/sem.' + name.lstrip('/'))

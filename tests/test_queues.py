@@ -7,6 +7,7 @@ module-level functions so that a spawned child can import them.
 """
 
 import gc
+import io
 import os
 import pickle
 import queue
@@ -1090,6 +1091,67 @@ def test_the_feeder_goes_on_when_its_report_cannot_be_written(broken_stderr):
     q.put('still works')
     assert q.get(timeout=WAIT) == 'still works'
     assert q.qsize() == 0
+    closed_and_joined(q)
+
+
+class SlowStream(io.StringIO):
+    """A stderr that takes its time over each write."""
+
+    def write(self, text):
+        time.sleep(0.02)
+        return super().write(text)
+
+
+def test_the_feeder_reports_a_drop_before_it_gives_the_slots_back(monkeypatch):
+    # A put waiting for the slot of a dropped object returns once the slot is
+    # back: by then the report that explains the drop must be written whole
+    # (it came after: half the time a reader of stderr found nothing yet).
+    q = mpref.Queue(1)
+    err = SlowStream()
+    monkeypatch.setattr(sys, 'stderr', err)
+
+    def refuse(payload):
+        raise OSError('the pipe refused %d bytes' % len(payload))
+
+    q._writer.send_bytes = refuse
+    q.put('dropped')
+    q.put('waits for the slot', timeout=WAIT)
+    report = err.getvalue()
+    assert 'the feeder thread could not write 1 object(s)' in report
+    assert report.rstrip().endswith('OSError: the pipe refused %d bytes'
+                                    % len(pickle.dumps('dropped', pickle.HIGHEST_PROTOCOL)))
+    del q._writer.send_bytes
+    monkeypatch.undo()
+    closed_and_joined(q)
+
+
+def test_a_joinable_queue_does_not_wait_for_the_tasks_of_dropped_objects(broken_stderr):
+    # An object the feeder could not write is never got, so never marked
+    # task_done(): its task is done when it is dropped (join() waited for
+    # ever).
+    q = mpref.JoinableQueue()
+    q.put('a')
+    assert q.get(timeout=WAIT) == 'a'
+    q.task_done()
+
+    def refuse(payload):
+        raise OSError('the pipe refused it')
+
+    q._writer.send_bytes = refuse
+    q.put('dropped')
+    deadline = time.monotonic() + WAIT
+    while q._unfinished_tasks.get_value() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    del q._writer.send_bytes
+    q.put('b')
+    assert q.get(timeout=WAIT) == 'b'
+    q.task_done()
+    joiner = threading.Thread(target=q.join, daemon=True)
+    joiner.start()
+    joiner.join(WAIT)
+    assert not joiner.is_alive(), 'join() still waits for the dropped object'
+    with pytest.raises(ValueError, match='task_done'):
+        q.task_done()                       # no task left to finish
     closed_and_joined(q)
 
 

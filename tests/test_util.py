@@ -9,6 +9,10 @@ stopping pools and managers) happens earlier, at exit, by ``exitpriority``.
 Each kind of object is tested in a real script, under fork and spawn, made
 both in the parent and in the child, and held in every such place at once;
 the script must write nothing at all to stderr.
+
+Last, the two helpers that write to the standard streams when something
+failed or a process ends (``util.report_error``, ``util.flush_std_streams``)
+never raise, whatever the streams have become.
 """
 
 import os
@@ -17,6 +21,8 @@ import sys
 import textwrap
 
 import pytest
+
+from mpref import util
 
 SCRIPT = '''
 import sys
@@ -96,3 +102,46 @@ def test_objects_alive_at_interpreter_shutdown_print_nothing(tmp_path, start_met
                                capture_output=True, text=True, timeout=90, cwd=str(tmp_path),
                                env=dict(os.environ, PYTHONWARNINGS=''))
     assert (completed.returncode, completed.stdout, completed.stderr) == (0, 'ok\n', '')
+
+
+class RaisingStream:
+    """A stream whose every write and flush raises ``error``."""
+
+    def __init__(self, error):
+        self.error = error
+
+    def write(self, text):
+        raise self.error
+
+    def flush(self):
+        raise self.error
+
+
+@pytest.mark.parametrize('error', [ValueError('closed'), OSError(32, 'broken pipe'),
+                                   RuntimeError('a stream that fails its own way')])
+def test_flushing_the_std_streams_never_raises(monkeypatch, error):
+    monkeypatch.setattr(sys, 'stdout', RaisingStream(error))
+    monkeypatch.setattr(sys, 'stderr', RaisingStream(error))
+    util.flush_std_streams()
+    monkeypatch.setattr(sys, 'stdout', None)
+    monkeypatch.setattr(sys, 'stderr', None)
+    util.flush_std_streams()
+
+
+@pytest.mark.parametrize('error', [ValueError('closed'), RuntimeError('odd'), SystemExit(2)])
+def test_a_report_that_cannot_be_written_never_raises(monkeypatch, error):
+    monkeypatch.setattr(sys, 'stderr', RaisingStream(error))
+    try:
+        raise KeyError('what went wrong')
+    except KeyError:
+        util.report_error('mpref: a test report:\n')
+
+
+def test_a_report_says_its_heading_and_the_traceback(capsys):
+    try:
+        raise KeyError('what went wrong')
+    except KeyError:
+        util.report_error('mpref: a test report:\n')
+    err = capsys.readouterr().err
+    assert err.startswith('mpref: a test report:\nTraceback (most recent call last):\n'), err
+    assert "KeyError: 'what went wrong'" in err
