@@ -31,10 +31,8 @@ import atexit
 import itertools
 import os
 import signal
-import sys
 import threading
 import time
-import traceback
 
 from . import popen_fork, popen_spawn, spawn, util
 
@@ -357,19 +355,20 @@ class Process:
         anything else is printed to stderr and gives 1.  Any other exception
         prints ``Process <name>:`` and the traceback to stderr and gives 1.
         """
+        # (These writes never raise: with stderr closed or broken, the child
+        # still ends with its exit code, and its output is still flushed.)
         if not isinstance(exc, SystemExit):
-            sys.stderr.write('Process %s:\n' % self.name)
-            traceback.print_exception(type(exc), exc, exc.__traceback__)
+            util.report_error('Process %s:\n' % self.name, exc)
             return 1
         if exc.code is None:
             return 0
         if isinstance(exc.code, int) and _C_INT_MIN <= exc.code <= _C_INT_MAX:
             return exc.code
         if isinstance(exc.code, int):
-            sys.stderr.write('Process %s: exit code %d is out of range; exiting with 1\n'
-                             % (self.name, exc.code))
+            util.write_to_stderr('Process %s: exit code %d is out of range; exiting with 1\n'
+                                 % (self.name, exc.code))
         else:
-            sys.stderr.write(str(exc.code) + '\n')
+            util.write_to_stderr(str(exc.code) + '\n')
         return 1
 
     def _check_init(self):

@@ -543,6 +543,7 @@ def _feed(buffer, notempty, writer, reader, wlock, on_dropped):
         stop = _SENTINEL in batch
         if stop:
             batch = batch[:batch.index(_SENTINEL)]
+        dropped = []
         with wlock:
             for group in _groups(batch):
                 try:
@@ -552,20 +553,24 @@ def _feed(buffer, notempty, writer, reader, wlock, on_dropped):
                         writer.send_bytes_many(group)
                 except Exception as exc:
                     # The objects that never reached the pipe whole (all but
-                    # the first ``messages_sent``, which readers will get) are
-                    # dropped: say so, then give their slots back (in that
-                    # order, so that a put waiting for a slot returns after
-                    # the report).  util.report_error never raises: even a
-                    # broken stderr must not stop this thread.
-                    lost = len(group) - getattr(exc, 'messages_sent', 0)
-                    util.report_error('mpref.queues: the feeder thread could not write '
-                                      '%d object(s); they are dropped:\n' % lost)
-                    on_dropped(lost)
-            if stop:
-                util.debug('feeder thread got sentinel -- exiting')
-                reader.close()
-                writer.close()
-                return
+                    # the first ``messages_sent``, which readers will get)
+                    # are dropped.
+                    dropped.append((exc, len(group) - getattr(exc, 'messages_sent', 0)))
+        # Say so once the write lock is let go (a slow stderr here must not
+        # hold up the writes of the other processes), then give their slots
+        # back (so that a put waiting for a slot returns after the report).
+        # util.report_error never raises: even a broken stderr must not stop
+        # this thread.
+        for exc, lost in dropped:
+            util.report_error('mpref.queues: the feeder thread could not write '
+                              '%d object(s); they are dropped:\n' % lost, exc)
+            on_dropped(lost)
+        dropped = exc = None        # not kept, with their tracebacks, till the next batch
+        if stop:
+            util.debug('feeder thread got sentinel -- exiting')
+            reader.close()
+            writer.close()
+            return
 
 
 def _give_back(free_slots, count):

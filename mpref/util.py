@@ -406,22 +406,32 @@ def wait_readable(fd, timeout=None):
             return False
 
 
-def report_error(heading):
-    """Write ``heading`` and the traceback of the exception being handled to
-    stderr; never raise.
+def report_error(heading, exc=None):
+    """Write ``heading`` and then the traceback of ``exc`` (by default, of
+    the exception being handled) to stderr; never raise.
 
-    The threads that keep mpref going in the background (a queue's feeder
-    thread, a pool's result thread, the finalizers at exit) report an error
-    this way and then go on.  If the report itself fails -- stderr closed,
-    replaced by something broken, or None -- the thread must still go on:
-    a feeder thread that died here would leave every later ``put`` unsent
-    and its readers waiting for ever.
+    Whatever mpref must go on doing after an error reports it this way: the
+    threads that work in the background (a queue's feeder thread, a pool's
+    result thread), the finalizers at exit, a child that is ending.  If the
+    report itself fails -- stderr closed, replaced by something broken, or
+    None -- the work must still go on: a feeder thread that died here would
+    leave every later ``put`` unsent and its readers waiting for ever.
     """
     import traceback
+    if exc is None:
+        exc = sys.exc_info()[1]
     try:
         sys.stderr.write(heading)
-        traceback.print_exc()
+        traceback.print_exception(type(exc), exc, exc.__traceback__)
     except BaseException:           # even a stream that raises SystemExit
+        pass
+
+
+def write_to_stderr(text):
+    """Write ``text`` to stderr; never raise (as ``report_error``)."""
+    try:
+        sys.stderr.write(text)
+    except BaseException:
         pass
 
 
@@ -432,7 +442,7 @@ def flush_std_streams():
         try:
             if stream is not None:
                 stream.flush()
-        except Exception:           # closed, broken, or not a stream at all
+        except BaseException:       # closed, broken, or not a stream at all
             pass
 
 

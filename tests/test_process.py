@@ -278,6 +278,36 @@ def test_uncaught_exception_prints_traceback_and_exits_1(ctx, capfd):
     assert 'ValueError: boom from the child' in err
 
 
+@pytest.mark.parametrize('how, code', [('raise RuntimeError("boom")', 1),
+                                       ('sys.exit("a reason to stop")', 1),
+                                       ('sys.exit(2 ** 40)', 1), ('sys.exit(3)', 3)])
+def test_a_child_with_its_stderr_closed_keeps_its_exit_code_and_its_output(tmp_path, start_method,
+                                                                              how, code):
+    # The child's report of how it ended goes to stderr; with stderr closed
+    # the report fails, and that must change nothing: the exit code stays,
+    # and the child's buffered stdout is still flushed (before, a forked child
+    # left at once through os._exit and its output was lost).
+    env = _env_without('PYTHONUNBUFFERED')       # stdout to a pipe: block-buffered
+    result = _run_script(tmp_path, """
+        import sys
+        import mpref
+
+        def child():
+            print('output of the child')
+            sys.stderr.close()
+            %s
+
+        if __name__ == '__main__':
+            p = mpref.get_context(%r).Process(target=child)
+            p.start()
+            p.join(30)
+            print('exitcode', p.exitcode)
+    """ % (how, start_method), env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ['output of the child', 'exitcode %d' % code], result
+    assert 'lost sys.stderr' not in result.stderr
+
+
 def test_exit_codes_match_stdlib(start_method):
     # The same programs, run on mpref and on the reference implementation.
     targets = [(time.sleep, (0,)), (exit_with, (7,)), (exit_with, ('msg',)),

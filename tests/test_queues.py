@@ -1125,6 +1125,47 @@ def test_the_feeder_reports_a_drop_before_it_gives_the_slots_back(monkeypatch):
     closed_and_joined(q)
 
 
+class StuckStream:
+    """A stderr whose writes wait until the test lets them go."""
+
+    def __init__(self):
+        self.writing = threading.Event()
+        self.go_on = threading.Event()
+
+    def write(self, text):
+        self.writing.set()
+        self.go_on.wait(WAIT)
+
+    def flush(self):
+        pass
+
+
+def test_the_feeder_reports_a_drop_without_holding_the_write_lock(monkeypatch):
+    # The write lock is shared by every process that puts: a report stuck on
+    # a slow stderr in one process must not hold up the others' writes (it
+    # was written under the lock).
+    q = mpref.Queue()
+    err = StuckStream()
+    monkeypatch.setattr(sys, 'stderr', err)
+
+    def refuse(payload):
+        raise OSError('the pipe refused it')
+
+    q._writer.send_bytes = refuse
+    q.put('dropped')
+    try:
+        assert err.writing.wait(WAIT)             # the report has begun, and is stuck
+        assert q._wlock.acquire(timeout=5), 'the write lock is held while the feeder reports'
+        q._wlock.release()
+    finally:
+        err.go_on.set()
+    del q._writer.send_bytes
+    monkeypatch.undo()
+    q.put('next')
+    assert q.get(timeout=WAIT) == 'next'
+    closed_and_joined(q)
+
+
 def test_a_joinable_queue_does_not_wait_for_the_tasks_of_dropped_objects(broken_stderr):
     # An object the feeder could not write is never got, so never marked
     # task_done(): its task is done when it is dropped (join() waited for
