@@ -1016,8 +1016,9 @@ def test_a_pile_of_small_and_large_objects_arrives_whole_and_in_order():
     closed_and_joined(q)
 
 
-def test_a_group_the_feeder_cannot_write_gives_its_slots_back(capfd):
-    q = mpref.Queue(10)
+def refuse_a_pile_of_four(q):
+    """Pile up 'first' and four more, the four refused as one group: wait
+    until the feeder has given their slots back."""
 
     def refuse(payloads):
         raise OSError('the pipe refused a group of %d' % len(payloads))
@@ -1027,6 +1028,11 @@ def test_a_group_the_feeder_cannot_write_gives_its_slots_back(capfd):
     deadline = time.monotonic() + WAIT
     while q.qsize() > 1 and time.monotonic() < deadline:
         time.sleep(0.01)
+
+
+def test_a_group_the_feeder_cannot_write_gives_its_slots_back(capfd):
+    q = mpref.Queue(10)
+    refuse_a_pile_of_four(q)
     assert q.qsize() == 1                               # 'first' only: 4 slots given back
     err = stderr_once_it_says(capfd, 'the pipe refused a group of 4')
     assert 'the feeder thread could not write 4 object(s)' in err
@@ -1077,15 +1083,7 @@ def test_the_feeder_goes_on_when_its_report_cannot_be_written(broken_stderr):
     # closed or broken, the report fails: the feeder must still go on (it
     # died, and every later put stayed in the buffer, its get waiting for ever).
     q = mpref.Queue(10)
-
-    def refuse(payloads):
-        raise OSError('the pipe refused a group of %d' % len(payloads))
-
-    q._writer.send_bytes_many = refuse
-    pile_up(q, range(4))
-    deadline = time.monotonic() + WAIT
-    while q.qsize() > 1 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    refuse_a_pile_of_four(q)
     assert q.get(timeout=WAIT) == 'first'
     del q._writer.send_bytes_many
     q.put('still works')
