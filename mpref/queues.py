@@ -433,7 +433,6 @@ class Queue:
         self._close = util.Finalize(
             self, _finalize_close, [self._buffer, self._notempty], exitpriority=10)
 
-
     def _on_dropped(self):
         # What the feeder thread calls with the number of objects it could not
         # write: give their slots back.  A partial of module functions, not a
