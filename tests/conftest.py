@@ -44,20 +44,24 @@ def ctx(start_method):
     return mpref.get_context(start_method)
 
 
-class BrokenStream:
-    """A stream that cannot be written to, as a closed file."""
+class RaisingStream:
+    """A stream whose every write and flush raises ``error`` (by default, as
+    a closed file's)."""
+
+    def __init__(self, error=None):
+        self.error = error or ValueError('I/O operation on closed file.')
 
     def write(self, text):
-        raise ValueError('I/O operation on closed file.')
+        raise self.error
 
     def flush(self):
-        raise ValueError('I/O operation on closed file.')
+        raise self.error
 
 
 @pytest.fixture
 def broken_stderr(monkeypatch):
     """``sys.stderr`` is a stream that cannot be written to, for the whole test."""
-    monkeypatch.setattr('sys.stderr', BrokenStream())
+    monkeypatch.setattr('sys.stderr', RaisingStream())
 
 
 @pytest.fixture(autouse=True)

@@ -23,6 +23,7 @@ import textwrap
 import pytest
 
 from mpref import util
+from tests.conftest import RaisingStream
 
 SCRIPT = '''
 import sys
@@ -102,19 +103,6 @@ def test_objects_alive_at_interpreter_shutdown_print_nothing(tmp_path, start_met
                                capture_output=True, text=True, timeout=90, cwd=str(tmp_path),
                                env=dict(os.environ, PYTHONWARNINGS=''))
     assert (completed.returncode, completed.stdout, completed.stderr) == (0, 'ok\n', '')
-
-
-class RaisingStream:
-    """A stream whose every write and flush raises ``error``."""
-
-    def __init__(self, error):
-        self.error = error
-
-    def write(self, text):
-        raise self.error
-
-    def flush(self):
-        raise self.error
 
 
 @pytest.mark.parametrize('error', [ValueError('closed'), OSError(32, 'broken pipe'),
